@@ -1,0 +1,195 @@
+"""File-to-matrix: this package's reader and cleaner vs the naive pandas pipeline, time and peak memory.
+
+    python benchmarks/bench_data.py [--rows 1000000] [--repeat 3] [--big] [--out benchmarks/results_data.md]
+
+Every measurement runs in a fresh Python process, so each peak resident set size (ru_maxrss of that
+process, imports included) belongs to one method only; wall-clock and CPU time are measured inside the
+process around the file-to-matrix work only (imports excluded); runs of the methods are interleaved and
+the median of `--repeat` runs is reported.
+
+Methods, on the synthetic generator's file (`ebird_vae.synthetic.write_ebd`, cached under benchmarks/data/):
+  package            `ebird_vae.ebd.build_species_matrix(path)` (re-exported by ebird_vae.data): streamed in 2 MB
+                     blocks, full auk-style cleaning (the default)
+  package, no filters  the same with `apply_quality_filters=False` (rollup and group collapse still on)
+  naive              `pd.read_csv(path, sep='\\t')` of all columns with default options, keep CATEGORY == 'species',
+                     `pivot_table` checklist x common name (the pipeline the issue compares against)
+  naive, QUOTE_NONE  the same with `quoting=csv.QUOTE_NONE`, run when the default read fails on the
+                     file's unquoted `"` characters (which real EBD files have too)
+`--big` also builds the matrix from a 10M-row file (about 3.4 GB) with the package only, to check the
+peak stays under 2 GB; the naive pipeline is not run on it (it needs about 20 GB).
+"""
+import argparse, datetime, json, os, platform, resource, statistics, subprocess, sys, time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / 'data'
+
+
+def _rss_now_mb():
+    return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+
+
+def child(method, path):
+    "Run one method in this (fresh) process and print a JSON line of its figures."
+    if method == 'import-data':
+        import ebird_vae.data  # noqa: F401  (its import cost is what is measured)
+        print(json.dumps(dict(method=method, import_mb=_rss_now_mb())))
+        return
+    cpu = time.process_time()
+    if method.startswith('package'):
+        from ebird_vae.ebd import build_species_matrix   # the torch-free module that ebird_vae.data re-exports
+        imported = _rss_now_mb()
+        cpu = time.process_time()
+        t = time.perf_counter()
+        sm = build_species_matrix(path, apply_quality_filters=method == 'package')
+        seconds = time.perf_counter() - t
+        shape = sm.matrix.shape
+    else:
+        import csv
+        import pandas as pd
+        imported = _rss_now_mb()
+        cpu = time.process_time()
+        t = time.perf_counter()
+        kw = dict(quoting=csv.QUOTE_NONE) if method == 'naive-quote-none' else {}
+        df = pd.read_csv(path, sep='\t', **kw)
+        d = df[df['CATEGORY'] == 'species'].assign(present=1)
+        m = d.pivot_table(index='SAMPLING EVENT IDENTIFIER', columns='COMMON NAME', values='present', aggfunc='max', fill_value=0)
+        seconds = time.perf_counter() - t
+        shape = m.shape
+    cpu = time.process_time() - cpu
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(dict(method=method, seconds=seconds, cpu_seconds=cpu, peak_mb=peak, import_mb=imported, shape=list(shape))))
+
+
+def run_child(method, path, timeout=3600):
+    "Figures of one method from a fresh process, or an error string."
+    p = subprocess.run([sys.executable, __file__, '--child', method, str(path)], capture_output=True, text=True, timeout=timeout)
+    lines = [l for l in p.stdout.splitlines() if l.startswith('{')]
+    if p.returncode or not lines:
+        err = (p.stderr.strip().splitlines() or ['(no output)'])[-1]
+        return dict(method=method, error=f'exit {p.returncode}: {err[:300]}')
+    return json.loads(lines[-1])
+
+
+def ensure_file(n_rows):
+    "The generator's EBD of about `n_rows` rows, written once and cached under benchmarks/data/."
+    DATA.mkdir(exist_ok=True)
+    name = f'ebd_synthetic_{n_rows // 1_000_000}M.txt' if n_rows % 1_000_000 == 0 else f'ebd_synthetic_{n_rows}.txt'
+    path, done = DATA / name, DATA / (name + '.done')
+    if path.exists() and done.exists(): return path
+    from ebird_vae.synthetic import write_ebd
+    print(f'writing {path} ({n_rows:,} rows) ...', flush=True)
+    t = time.perf_counter()
+    truth = write_ebd(path, n_rows=n_rows, seed=0)
+    done.write_text(f'{len(truth)} outings, {time.perf_counter() - t:.0f} s\n')
+    return path
+
+
+def measure(method, path, repeat):
+    return summarise([run_child(method, path) for _ in range(repeat)])
+
+
+def summarise(runs):
+    "Median time and CPU time, largest peak, of a method's runs."
+    ok = [r for r in runs if 'error' not in r]
+    if not ok: return runs[0]
+    r = dict(ok[0])
+    r['seconds'] = statistics.median(x['seconds'] for x in ok)
+    r['seconds_all'] = [round(x['seconds'], 2) for x in ok]
+    r['cpu_seconds'] = statistics.median(x['cpu_seconds'] for x in ok)
+    r['peak_mb'] = max(x['peak_mb'] for x in ok)
+    return r
+
+
+def machine():
+    cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), platform.processor())
+    import numpy, pandas, pyarrow, torch
+    mem = next((int(l.split()[1]) / 2**20 for l in open('/proc/meminfo') if l.startswith('MemTotal')), float('nan'))
+    return dict(date=datetime.datetime.now().strftime('%Y-%m-%d %H:%M'), cpu=cpu, cores=os.cpu_count(),
+                usable_cores=len(os.sched_getaffinity(0)), memory_gb=round(mem, 1), python=platform.python_version(),
+                torch_threads=torch.get_num_threads(), pyarrow_threads=pyarrow.cpu_count(), numpy=numpy.__version__,
+                pandas=pandas.__version__, pyarrow=pyarrow.__version__, torch=torch.__version__,
+                load_average=' '.join(f'{x:.1f}' for x in os.getloadavg()))
+
+
+LABELS = {'package': 'ebird_vae `build_species_matrix` (full cleaning)', 'package-nofilter': 'ebird_vae, `apply_quality_filters=False`',
+          'naive': 'naive: `read_csv` (defaults) + `pivot_table`', 'naive-quote-none': 'naive with `quoting=QUOTE_NONE`'}
+
+
+def table(results, base):
+    rows = ['| method | file | time (s) | CPU time (s) | peak RSS (MB) | after imports (MB) | matrix | vs naive: time | vs naive: CPU | vs naive: peak memory |',
+            '|---|---|---:|---:|---:|---:|---|---:|---:|---:|']
+    for r in results:
+        if 'error' in r:
+            rows.append(f"| {LABELS[r['method']]} | {r['file']} | failed: {r['error']} | | | | | | | |")
+            continue
+        other = base and r is not base and r['file'] == base['file']
+        sp = f"{base['seconds'] / r['seconds']:.1f}x faster" if other else ''
+        cp = f"{base['cpu_seconds'] / r['cpu_seconds']:.1f}x less" if other else ''
+        mem = f"{r['peak_mb'] / base['peak_mb']:.2f} of it" if other else ''
+        rows.append(f"| {LABELS[r['method']]} | {r['file']} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f} | {r['peak_mb']:,.0f} | {r['import_mb']:,.0f} | "
+                    f"{r['shape'][0]:,} x {r['shape'][1]:,} | {sp} | {cp} | {mem} |")
+    return '\n'.join(rows)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--child', nargs=2, metavar=('METHOD', 'PATH'), help=argparse.SUPPRESS)
+    ap.add_argument('--rows', type=int, default=1_000_000, help='rows of the benchmark file')
+    ap.add_argument('--repeat', type=int, default=3, help='runs per method, interleaved (median time, max peak)')
+    ap.add_argument('--big', action='store_true', help='also build a 10M-row (~3.4 GB) file with the package (peak < 2 GB?)')
+    ap.add_argument('--out', default=str(HERE / 'results_data.md'), help='markdown file to write')
+    a = ap.parse_args()
+    if a.child: return child(*a.child)
+    info = machine()
+    path = ensure_file(a.rows)
+    size = path.stat().st_size / 2**20
+    methods = ['naive', 'package', 'package-nofilter']
+    runs = {m: [] for m in methods}
+    for r in range(a.repeat):                # interleaved, so that every method meets the same machine load
+        for m in methods:
+            print(f'run {r + 1}/{a.repeat}: {m} ...', flush=True)
+            runs[m].append(run_child(m, path))
+        if r == 0 and 'error' in runs['naive'][0]:
+            print('naive read failed; measuring it with quoting=QUOTE_NONE as the baseline', flush=True)
+            methods.insert(1, 'naive-quote-none'); runs['naive-quote-none'] = [run_child('naive-quote-none', path)]
+    label = f'{a.rows / 1e6:g}M rows, {size:,.0f} MB'
+    results = [dict(summarise(runs[m]), file=label) for m in methods]
+    base = next((r for r in results if r['method'].startswith('naive') and 'error' not in r), None)
+    if a.big:
+        big = ensure_file(10_000_000)
+        print('package on the 10M-row file ...', flush=True)
+        results.append(dict(measure('package', big, 1), file=f'10M rows, {big.stat().st_size / 2**20:,.0f} MB'))
+    info['load_average_end'] = ' '.join(f'{x:.1f}' for x in os.getloadavg())
+    torch_mb = run_child('import-data', path).get('import_mb', float('nan'))
+    md = ["# File-to-matrix benchmark\n",
+          f"`python benchmarks/bench_data.py --rows {a.rows} --repeat {a.repeat}{' --big' if a.big else ''}`, {info['date']} UTC.\n",
+          f"Machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), {info['memory_gb']} GB RAM; "
+          f"Python {info['python']}, numpy {info['numpy']}, pandas {info['pandas']}, pyarrow {info['pyarrow']}, torch {info['torch']} "
+          f"({info['torch_threads']} torch threads, pyarrow cpu_count {info['pyarrow_threads']}). "
+          f"Load average {info['load_average']} at the start, {info['load_average_end']} at the end "
+          f"(other jobs shared the machine when it is above the core count).\n",
+          "Each figure comes from a fresh process: time (wall clock) and CPU time are medians over the runs and cover the "
+          "file-to-matrix work only (imports excluded); peak RSS is the process's maximum resident set size, imports included. "
+          "The package runs `ebird_vae.ebd.build_species_matrix`, which `ebird_vae.data` re-exports: `ebird_vae.ebd` does not "
+          f"import torch (a process that imports `ebird_vae.data`, and so torch, starts at {torch_mb:,.0f} MB instead).\n",
+          table(results, base), '']
+    if base:
+        pk = next((r for r in results if r['method'] == 'package' and 'error' not in r), None)
+        if pk:
+            md.append(f"Targets (issue 3), full cleaning vs naive: at least 5x faster: {base['seconds'] / pk['seconds']:.1f}x in wall-clock "
+                      f"time, {base['cpu_seconds'] / pk['cpu_seconds']:.1f}x in CPU time; at most 1/4 of the peak memory: "
+                      f"{pk['peak_mb'] / base['peak_mb']:.2f}. The package parses in one thread and reduces blocks in another; the "
+                      f"naive pipeline uses one core. When the load average exceeds the core count, wall-clock times depend on "
+                      f"what else runs and CPU times are the steadier comparison.")
+    bigr = [r for r in results if r['file'].startswith('10M')]
+    if bigr and 'error' not in bigr[0]:
+        md.append(f"\n10M rows: peak {bigr[0]['peak_mb']:,.0f} MB (target < 2,048 MB) in {bigr[0]['seconds']:.0f} s.")
+    text = '\n'.join(md) + '\n'
+    print(text)
+    Path(a.out).write_text(text)
+    print(json.dumps(results, indent=1), file=sys.stderr)
+
+
+if __name__ == '__main__':
+    main()
