@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Prerequisites of the documentation-site browser test (tests/test_docs_site.py):
+# Debian's Chromium and ChromeDriver (never a downloaded browser) and the selenium client.
+set -euo pipefail
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+pip install --quiet 'selenium>=4.10'
+/usr/bin/chromium --version
+/usr/bin/chromedriver --version
