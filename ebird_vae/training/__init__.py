@@ -5,6 +5,6 @@
 # %% auto #0
 __all__ = []
 
-# %% ../../nbs/03a_training.ipynb #27ed3238
+# %% ../../nbs/03a_training.ipynb #28e11cdc
 from .utils import *
 from .trainer import *
