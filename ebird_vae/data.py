@@ -34,9 +34,13 @@ class SpeciesDataset(Dataset):
         self.species, self.checklist_ids, self.split_info = list(species), checklist_ids, split_info or {}
     def __len__(self): return self.data.shape[0]
     def __getitem__(self, idx):
-        if isinstance(idx, (list, np.ndarray)): idx = torch.as_tensor(idx, dtype=torch.long)
+        if isinstance(idx, (list, np.ndarray)): idx = torch.as_tensor(idx, dtype=torch.long, device=self.data.device)
         return self.data[idx].float()
     def __getitems__(self, idxs): return self[list(idxs)]
+    def to(self, device):
+        "Move the stored matrix to `device` (e.g. the whole matrix onto a GPU, so batches never cross the bus); returns self."
+        self.data = self.data.to(device)
+        return self
     def __repr__(self): return f'SpeciesDataset({len(self):,} checklists x {len(self.species):,} species, split={self.split_info.get("split")})'
 
 # %% ../nbs/00_data.ipynb #861292cf
