@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 import time
 from pathlib import Path
 
@@ -452,13 +453,32 @@ def _markdown_summary(report:pd.DataFrame) -> str:
                             f"{int(report[(report.metric == 'latent_dimensions')].value.iloc[0])}\n")
     return "\n".join(parts)
 
+def _held_out(sm, recorded:dict, split=None, val_size=None, random_seed=None):
+    "`(train_ids, test_ids, description)`: the checkpoint's recorded split, or a new one when any option is given."
+    from ebird_vae.data import split_train_val
+    ids = sm.matrix.index.astype(str)
+    if recorded.get('val_ids') and split is None and val_size is None and random_seed is None:
+        have = set(ids)
+        train_ids = [i for i in recorded['train_ids'] if i in have]
+        test_ids = [i for i in recorded['val_ids'] if i in have]
+        lost = len(recorded['train_ids']) + len(recorded['val_ids']) - len(train_ids) - len(test_ids)
+        if lost: warnings.warn(f"{lost:,} checklists of the training run are not in this file's matrix; evaluating on the rest.")
+        if not test_ids: raise ValueError("None of the checkpoint's held-out checklists is in this file: pass the EBD the model was trained on.")
+        return train_ids, test_ids, f"the training run's {recorded.get('split', 'recorded')} split (recorded in the checkpoint)"
+    split = split or recorded.get('split') or 'locality'
+    val_size = val_size if val_size is not None else recorded.get('val_size', 0.2)
+    random_seed = random_seed if random_seed is not None else recorded.get('random_seed', 42)
+    train_ds, test_ds = split_train_val(sm, None, val_size=val_size, random_seed=random_seed, split=split)
+    return (list(map(str, train_ds.checklist_ids)), list(map(str, test_ds.checklist_ids)),
+            f"{split} (val_size {val_size}, seed {random_seed}), re-split here")
+
 @call_parse
 def evaluate_cli(checkpoint:str,                 # Model checkpoint (.pt) written by training
                  data:str,                       # The EBD file the model was trained on (.txt, .gz, .zip, .tar)
                  output_dir:str='evaluation',    # Folder for report.csv, summary.md and the plots
-                 split:str='locality',           # How training split the data: random, locality or spatial
-                 val_size:float=0.2,             # Held-out share used in training
-                 random_seed:int=42,             # Seed of the training split
+                 split:str=None,                 # Re-split instead: random, locality or spatial (default: the split recorded in the checkpoint)
+                 val_size:float=None,            # Held-out share when re-splitting (default: recorded, else 0.2)
+                 random_seed:int=None,           # Seed when re-splitting (default: recorded, else 42)
                  labels_csv:str=None,            # Optional csv of per-checklist labels (first column: checklist id)
                  probe_labels:str='district,habitat', # Comma-separated label columns for the embedding probes
                  iwae_samples:int=100,           # Importance samples for the NLL (0: skip)
@@ -472,7 +492,7 @@ def evaluate_cli(checkpoint:str,                 # Model checkpoint (.pt) writte
     from ebird_vae.data import split_train_val
     emb = ChecklistEmbedder.from_checkpoint(checkpoint, device=device)
     sm = emb._ebd_matrix(data)
-    train_ds, test_ds = split_train_val(sm, None, val_size=val_size, random_seed=random_seed, split=split)
+    train_ids, test_ids, how = _held_out(sm, emb.metadata.get('split') or {}, split, val_size, random_seed)
     ck = sm.checklists
     meta = pd.DataFrame({'district': ck['county'].astype(str), 'locality_id': ck['locality_id'].astype(str)}, index=ck.index)
     meta['district_month'] = meta['district'] + '|' + ck['observation_date'].dt.month.astype(str)
@@ -482,13 +502,13 @@ def evaluate_cli(checkpoint:str,                 # Model checkpoint (.pt) writte
         meta = meta.drop(columns=[c for c in extra.columns if c in meta.columns]).join(extra.drop(
             columns=[c for c in extra.columns if c in ('latitude', 'longitude')]), how='left')
     out = Path(output_dir); out.mkdir(parents=True, exist_ok=True)
-    report, det = evaluate_model(emb, sm.matrix.loc[train_ds.checklist_ids], sm.matrix.loc[test_ds.checklist_ids],
+    report, det = evaluate_model(emb, sm.matrix.loc[train_ids], sm.matrix.loc[test_ids],
                                  metadata=meta, labels=tuple(probe_labels.split(',')) if probe_labels else (),
                                  context_column='district_month', iwae_samples=iwae_samples,
                                  ease_l2=ease_l2, seed=seed, details=True)
     report.to_csv(out/'report.csv', index=False)
-    (out/'summary.md').write_text(f"# Evaluation of {checkpoint}\n\nsplit: {split} (val_size {val_size}, seed {random_seed}); "
-                                  f"{len(train_ds):,} training and {len(test_ds):,} held-out checklists\n\n" + _markdown_summary(report))
+    (out/'summary.md').write_text(f"# Evaluation of {checkpoint}\n\nsplit: {how}; "
+                                  f"{len(train_ids):,} training and {len(test_ids):,} held-out checklists\n\n" + _markdown_summary(report))
     plot_latent_map(det['mean'], det['metadata']).savefig(out/'latent_map.png', dpi=110)
     plot_reliability(det['reliability']).savefig(out/'reliability.png', dpi=110)
     plot_recall(report).savefig(out/'recall_at_k.png', dpi=110)
