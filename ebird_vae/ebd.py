@@ -9,12 +9,15 @@ import contextlib
 import gzip
 import io
 import math
+import os
 import queue
 import re
 import tarfile
 import threading
 import warnings
 import zipfile
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,6 +161,7 @@ def find_ebd(path):
     if magic[:4] == b'PK\x03\x04' or (len(magic) > 262 and magic[257:262] == b'ustar'):
         return _find_in_archive(p, zip_=magic[:4] == b'PK\x03\x04')
     def opener(): return _magic_open(open(p, 'rb'), p.name)
+    if magic[:2] != b'\x1f\x8b' and p.is_file(): opener.path = p   # a plain file: read in parallel byte ranges
     head = _read_head(opener)
     if magic[:2] == b'\x1f\x8b' and not head:
         raise EBirdDataError(f'{p.name} is an empty gzip file. {_DOWNLOAD_HINT}')
@@ -316,8 +320,33 @@ def _source_columns(cmap, columns):
     return list(dict.fromkeys(cmap[c] for c in columns if c in cmap))
 
 # %% ../nbs/00a_ebd.ipynb #b4f24a97
-def _read_blocks(found, columns, nrows, block_size, info, decode, say):
-    "Arrow tables of the normalised `columns`, block by block; repairs are counted in `info` and described to `say`."
+_RANGE_BLOCKS = 8   # a plain file is parsed in byte ranges of this many blocks (16 MB by default), several at once
+
+def _line_cuts(path, step):
+    "Offsets `[0, ..., size]` that split a plain file into ranges of about `step` bytes at line starts; None if a window lacks a newline."
+    size = path.stat().st_size
+    cuts = [0]
+    with open(path, 'rb') as f:
+        for nominal in range(step, size, step):
+            if nominal <= cuts[-1]: continue
+            f.seek(nominal - 1)
+            i = f.read(1 << 20).find(b'\n')
+            if i < 0: return None
+            if nominal + i >= size: break
+            cuts.append(nominal + i)
+    return cuts + [size]
+
+def _count_lines(b: bytes) -> int:
+    "Lines of `b` (which starts at a line start and ends with a newline) the way Arrow's CSV reader numbers them: breaks are \\n, \\r\\n or \\r, empty lines not counted."
+    if b'\r' not in b and b'\n\n' not in b and not b.startswith(b'\n'): return b.count(b'\n')
+    a = np.frombuffer(b, np.uint8)
+    cr, lf = a == 13, a == 10
+    starts = cr | (lf & np.r_[True, ~cr[:-1]])                  # where each line break begins
+    return int((starts & np.r_[False, ~(cr | lf)[:-1]]).sum())  # ... after a non-empty line
+
+def _read_blocks(found, columns, nrows, block_size, info, decode, say, ranges=True, prepare=None):
+    "Arrow tables of the normalised `columns` (or `prepare` of each), block by block; repairs are counted in `info` and described to `say`."
+    prep = prepare or (lambda t: t)
     name, opener, raw = found
     info.source, info.header = name, raw
     cmap = normalise_column_names(raw)
@@ -329,68 +358,155 @@ def _read_blocks(found, columns, nrows, block_size, info, decode, say):
     pos = {r: i for i, r in enumerate(raw)}
     anchor = cmap.get('ALL SPECIES REPORTED', cmap['SAMPLING EVENT IDENTIFIER'])
     min_fields = pos[anchor] + 1
-    pending = []   # repaired rows (line, cells); the latest one is held back until we know it is not the last line
-    skipped = []
-    last = {}
-    def handler(row):
-        cells = row.text.rstrip('\r').split('\t')
-        n = len(cells)
-        last.update(number=row.number, text=row.text.rstrip('\r'), n=n)
-        if n > n_header and not any(c.strip() for c in cells[n_header:]): fixed = cells[:n_header]
-        elif min_fields <= n < n_header: fixed = cells + [''] * (n_header - n)
-        else:
-            skipped.append(row.number)
+    def make_handler(st):   # st: repaired rows (line, cells), skipped line numbers, the last invalid row
+        def handler(row):
+            cells = row.text.rstrip('\r').split('\t')
+            n = len(cells)
+            st['last'] = dict(number=row.number, text=row.text.rstrip('\r'), n=n)
+            if n > n_header and not any(c.strip() for c in cells[n_header:]): fixed = cells[:n_header]
+            elif min_fields <= n < n_header: fixed = cells + [''] * (n_header - n)
+            else:
+                st['skipped'].append(row.number)
+                return 'skip'
+            st['pending'].append((row.number, [fixed[pos[s]] for s in src]))
             return 'skip'
-        pending.append((row.number, [fixed[pos[s]] for s in src]))
-        return 'skip'
+        return handler
     def to_frame(tbl):
-        cols = {}
+        "(table of the `want` columns, number of values with invalid UTF-8)."
+        cols, bad = {}, 0
         for s, arr in zip(src, tbl.columns):
             arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
             if decode:
-                arr, bad = _decode(arr)
-                info.invalid_utf8_rows += bad
+                arr, b = _decode(arr)
+                bad += b
             cols[s] = arr
-        return pa.table({c: cols[cmap[c]] for c in want}) if want else pa.table({})
+        return (pa.table({c: cols[cmap[c]] for c in want}) if want else pa.table({})), bad
     def pending_frame(rows):
         tbl = pa.table({s: pa.array([r[1][i].encode('utf-8', 'surrogateescape') for r in rows], pa.binary()) for i, s in enumerate(src)})
         info.padded_rows += len(rows)
-        return to_frame(tbl)
-    ropts = pacsv.ReadOptions(column_names=raw, skip_rows=1, block_size=block_size, use_threads=False)
-    popts = pacsv.ParseOptions(delimiter='\t', quote_char=False, double_quote=False, escape_char=False,
-                               newlines_in_values=False, ignore_empty_lines=True, invalid_row_handler=handler)
-    copts = pacsv.ConvertOptions(include_columns=src, column_types={s: pa.binary() for s in src},
-                                 strings_can_be_null=False, quoted_strings_can_be_null=False)
-    stream = opener()
+        df, bad = to_frame(tbl)
+        info.invalid_utf8_rows += bad
+        return df
+    def options(st, skip_rows=1):
+        return dict(read_options=pacsv.ReadOptions(column_names=raw, skip_rows=skip_rows, block_size=block_size, use_threads=False),
+                    parse_options=pacsv.ParseOptions(delimiter='\t', quote_char=False, double_quote=False, escape_char=False,
+                                                     newlines_in_values=False, ignore_empty_lines=True, invalid_row_handler=make_handler(st)),
+                    convert_options=pacsv.ConvertOptions(include_columns=src, column_types={s: pa.binary() for s in src},
+                                                         strings_can_be_null=False, quoted_strings_can_be_null=False))
+    def stopped(e, done):
+        return EBirdDataError(f'{name}: reading stopped after {done:,} rows: {e}. The file may be corrupt or '
+                              f'an incomplete download; download it again.')
+    def truncated(st, tail, line=lambda number: number):
+        "Drop a short last line without newline (`st` holds the last invalid row; `line` numbers it in the file)."
+        last = st['last']
+        if tail and not tail.endswith(b'\n') and last and last['text'].encode('utf-8', 'surrogateescape') == tail.rsplit(b'\n', 1)[-1].rstrip(b'\r'):
+            if last['n'] < n_header:
+                info.truncated_last_line = True
+                if st['pending'] and st['pending'][-1][0] == last['number']: st['pending'].pop()
+                if st['skipped'] and st['skipped'][-1] == last['number']: st['skipped'].pop()
+                say(f'{name}: the last line (line {line(last["number"])}) is truncated ({last["n"]} of {n_header} fields, '
+                    f'no final newline) and was dropped; the file may be an incomplete download.')
+    path = getattr(opener, 'path', None)
+    cuts = _line_cuts(path, _RANGE_BLOCKS * block_size) if ranges and path is not None and nrows is None else None
+    skipped, unnumbered = [], 0   # line numbers in the file (ranges: the first 100 or so), and how many more
     done = 0
     try:
-        try: reader = pacsv.open_csv(stream, read_options=ropts, parse_options=popts, convert_options=copts)
+        if cuts is None:
+            for t in _stream_blocks(opener(), name, nrows, options, to_frame, pending_frame, truncated, stopped, skipped, info): yield prep(t)
+            return
+        # a plain file: byte ranges split at line starts are parsed by a pool of threads, a few ranges ahead, and come out in order
+        fd, n = os.open(path, os.O_RDONLY), len(cuts) - 1
+        def read(start, end):
+            parts = []
+            while start < end:
+                b = os.pread(fd, end - start, start)
+                if not b: raise EOFError('the file got shorter while it was read')
+                parts.append(b); start += len(b)
+            return parts[0] if len(parts) == 1 else b''.join(parts)
+        def parse(k):
+            st = dict(pending=[], skipped=[], last={})
+            try: tbl = pacsv.read_csv(pa.BufferReader(read(cuts[k], cuts[k + 1])), **options(st, 1 if k == 0 else 0))
+            except pa.ArrowInvalid as e:
+                if 'Empty CSV file' not in str(e): raise
+                if n == 1: raise EBirdDataError(f'{name} has a header but no data rows.') from None
+                tbl = None
+            frames, bad = [], 0
+            for batch in (tbl.to_batches() if tbl is not None else []):   # one per block: no copy
+                if batch.num_rows:
+                    df, b = to_frame(batch)
+                    frames.append(df); bad += b
+            frames = [pa.concat_tables(frames)] if len(frames) > 1 else frames   # one (chunked) table per range
+            return [(len(d), prep(d)) for d in frames], bad, st
+        before = [0]   # lines (as Arrow numbers them) before each range, counted only when a line number is needed
+        def lines_before(k):
+            while len(before) <= k: before.append(before[-1] + _count_lines(read(cuts[len(before) - 1], cuts[len(before)])))
+            return before[k]
+        workers = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)))
+        pool, futures = ThreadPoolExecutor(workers, thread_name_prefix='ebd-parse'), deque()
+        try:
+            for k in range(n):
+                while len(futures) < workers + 1 and k + len(futures) < n: futures.append(pool.submit(parse, k + len(futures)))
+                try: frames, bad, st = futures.popleft().result()
+                except (pa.ArrowInvalid, OSError, EOFError) as e:
+                    if k == 0: raise EBirdDataError(f'{name} cannot be parsed as an EBD: {e}') from None
+                    raise stopped(re.sub(r'Row #(\d+)', lambda m: f'Row #{int(m[1]) + lines_before(k)}', str(e)), done) from None
+                info.invalid_utf8_rows += bad
+                if k == n - 1: truncated(st, read(max(0, cuts[-1] - 4096), cuts[-1]), lambda number: number + (lines_before(k) if k else 0))
+                if st['skipped'] and len(skipped) < 100:
+                    off = lines_before(k) if k else 0
+                    skipped += [s + off for s in st['skipped']]
+                else: unnumbered += len(st['skipped'])
+                if st['pending']:
+                    d = pending_frame(st['pending'])
+                    frames.append((len(d), prep(d)))
+                for rows, d in frames:
+                    if rows:
+                        done += rows
+                        yield d
+        finally:
+            for f in futures: f.cancel()
+            pool.shutdown(wait=True)
+            os.close(fd)
+    finally:
+        if cuts is not None: info.rows = done
+        n_skipped = len(skipped) + unnumbered
+        info.skipped_rows, info.skipped_lines = n_skipped, skipped[:100]
+        if skipped:
+            more = f' and {n_skipped - 10:,} more' if n_skipped > 10 else ''
+            say(f'{name}: skipped {n_skipped:,} malformed rows (wrong number of fields, expected {n_header}) '
+                f'at lines {", ".join(map(str, skipped[:10]))}{more}.')
+        if decode and info.invalid_utf8_rows:
+            say(f'{name}: invalid UTF-8 bytes in {info.invalid_utf8_rows:,} value(s) were replaced by U+FFFD.')
+
+def _stream_blocks(stream, name, nrows, options, to_frame, pending_frame, truncated, stopped, skipped, info):
+    "`_read_blocks` for a stream (compressed, in an archive, or `nrows` given): pyarrow's streaming reader, one block at a time."
+    st = dict(pending=[], skipped=skipped, last={})   # the latest repaired row is held back until we know it is not the last line
+    done = 0
+    try:
+        try: reader = pacsv.open_csv(stream, **options(st))
         except pa.ArrowInvalid as e:
             if 'Empty CSV file' in str(e): raise EBirdDataError(f'{name} has a header but no data rows.') from None
             raise EBirdDataError(f'{name} cannot be parsed as an EBD: {e}') from None
+        pending = st['pending']
         while nrows is None or done < nrows:
             try: batch = reader.read_next_batch()
             except StopIteration: break
-            except (pa.ArrowInvalid, OSError, EOFError, zipfile.BadZipFile) as e:
-                raise EBirdDataError(f'{name}: reading stopped after {done:,} rows: {e}. The file may be corrupt or '
-                                     f'an incomplete download; download it again.') from None
-            frames = [to_frame(batch)] if batch.num_rows else []
-            if len(pending) > 1:
-                frames.append(pending_frame(pending[:-1])); del pending[:-1]
+            except (pa.ArrowInvalid, OSError, EOFError, zipfile.BadZipFile) as e: raise stopped(e, done) from None
+            frames = []
+            if batch.num_rows:
+                df, bad = to_frame(batch)
+                info.invalid_utf8_rows += bad
+                frames.append(df)
+            if len(pending) > 1:   # (pyarrow may parse ahead in a thread, calling the handler meanwhile: take a fixed count)
+                k = len(pending) - 1
+                frames.append(pending_frame(pending[:k])); del pending[:k]
             for df in frames:
                 if nrows is not None and done + len(df) > nrows: df = df.slice(0, nrows - done)
                 done += len(df)
                 if len(df): yield df
         else:
             return
-        tail = stream.tail
-        if tail and not tail.endswith(b'\n') and last and last['text'].encode('utf-8', 'surrogateescape') == tail.rsplit(b'\n', 1)[-1].rstrip(b'\r'):
-            if last['n'] < n_header:
-                info.truncated_last_line = True
-                if pending and pending[-1][0] == last['number']: pending.pop()
-                if skipped and skipped[-1] == last['number']: skipped.pop()
-                say(f'{name}: the last line (line {last["number"]}) is truncated ({last["n"]} of {n_header} fields, '
-                    f'no final newline) and was dropped; the file may be an incomplete download.')
+        truncated(st, stream.tail)
         if pending:
             df = pending_frame(pending)
             if nrows is not None: df = df.slice(0, nrows - done)
@@ -399,13 +515,6 @@ def _read_blocks(found, columns, nrows, block_size, info, decode, say):
     finally:
         stream.close()
         info.rows = done
-        info.skipped_rows, info.skipped_lines = len(skipped), skipped[:100]
-        if skipped:
-            more = f' and {len(skipped) - 10:,} more' if len(skipped) > 10 else ''
-            say(f'{name}: skipped {len(skipped):,} malformed rows (wrong number of fields, expected {n_header}) '
-                f'at lines {", ".join(map(str, skipped[:10]))}{more}.')
-        if decode and info.invalid_utf8_rows:
-            say(f'{name}: invalid UTF-8 bytes in {info.invalid_utf8_rows:,} value(s) were replaced by U+FFFD.')
 
 # %% ../nbs/00a_ebd.ipynb #83fc4615
 _END = object()
@@ -417,8 +526,10 @@ def _iter_batches(path, # EBD file (.txt, .gz, .zip or .tar) or the result of `f
                   info=None, # a `ReadInfo` to fill in
                   decode=True, # False: leave columns as raw bytes (the caller decodes what it uses)
                   prefetch=4, # blocks parsed ahead by the reader thread
+                  ranges=True, # False: parse a plain file as a stream too (one block at a time, in one thread)
+                  prepare=None, # a function applied to each table in the reader's threads; its results are yielded instead
                  ):
-    "Yield Arrow tables of text columns with normalised names, block by block; parsing runs in a thread, ahead of the caller."
+    "Yield Arrow tables of text columns with normalised names, block by block; parsing runs in background threads, ahead of the caller."
     found = path if isinstance(path, tuple) else find_ebd(path)
     info = ReadInfo() if info is None else info
     q, stop, said = queue.Queue(maxsize=prefetch), threading.Event(), []
@@ -429,7 +540,7 @@ def _iter_batches(path, # EBD file (.txt, .gz, .zip or .tar) or the result of `f
         return False
     def produce():
         try:
-            with contextlib.closing(_read_blocks(found, columns, nrows, block_size, info, decode, said.append)) as blocks:
+            with contextlib.closing(_read_blocks(found, columns, nrows, block_size, info, decode, said.append, ranges, prepare)) as blocks:
                 for b in blocks:
                     if not put(b): return
             put(_END)
@@ -544,35 +655,30 @@ class _Registry:
             self.common[i], self.prio[i], self.order[i] = common or key, prio, order
         return i
 
-    def taxa(self, tbl: pa.Table) -> np.ndarray:
-        "Taxon code of each row (-1: dropped), looking (category, scientific name) pairs up in C++."
-        cat, sci = (tbl[c].combine_chunks().cast(pa.binary()) for c in ('CATEGORY', 'SCIENTIFIC NAME'))
-        enc = pc.binary_join_element_wise(cat, sci, pa.scalar(b'\t', pa.binary())).dictionary_encode()
-        local = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        known = pc.index_in(enc.dictionary, value_set=self.combo_set).to_numpy(zero_copy_only=False)
+    def taxa(self, b) -> np.ndarray:
+        "Taxon code of each row of a prepared block (-1: dropped), looking (category, scientific name) pairs up in C++."
+        known = pc.index_in(b.combos, value_set=self.combo_set).to_numpy(zero_copy_only=False)
         if known.dtype.kind == 'f':
             new = np.flatnonzero(np.isnan(known))
-            first = pa.array(_first_rows(local)[new])
-            keys = self.text(enc.dictionary.take(pa.array(new))).to_pylist()
-            commons = self.text(tbl['COMMON NAME'].take(first)).to_pylist()
-            orders = self.text(tbl['TAXONOMIC ORDER'].take(first)).to_pylist() if 'TAXONOMIC ORDER' in tbl.column_names else [None] * len(new)
+            pick = pa.array(new)
+            keys = self.text(b.combos.take(pick)).to_pylist()
+            commons = self.text(b.commons.take(pick)).to_pylist()
+            orders = self.text(b.orders.take(pick)).to_pylist() if b.orders is not None else [None] * len(new)
             codes = [self.taxon(*k.split('\t', 1), c, o) for k, c, o in zip(keys, commons, orders)]
-            self.combos += enc.dictionary.take(pa.array(new)).to_pylist()
+            self.combos += b.combos.take(pick).to_pylist()
             self.combo_tax = np.concatenate([self.combo_tax, np.array(codes, np.int64)])
             self.combo_set = pa.array(self.combos, pa.binary())
-            known = pc.index_in(enc.dictionary, value_set=self.combo_set).to_numpy(zero_copy_only=False)
-        return self.combo_tax[known.astype(np.int64)][local]
+            known = pc.index_in(b.combos, value_set=self.combo_set).to_numpy(zero_copy_only=False)
+        return self.combo_tax[known.astype(np.int64)][b.taxon_rows]
 
-    def checklists(self, tbl: pa.Table) -> np.ndarray:
-        "Provisional checklist code of each row (block offset + code within the block); keeps each checklist's first row."
-        enc = tbl['SAMPLING EVENT IDENTIFIER'].combine_chunks().dictionary_encode()
-        local = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        n = len(enc.dictionary)
-        self.sids.append(enc.dictionary)
-        if self.meta_cols is None: self.meta_cols = [c for c in _META if c in set(tbl.column_names)]
-        self.meta.append(tbl.select(self.meta_cols).take(_first_rows(local)))
-        self.counts.append(np.bincount(local, minlength=n))
-        rows, self.offset = local + self.offset, self.offset + n
+    def checklists(self, b) -> np.ndarray:
+        "Provisional checklist code of each row of a prepared block (block offset + code within the block); keeps each checklist's first row."
+        n = len(b.sids)
+        self.sids.append(b.sids)
+        if self.meta_cols is None: self.meta_cols = b.meta.column_names
+        self.meta.append(b.meta)
+        self.counts.append(b.counts)
+        rows, self.offset = b.rows + self.offset, self.offset + n
         return rows
 
     def finish(self):
@@ -596,9 +702,36 @@ _META = ['SAMPLING EVENT IDENTIFIER', 'GROUP IDENTIFIER', 'ALL SPECIES REPORTED'
          'COUNTRY CODE', 'OBSERVER ID']
 _TAXON_BITS = 20   # a (checklist, taxon) pair is stored as one int64: checklist << 20 | taxon
 
-def _reduce_block(tbl: pa.Table, reg: _Registry) -> np.ndarray:
-    "Distinct (checklist, taxon) pair keys of one block of EBD rows, registering its checklists and taxa."
-    rows, tax = reg.checklists(tbl), reg.taxa(tbl)
+@dataclass
+class _Block:
+    "The per-block half of the reduction, which needs no shared state (so it runs in the reader's threads)."
+    rows: np.ndarray # code of each row's checklist within the block, numbered in order of first appearance
+    sids: pa.Array # the block's checklist ids, in that order
+    counts: np.ndarray # rows per checklist
+    meta: pa.Table # `_META` columns of each checklist's first row
+    taxon_rows: np.ndarray # code of each row's (category, scientific name) pair within the block
+    combos: pa.Array # the block's distinct 'category\tscientific name' pairs, in that order
+    commons: pa.Array # COMMON NAME of each pair's first row
+    orders: pa.Array | None # TAXONOMIC ORDER of each pair's first row
+
+def _prepare_block(tbl: pa.Table) -> _Block:
+    "Dictionary-encode a block's checklist ids and taxon pairs and take each checklist's and pair's first row."
+    col = lambda c: tbl[c].combine_chunks() if isinstance(tbl[c], pa.ChunkedArray) else tbl[c]
+    enc = col('SAMPLING EVENT IDENTIFIER').dictionary_encode()
+    rows = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    meta_cols = [c for c in _META if c in set(tbl.column_names)]
+    cat, sci = (col(c).cast(pa.binary()) for c in ('CATEGORY', 'SCIENTIFIC NAME'))
+    tenc = pc.binary_join_element_wise(cat, sci, pa.scalar(b'\t', pa.binary())).dictionary_encode()
+    trows = tenc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    first = pa.array(_first_rows(trows))
+    return _Block(rows, enc.dictionary, np.bincount(rows, minlength=len(enc.dictionary)),
+                  tbl.select(meta_cols).take(pa.array(_first_rows(rows))), trows, tenc.dictionary,
+                  col('COMMON NAME').take(first), col('TAXONOMIC ORDER').take(first) if 'TAXONOMIC ORDER' in tbl.column_names else None)
+
+def _reduce_block(block, reg: _Registry) -> np.ndarray:
+    "Distinct (checklist, taxon) pair keys of one block of EBD rows (a table, or `_prepare_block` of one), registering its checklists and taxa."
+    b = _prepare_block(block) if isinstance(block, pa.Table) else block
+    rows, tax = reg.checklists(b), reg.taxa(b)
     keep = tax >= 0
     return (rows[keep] << _TAXON_BITS) | tax[keep]
 
@@ -723,6 +856,20 @@ def _nothing_left(report, step, desc, param):
                           f"{report[-1]['checklists_removed']:,} checklists (read {report[0]['checklists']:,}; {done}). "
                           f"Relax or switch off that step ({param}=None), or check the file is the one you meant.")
 
+def _rank_text(a: np.ndarray) -> np.ndarray:
+    "Rank of each string of `a` in sorted order (ties in order of position), sorted in C++."
+    r = np.empty(len(a), np.int64)
+    r[pc.sort_indices(pa.array(a.tolist(), pa.string())).to_numpy()] = np.arange(len(a))
+    return r
+
+def _unique_text(a: np.ndarray):
+    "`np.unique(a, return_inverse=True)` for an array of strings, hashed and sorted in C++."
+    enc = pa.array(a.tolist(), pa.string()).dictionary_encode()
+    idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    order = pc.sort_indices(enc.dictionary).to_numpy()
+    rank = np.empty(len(order), np.int64); rank[order] = np.arange(len(order))
+    return a[_first_rows(idx)[order]], rank[idx]
+
 def build_species_matrix(
     data, # EBD rows (a DataFrame, e.g. from `load_ebird_data`) or the path of an EBD file, which is streamed
     min_species_observations=None, # keep species on at least this many checklists of the final matrix
@@ -753,15 +900,15 @@ def build_species_matrix(
     if isinstance(data, pd.DataFrame):
         tbl = _as_table(data)
         _required(o, tbl.column_names)
-        blocks = (tbl.slice(i, 500_000) for i in range(0, max(len(tbl), 1), 500_000))
+        blocks = (_prepare_block(tbl.slice(i, 500_000)) for i in range(0, max(len(tbl), 1), 500_000))
     elif isinstance(data, (str, Path)):
         found = find_ebd(data)
         _required(o, list(normalise_column_names(found[2])))
         cols = [c for c in MATRIX_COLUMNS if not (c == 'PROTOCOL NAME' and 'OBSERVATION TYPE' in normalise_column_names(found[2]))]
-        blocks = _iter_batches(found, cols, block_size=block_size, info=info, decode=False)
+        blocks = _iter_batches(found, cols, block_size=block_size, info=info, decode=False, prepare=_prepare_block)
     else: raise EBirdDataError(f'data must be a DataFrame of EBD rows or the path of an EBD file, not {type(data).__name__}.')
     for b in blocks:
-        if len(b): keys.append(_reduce_block(b, reg))
+        if len(b.rows): keys.append(_reduce_block(b, reg))
     if not keys: raise EBirdDataError('the data has no rows.')
     code, ck, n_rows = reg.finish()
     if info.invalid_utf8_rows:
@@ -786,7 +933,7 @@ def build_species_matrix(
     pos = np.full(len(alive), -1, np.int64); pos[alive] = np.arange(alive.sum())
     m = alive[prow]
     X = np.zeros((int(alive.sum()), nt), np.uint8)
-    X[pos[prow[m]], rank[tax[m]]] = 1
+    X.reshape(-1)[pos[prow[m]] * nt + rank[tax[m]]] = 1                      # (flat indices: faster than X[rows, cols])
     del prow, tax, m, pos
     has = X.any(axis=1)
     report.append(_report_row('rollup' if rollup else 'species rows', n_rows[alive].sum(), X.sum(dtype=np.int64),
@@ -796,10 +943,9 @@ def build_species_matrix(
     if not has.all(): X, ck = X[has], ck[has]
 
     gid = ck['group_id'].where(ck['group_id'] != '', ck['sampling_event_id']) if collapse_groups else ck['sampling_event_id']
-    ids, gcode = np.unique(gid.to_numpy().astype(str), return_inverse=True)
-    gcode = gcode.ravel()
+    ids, gcode = _unique_text(gid.to_numpy().astype(str))
     n_copies = np.bincount(gcode, minlength=len(ids))
-    by_id = np.lexsort((ck['sampling_event_id'].to_numpy().astype(str), gcode))     # by group, then sampling event id
+    by_id = np.lexsort((_rank_text(ck['sampling_event_id'].to_numpy().astype(str)), gcode))     # by group, then sampling event id
     g_sorted = gcode[by_id]
     starts = np.flatnonzero(np.r_[True, np.diff(g_sorted) != 0])
     if (by_id != np.arange(len(by_id))).any() or len(ids) < len(ck):
