@@ -11,7 +11,7 @@
 Same data (random checklists with community structure, 470 species), same model (470, 16, 512), batch 128.
 On a GPU the same script also reports the figures with the whole matrix on the device.
 """
-import argparse, os, platform, time, datetime
+import argparse, os, platform, statistics, time, datetime
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +102,7 @@ def main():
     p.add_argument('--epochs', type=int, default=3)
     p.add_argument('--n', type=int, default=20_000, help='checklists')
     p.add_argument('--threads', type=int, default=None, help='torch threads (default: torch decides)')
+    p.add_argument('--repeat', type=int, default=3, help='interleaved repetitions; medians are reported')
     p.add_argument('--out', default='benchmarks/results_train.md')
     a = p.parse_args()
     if a.threads: torch.set_num_threads(a.threads)
@@ -110,23 +111,34 @@ def main():
     devices = [torch.device('cpu')] + ([torch.device('cuda')] if torch.cuda.is_available() else [])
     rows = []
     for dev in devices:
-        flops = matmul_flops(dev)
+        runs = []
+        for r in range(a.repeat):  # interleaved, so a drift in machine load hits every method alike
+            flops = matmul_flops(dev)
+            runs.append(dict(flops=flops, ours=bench_package(matrix, a.epochs, dev), plain=bench_plain(matrix, a.epochs, dev)))
+            print(f"[{dev}] run {r + 1}: (a) {runs[-1]['ours']:,.0f} | (b) {runs[-1]['plain']:,.0f} | "
+                  f"(c) {flops / (6 * params):,.0f} samples/s ({flops / 1e9:.1f} GFLOP/s)")
+        med = {k: statistics.median(run[k] for run in runs) for k in runs[0]}
+        ours, plain, flops = med['ours'], med['plain'], med['flops']
         limit = flops / (6 * params)
-        ours = bench_package(matrix, a.epochs, dev)
-        plain = bench_plain(matrix, a.epochs, dev)
-        rows.append(dict(device=str(dev), ours=ours, plain=plain, limit=limit, flops=flops))
-        print(f"[{dev}] (a) this trainer {ours:,.0f} samples/s | (b) spec-era loop {plain:,.0f} samples/s | "
+        spread = {k: (min(run[k] for run in runs), max(run[k] for run in runs)) for k in runs[0]}
+        rows.append(dict(device=str(dev), ours=ours, plain=plain, limit=limit, flops=flops, spread=spread))
+        print(f"[{dev}] medians of {a.repeat}: (a) this trainer {ours:,.0f} samples/s | (b) spec-era loop {plain:,.0f} samples/s | "
               f"(c) matmul limit {limit:,.0f} samples/s ({flops / 1e9:.1f} GFLOP/s) | a/b = {ours / plain:.2f}x | a/c = {ours / limit:.0%}")
     cpu = platform.processor() or platform.machine()
+    load = os.getloadavg()
     lines = [f"# Training throughput", "",
-             f"Measured {datetime.date.today()} with `python benchmarks/bench_train.py --epochs {a.epochs} --n {a.n}`"
+             f"Measured {datetime.date.today()} with `python benchmarks/bench_train.py --epochs {a.epochs} --n {a.n} --repeat {a.repeat}`"
              f"{f' --threads {a.threads}' if a.threads else ''} on {os.cpu_count()} cores ({cpu}), torch {torch.__version__}, "
              f"{torch.get_num_threads()} torch threads. Model (470, 16, 512) = {params:,} parameters, batch {BATCH}, "
-             f"{a.n:,} checklists.", "",
+             f"{a.n:,} checklists. Load average at the end: {load[0]:.2f}.", "",
              "| device | (a) this trainer, samples/s | (b) spec-era loop, samples/s | (c) matmul limit, samples/s | matmul GFLOP/s | a / b | a / c |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['device']} | {r['ours']:,.0f} | {r['plain']:,.0f} | {r['limit']:,.0f} | {r['flops'] / 1e9:.1f} | "
               f"{r['ours'] / r['plain']:.2f}x | {r['ours'] / r['limit']:.0%} |" for r in rows]
+    lines += ["", f"Medians of {a.repeat} interleaved runs; ranges (min-max): " + "; ".join(
+        f"{r['device']}: (a) {r['spread']['ours'][0]:,.0f}-{r['spread']['ours'][1]:,.0f}, "
+        f"(b) {r['spread']['plain'][0]:,.0f}-{r['spread']['plain'][1]:,.0f}, "
+        f"matmul {r['spread']['flops'][0] / 1e9:.0f}-{r['spread']['flops'][1] / 1e9:.0f} GFLOP/s" for r in rows) + "."]
     lines += ["", "Targets on CPU: a/b >= 1.25x and a/c >= 70%."]
     Path(a.out).write_text('\n'.join(lines) + '\n')
     print(f"wrote {a.out}")
