@@ -20,7 +20,7 @@ def render(nb:dict) -> str:
         src = _source(cell).strip()
         if not src: continue
         if cell['cell_type'] == 'markdown':
-            parts.append(re.sub(r'\]\((images/)', r'](nbs/\1', src))
+            parts.append(re.sub(r'\]\((?!https?:|#|/)([^)]+\.(?:ipynb|png|jpg|svg))\)', r'](nbs/\1)', src))
         elif cell['cell_type'] == 'code':
             flags = _directives(src)
             if {'hide', 'exporti', 'export'} & flags or 'default_exp' in flags: continue
