@@ -12,6 +12,7 @@ import math
 import os
 import queue
 import re
+import sys
 import tarfile
 import threading
 import warnings
@@ -344,6 +345,90 @@ def _count_lines(b: bytes) -> int:
     starts = cr | (lf & np.r_[True, ~cr[:-1]])                  # where each line break begins
     return int((starts & np.r_[False, ~(cr | lf)[:-1]]).sum())  # ... after a non-empty line
 
+_MARK = {0xDC80 + i: 0xF780 + i for i in range(128)}   # an invalid byte (as surrogateescape decodes it) -> a private-use character
+_UNMARK = {v: k for k, v in _MARK.items()}
+
+def _mark_invalid(b: bytes, n_fields: int, head_tabs=0) -> tuple:
+    "`b` with the invalid UTF-8 bytes of its malformed lines (not `n_fields` fields) made private-use characters, and how many lines changed; `head_tabs`: tabs of the line `b` starts in the middle of."
+    n = 0
+    def fix(m):
+        nonlocal n
+        line = m[0]
+        if line.count(b'\t') + 1 + (head_tabs if m.start() == 0 else 0) == n_fields: return line
+        try: line.decode('utf-8'); return line
+        except UnicodeDecodeError: n += 1
+        return line.decode('utf-8', 'surrogateescape').translate(_MARK).encode('utf-8')
+    return re.sub(rb'[^\r\n]+', fix, b), n
+
+def _valid_utf8(b: bytes) -> bool:
+    "Whether `b` is valid UTF-8 (checked by Arrow, without copying or decoding)."
+    if b.isascii(): return True
+    small = len(b) < 1 << 31
+    a = (pa.StringArray if small else pa.LargeStringArray).from_buffers(
+        1, pa.py_buffer(np.array([0, len(b)], np.int32 if small else np.int64)), pa.py_buffer(b))
+    try: a.validate(full=True); return True
+    except pa.ArrowInvalid: return False
+
+def _incomplete_char(b: bytes) -> int:
+    "Bytes at the end of `b` that start a UTF-8 character `b` does not finish (0 if none)."
+    for j in range(1, min(4, len(b)) + 1):
+        c = b[-j]
+        if c < 0x80: return 0
+        if c >= 0xC0: return j if j < (2 if c < 0xE0 else 3 if c < 0xF0 else 4) else 0
+    return 0
+
+class _MarkedStream(io.RawIOBase):
+    "`stream` passed through, except that a chunk that is not valid UTF-8 gets `_mark_invalid` (and `st['marked']` is set once a line changed)."
+    def __init__(self, stream, n_fields, st):
+        self.s, self.n, self.st = stream, n_fields, st
+        self.carry, self.buf, self.head_tabs = b'', b'', 0   # bytes held back; processed bytes not yet returned; tabs of the open line
+    @property
+    def tail(self): return self.s.tail
+    def readable(self): return True
+    def _chunk(self, n):
+        "The next bytes to pass on (b'' at the end): a read, less a split character or an open marked line held back."
+        while True:
+            b = self.s.read(n)
+            eof = not b
+            if self.carry: b, self.carry = self.carry + b, b''
+            if not b: return b''
+            j = 0 if eof or b.isascii() else _incomplete_char(b)
+            if j: b, self.carry = b[:-j], b[-j:]                 # (a character split between reads: finish it first)
+            if not _valid_utf8(b):                                # rare: whole lines only, a malformed one marked
+                cut = len(b) if eof else max(b.rfind(b'\n'), b.rfind(b'\r')) + 1
+                if cut < len(b): b, self.carry = b[:cut], b[cut:] + self.carry
+                if b:
+                    b, k = _mark_invalid(b, self.n, self.head_tabs)
+                    if k: self.st['marked'] = True
+            if b:
+                i = b.rfind(b'\n'); i = max(i, b.rfind(b'\r', i + 1))   # (the second search only scans the last line)
+                self.head_tabs = self.head_tabs + b.count(b'\t') if i < 0 else b.count(b'\t', i + 1)
+                return b
+    def read(self, n=-1):
+        "Exactly `n` bytes unless at the end (Arrow's block reader relies on it)."
+        while n < 0 or len(self.buf) < n:
+            b = self._chunk(n if n > 0 else -1)
+            if not b: break
+            self.buf = self.buf + b if self.buf else b
+        out, self.buf = (self.buf, b'') if n < 0 or len(self.buf) <= n else (self.buf[:n], self.buf[n:])
+        return out
+    def readinto(self, buf):
+        data = self.read(len(buf)); buf[:len(data)] = data
+        return len(data)
+    def close(self):
+        if not self.closed: self.s.close()
+        super().close()
+
+def _quiet_handler_errors():
+    "Install (once) an unraisable hook that drops pyarrow's 'Exception ignored' report when it cannot decode a malformed, non-UTF-8 row for our handler (that part is re-parsed marked)."
+    prev = sys.unraisablehook
+    if getattr(prev, '_ebd', False): return
+    def hook(u):
+        if getattr(u.object, '_ebd', False) and isinstance(u.exc_value, UnicodeDecodeError): return
+        prev(u)
+    hook._ebd = True
+    sys.unraisablehook = hook
+
 def _read_blocks(found, columns, nrows, block_size, info, decode, say, ranges=True, prepare=None):
     "Arrow tables of the normalised `columns` (or `prepare` of each), block by block; repairs are counted in `info` and described to `say`."
     prep = prepare or (lambda t: t)
@@ -360,9 +445,10 @@ def _read_blocks(found, columns, nrows, block_size, info, decode, say, ranges=Tr
     min_fields = pos[anchor] + 1
     def make_handler(st):   # st: repaired rows (line, cells), skipped line numbers, the last invalid row
         def handler(row):
-            cells = row.text.rstrip('\r').split('\t')
+            text = (row.text.translate(_UNMARK) if st.get('marked') else row.text).rstrip('\r')   # marked: invalid bytes as surrogates
+            cells = text.split('\t')
             n = len(cells)
-            st['last'] = dict(number=row.number, text=row.text.rstrip('\r'), n=n)
+            st['last'] = dict(number=row.number, text=text, n=n)
             if n > n_header and not any(c.strip() for c in cells[n_header:]): fixed = cells[:n_header]
             elif min_fields <= n < n_header: fixed = cells + [''] * (n_header - n)
             else:
@@ -370,6 +456,7 @@ def _read_blocks(found, columns, nrows, block_size, info, decode, say, ranges=Tr
                 return 'skip'
             st['pending'].append((row.number, [fixed[pos[s]] for s in src]))
             return 'skip'
+        handler._ebd = True
         return handler
     def to_frame(tbl):
         "(table of the `want` columns, number of values with invalid UTF-8)."
@@ -406,13 +493,14 @@ def _read_blocks(found, columns, nrows, block_size, info, decode, say, ranges=Tr
                 if st['skipped'] and st['skipped'][-1] == last['number']: st['skipped'].pop()
                 say(f'{name}: the last line (line {line(last["number"])}) is truncated ({last["n"]} of {n_header} fields, '
                     f'no final newline) and was dropped; the file may be an incomplete download.')
+    _quiet_handler_errors()
     path = getattr(opener, 'path', None)
     cuts = _line_cuts(path, _RANGE_BLOCKS * block_size) if ranges and path is not None and nrows is None else None
     skipped, unnumbered = [], 0   # line numbers in the file (ranges: the first 100 or so), and how many more
     done = 0
     try:
         if cuts is None:
-            for t in _stream_blocks(opener(), name, nrows, options, to_frame, pending_frame, truncated, stopped, skipped, info): yield prep(t)
+            for t in _stream_blocks(opener(), name, n_header, nrows, options, to_frame, pending_frame, truncated, stopped, skipped, info): yield prep(t)
             return
         # a plain file: byte ranges split at line starts are parsed by a pool of threads, a few ranges ahead, and come out in order
         fd, n = os.open(path, os.O_RDONLY), len(cuts) - 1
@@ -423,11 +511,15 @@ def _read_blocks(found, columns, nrows, block_size, info, decode, say, ranges=Tr
                 if not b: raise EOFError('the file got shorter while it was read')
                 parts.append(b); start += len(b)
             return parts[0] if len(parts) == 1 else b''.join(parts)
-        def parse(k):
-            st = dict(pending=[], skipped=[], last={})
-            try: tbl = pacsv.read_csv(pa.BufferReader(read(cuts[k], cuts[k + 1])), **options(st, 1 if k == 0 else 0))
+        def parse(k, marked=False):
+            st = dict(pending=[], skipped=[], last={}, marked=marked)
+            data = read(cuts[k], cuts[k + 1])
+            if marked: data = _mark_invalid(data, n_header)[0]
+            try: tbl = pacsv.read_csv(pa.BufferReader(data), **options(st, 1 if k == 0 else 0))
             except pa.ArrowInvalid as e:
-                if 'Empty CSV file' not in str(e): raise
+                if 'Empty CSV file' not in str(e):
+                    if marked or _valid_utf8(data): raise
+                    return parse(k, True)   # a malformed row with invalid UTF-8, which pyarrow cannot hand to the handler
                 if n == 1: raise EBirdDataError(f'{name} has a header but no data rows.') from None
                 tbl = None
             frames, bad = [], 0
@@ -478,9 +570,10 @@ def _read_blocks(found, columns, nrows, block_size, info, decode, say, ranges=Tr
         if decode and info.invalid_utf8_rows:
             say(f'{name}: invalid UTF-8 bytes in {info.invalid_utf8_rows:,} value(s) were replaced by U+FFFD.')
 
-def _stream_blocks(stream, name, nrows, options, to_frame, pending_frame, truncated, stopped, skipped, info):
+def _stream_blocks(stream, name, n_fields, nrows, options, to_frame, pending_frame, truncated, stopped, skipped, info):
     "`_read_blocks` for a stream (compressed, in an archive, or `nrows` given): pyarrow's streaming reader, one block at a time."
     st = dict(pending=[], skipped=skipped, last={})   # the latest repaired row is held back until we know it is not the last line
+    stream = _MarkedStream(stream, n_fields, st)       # (so that a malformed row with invalid UTF-8 reaches the handler)
     done = 0
     try:
         try: reader = pacsv.open_csv(stream, **options(st))
