@@ -18,7 +18,7 @@ from fastcore.script import call_parse
 from fastprogress.fastprogress import progress_bar
 
 from .models import VariationalAutoencoder
-from .training.utils import _read_checkpoint, model_from_checkpoint
+from .training.utils import _read_checkpoint, _model_from
 
 # %% auto #0
 __all__ = ['align_species', 'negative_elbo', 'importance_weighted_nll', 'ChecklistEmbedder', 'save_embeddings', 'load_embeddings',
@@ -112,11 +112,12 @@ class ChecklistEmbedder:
                         batch_size:int=1024,            # Checklists per forward pass
                        ) -> ChecklistEmbedder:
         "Rebuild the model and its species vocabulary from a checkpoint alone."
-        metadata = _read_checkpoint(path, 'cpu').get('metadata') or {}
+        checkpoint = _read_checkpoint(path, 'cpu')
+        metadata = checkpoint.get('metadata') or {}
         species = metadata.get('species')
         if species is None:
             warnings.warn(f"'{path}' stores no species vocabulary: only arrays in the model's column order can be embedded.")
-        return cls(model_from_checkpoint(path, device), species, device, batch_size, metadata)
+        return cls(_model_from(checkpoint, device, path), species, device, batch_size, metadata)
 
     def __repr__(self):
         c = self.model.config
