@@ -5,10 +5,12 @@
 # %% ../../nbs/03_trainer.ipynb #e749b662
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import sys
 import time
+from functools import partial
 from operator import attrgetter
 from pathlib import Path
 
@@ -20,8 +22,9 @@ from .utils import add_noise, get_rng_state, set_rng_state, save_checkpoint, res
 
 # %% auto #0
 __all__ = ['HISTORY_KEYS', 'CancelFitException', 'NonFiniteLossError', 'Callback', 'Trainer', 'NoiseCB', 'CheckDataCB',
-           'DataOnDeviceCB', 'KLWarmupCB', 'GradClipCB', 'LRSchedulerCB', 'CheckpointCB', 'BestModelCB',
-           'EarlyStoppingCB', 'format_epoch', 'ProgressCB', 'split_metadata', 'train_variational_autoencoder']
+           'DataOnDeviceCB', 'KLWarmupCB', 'MixedPrecisionCB', 'GradClipCB', 'LRSchedulerCB', 'CheckpointCB',
+           'BestModelCB', 'EarlyStoppingCB', 'format_epoch', 'ProgressCB', 'split_metadata',
+           'train_variational_autoencoder']
 
 # %% ../../nbs/03_trainer.ipynb #eac814f2
 HISTORY_KEYS = ('train_loss', 'train_recon_loss', 'train_kl_loss', 'val_loss', 'val_recon_loss', 'val_kl_loss')
@@ -56,6 +59,7 @@ class Trainer:
         self.callbacks = sorted(callbacks, key=attrgetter('order'))
         self.epoch, self.num_epochs, self.running_loss = 0, 0, float('nan')
         self.history = {k: [] for k in HISTORY_KEYS}
+        self.autocast = contextlib.nullcontext  # `MixedPrecisionCB` swaps in `torch.autocast`
         self.snapshot = self.state()
 
     def callback(self, event:str):
@@ -94,7 +98,8 @@ class Trainer:
             for self.batch_index, batch in enumerate(self.dl):
                 self.xb = self.inputs = self._to_device(batch)
                 self.callback('before_batch')
-                logits, mean, log_variance = self.model(self.inputs, logits=True)
+                with self.autocast(): preds = self.model(self.inputs, logits=True)
+                logits, mean, log_variance = (p.float() for p in preds)  # the loss in float32 (a no-op unless autocast)
                 self.loss, rec, kl = vae_loss(logits, self.xb, mean, log_variance, beta)
                 if training:
                     self.optimizer.zero_grad(set_to_none=True)
@@ -207,6 +212,12 @@ class KLWarmupCB(Callback):
     order = -5
     def __init__(self, epochs:int, beta:float=1.0): self.epochs, self.beta = epochs, beta
     def before_epoch(self, t): t.beta = self.beta * min(1.0, t.epoch / self.epochs)
+
+class MixedPrecisionCB(Callback):
+    "Run the model's forward (and so its backward) in `dtype` under `torch.autocast`; weights, optimiser and loss stay float32."
+    def __init__(self, dtype=torch.bfloat16): self.dtype = dtype
+    def before_fit(self, t): t.autocast = partial(torch.autocast, t.device.type, dtype=self.dtype)
+    def after_fit(self, t): t.autocast = contextlib.nullcontext
 
 class GradClipCB(Callback):
     "Clip the gradients' global norm to `max_norm` before each step."
@@ -342,6 +353,7 @@ def train_variational_autoencoder(
     early_stopping_patience:int|None=None, # Stop after this many epochs without validation improvement (None = off)
     lr_scheduler=None,                  # Function `optimizer -> torch scheduler`, stepped once per epoch (None = constant)
     grad_clip:float|None=None,          # Clip the gradient norm to this value (None = off)
+    mixed_precision:bool=False,         # Matrix products in bfloat16 (autocast); weights, optimiser and loss stay float32
     species:list|None=None,             # Species vocabulary, stored in checkpoints (default: the loader's dataset's `species`)
     metadata:dict|None=None,            # Extra metadata stored in every checkpoint
     callbacks:list=(),                  # Extra `Callback`s
@@ -354,7 +366,8 @@ def train_variational_autoencoder(
     optimizer = _make_optimizer(model, learning_rate, device)
     if species is None: species = getattr(getattr(train_loader, 'dataset', None), 'species', None)
     batch_size = getattr(train_loader, 'batch_size', None) or getattr(getattr(train_loader, 'sampler', None), 'batch_size', None)
-    settings = dict(learning_rate=learning_rate, noise_std=noise_std, beta=beta, kl_warmup_epochs=kl_warmup_epochs, batch_size=batch_size)
+    settings = dict(learning_rate=learning_rate, noise_std=noise_std, beta=beta, kl_warmup_epochs=kl_warmup_epochs, batch_size=batch_size,
+                    mixed_precision=mixed_precision)
     meta = {**(metadata or {}), 'trainer': settings}
     if species is not None: meta['species'] = [str(s) for s in species]
     split = split_metadata(getattr(train_loader, 'dataset', None), getattr(val_loader, 'dataset', None))
@@ -362,6 +375,7 @@ def train_variational_autoencoder(
     cbs = [DataOnDeviceCB(), CheckDataCB(), NoiseCB(noise_std), ProgressCB(print_every, bar=progress)]
     if kl_warmup_epochs: cbs.append(KLWarmupCB(kl_warmup_epochs, beta))
     if grad_clip is not None: cbs.append(GradClipCB(grad_clip))
+    if mixed_precision: cbs.append(MixedPrecisionCB())
     if lr_scheduler is not None: cbs.append(LRSchedulerCB(lr_scheduler))
     if checkpoint_dir is not None: cbs.append(CheckpointCB(checkpoint_dir, save_every))
     if keep_best: cbs.append(BestModelCB(checkpoint_dir))
