@@ -8,6 +8,8 @@
     outputs, `F.binary_cross_entropy`, the default Adam, and three `.item()` calls per batch;
 (c) the machine's limit: float32 FLOP/s of a large matmul, turned into samples/s with 6 x parameters FLOPs per
     sample (forward + backward).
+Also (a') the same trainer with `mixed_precision=True` (bfloat16 autocast, opt-in), set against the same float32 limit,
+with the bfloat16 matmul rate printed beside it.
 Same data (random checklists with community structure, 470 species), same model (470, 16, 512), batch 128.
 On a GPU the same script also reports the figures with the whole matrix on the device.
 """
@@ -34,16 +36,16 @@ def make_matrix(n, seed=0):
     x = (rng.random((n, N_SPECIES)) < prevalence[community]).astype(np.uint8)
     return pd.DataFrame(x, index=[f'S{i}' for i in range(n)], columns=[f'species {j}' for j in range(N_SPECIES)])
 
-def bench_package(matrix, epochs, device):
+def bench_package(matrix, epochs, device, **kw):
     species = list(matrix.columns)
     train_ds, val_ds = split_train_val(matrix, species, val_size=BATCH, random_seed=0)
     train_loader, val_loader = create_dataloaders(train_ds, val_ds, batch_size=BATCH)
     set_seed(0)
     model = VariationalAutoencoder(N_SPECIES, LATENT, HIDDEN)
-    train_variational_autoencoder(model, train_loader, val_loader, num_epochs=1, device=device, progress=False, print_every=10**6)  # warm-up
+    train_variational_autoencoder(model, train_loader, val_loader, num_epochs=1, device=device, progress=False, print_every=10**6, **kw)  # warm-up
     start = time.perf_counter()
     train_variational_autoencoder(model, train_loader, val_loader, num_epochs=epochs, device=device, progress=False,
-                                  print_every=10**6, resume=False)
+                                  print_every=10**6, resume=False, **kw)
     return len(train_ds) * epochs / (time.perf_counter() - start)
 
 class PerItem(Dataset):
@@ -88,8 +90,8 @@ def bench_plain(matrix, epochs, device):
     for _ in range(epochs): plain_epoch(model, opt, train_loader, val_loader, device)
     return len(train) * epochs / (time.perf_counter() - start)
 
-def matmul_flops(device, n=4096, reps=10):
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+def matmul_flops(device, n=4096, reps=10, dtype=torch.float32):
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(2): a @ b
     if device.type == 'cuda': torch.cuda.synchronize()
     start = time.perf_counter()
@@ -114,16 +116,20 @@ def main():
         runs = []
         for r in range(a.repeat):  # interleaved, so a drift in machine load hits every method alike
             flops = matmul_flops(dev)
-            runs.append(dict(flops=flops, ours=bench_package(matrix, a.epochs, dev), plain=bench_plain(matrix, a.epochs, dev)))
-            print(f"[{dev}] run {r + 1}: (a) {runs[-1]['ours']:,.0f} | (b) {runs[-1]['plain']:,.0f} | "
-                  f"(c) {flops / (6 * params):,.0f} samples/s ({flops / 1e9:.1f} GFLOP/s)")
+            runs.append(dict(flops=flops, ours=bench_package(matrix, a.epochs, dev), plain=bench_plain(matrix, a.epochs, dev),
+                             bf16=bench_package(matrix, a.epochs, dev, mixed_precision=True),
+                             flops_bf16=matmul_flops(dev, dtype=torch.bfloat16)))
+            print(f"[{dev}] run {r + 1}: (a) {runs[-1]['ours']:,.0f} | (a') {runs[-1]['bf16']:,.0f} | (b) {runs[-1]['plain']:,.0f} | "
+                  f"(c) {flops / (6 * params):,.0f} samples/s ({flops / 1e9:.1f} GFLOP/s; bfloat16 {runs[-1]['flops_bf16'] / 1e9:.1f})")
         med = {k: statistics.median(run[k] for run in runs) for k in runs[0]}
         ours, plain, flops = med['ours'], med['plain'], med['flops']
         limit = flops / (6 * params)
         spread = {k: (min(run[k] for run in runs), max(run[k] for run in runs)) for k in runs[0]}
-        rows.append(dict(device=str(dev), ours=ours, plain=plain, limit=limit, flops=flops, spread=spread))
+        rows.append(dict(device=f"{dev} ({torch.cuda.get_device_name(dev)})" if dev.type == 'cuda' else str(dev), ours=ours, plain=plain, limit=limit, flops=flops, spread=spread, bf16=med['bf16'],
+                         flops_bf16=med['flops_bf16']))
         print(f"[{dev}] medians of {a.repeat}: (a) this trainer {ours:,.0f} samples/s | (b) spec-era loop {plain:,.0f} samples/s | "
-              f"(c) matmul limit {limit:,.0f} samples/s ({flops / 1e9:.1f} GFLOP/s) | a/b = {ours / plain:.2f}x | a/c = {ours / limit:.0%}")
+              f"(c) matmul limit {limit:,.0f} samples/s ({flops / 1e9:.1f} GFLOP/s) | a/b = {ours / plain:.2f}x | a/c = {ours / limit:.0%} | "
+              f"(a') mixed precision {med['bf16']:,.0f} samples/s: a'/b = {med['bf16'] / plain:.2f}x, a'/c = {med['bf16'] / limit:.0%}")
     cpu = platform.processor() or platform.machine()
     load = os.getloadavg()
     lines = [f"# Training throughput", "",
@@ -131,12 +137,18 @@ def main():
              f"{f' --threads {a.threads}' if a.threads else ''} on {os.cpu_count()} cores ({cpu}), torch {torch.__version__}, "
              f"{torch.get_num_threads()} torch threads. Model (470, 16, 512) = {params:,} parameters, batch {BATCH}, "
              f"{a.n:,} checklists. Load average at the end: {load[0]:.2f}.", "",
-             "| device | (a) this trainer, samples/s | (b) spec-era loop, samples/s | (c) matmul limit, samples/s | matmul GFLOP/s | a / b | a / c |",
+             "| device | (a) this trainer (float32, default), samples/s | (b) spec-era loop, samples/s | (c) float32 matmul limit, samples/s | float32 matmul GFLOP/s | a / b | a / c |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['device']} | {r['ours']:,.0f} | {r['plain']:,.0f} | {r['limit']:,.0f} | {r['flops'] / 1e9:.1f} | "
               f"{r['ours'] / r['plain']:.2f}x | {r['ours'] / r['limit']:.0%} |" for r in rows]
+    lines += ["", "Opt-in mixed precision (`mixed_precision=True`: bfloat16 autocast, float32 weights, optimiser and loss), "
+              "against the same float32 limit (c); the bfloat16 matmul rate is given for scale:", "",
+              "| device | (a') this trainer, mixed precision, samples/s | a' / b | a' / c | bfloat16 matmul GFLOP/s |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['device']} | {r['bf16']:,.0f} | {r['bf16'] / r['plain']:.2f}x | {r['bf16'] / r['limit']:.0%} | "
+              f"{r['flops_bf16'] / 1e9:.1f} |" for r in rows]
     lines += ["", f"Medians of {a.repeat} interleaved runs; ranges (min-max): " + "; ".join(
         f"{r['device']}: (a) {r['spread']['ours'][0]:,.0f}-{r['spread']['ours'][1]:,.0f}, "
+        f"(a') {r['spread']['bf16'][0]:,.0f}-{r['spread']['bf16'][1]:,.0f}, "
         f"(b) {r['spread']['plain'][0]:,.0f}-{r['spread']['plain'][1]:,.0f}, "
         f"matmul {r['spread']['flops'][0] / 1e9:.0f}-{r['spread']['flops'][1] / 1e9:.0f} GFLOP/s" for r in rows) + "."]
     lines += ["", "Targets on CPU: a/b >= 1.25x and a/c >= 70%."]
