@@ -1,6 +1,6 @@
 """Train the default VAE on the bundled synthetic sample and evaluate it against baselines.
 
-Usage: python benchmarks/eval_sample.py [--epochs 60] [--seeds 0] [--threads 2] [--out benchmarks/results_eval.md]
+Usage: python benchmarks/eval_sample.py [--epochs 100] [--seeds 0,1,2] [--threads 2] [--out benchmarks/results_eval.md]
 Writes a markdown report (tables, target checks, timings); nothing else is kept.
 """
 import argparse, sys, tempfile, time
@@ -37,8 +37,8 @@ def run(seed, epochs, sm, truth, meta, iwae_samples, beta=1.0, kl_warmup=0):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument('--epochs', type=int, default=60)
-    p.add_argument('--seeds', type=str, default='0')
+    p.add_argument('--epochs', type=int, default=100)
+    p.add_argument('--seeds', type=str, default='0,1,2')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--iwae', type=int, default=100)
     p.add_argument('--out', type=str, default='benchmarks/results_eval.md')
@@ -79,7 +79,7 @@ def main():
     for v, what in (('vae', 'posterior mean'), ('vae_mc', '32 posterior samples')):
         targets += [
             (f'Recall@10, VAE ({what}) beats popularity by a wide margin (> +0.05)', f"{r10[v]:.3f} vs {r10['popularity']:.3f}", r10[v] > r10['popularity'] + 0.05),
-            (f'Recall@10, VAE ({what}) at least level with EASE (l2=200)', f"{r10[v]:.3f} vs {r10['ease']:.3f} (EASE at its best test lambda: {sweep['recall@10'].max():.3f})", r10[v] >= r10['ease'] - 0.005)]
+            (f'Recall@10, VAE ({what}) at least level with EASE (l2=200; level = within 0.005)', f"{r10[v]:.3f} vs {r10['ease']:.3f} (EASE at its best test lambda: {sweep['recall@10'].max():.3f})", r10[v] >= r10['ease'] - 0.005)]
     targets += [
         ('habitat linear probe on 16-d >= PCA-16', f"{hab['vae16']:.3f} vs {hab['pca16']:.3f}", hab['vae16'] >= hab['pca16']),
         ('active units >= half of 16', f"{active:.1f}", active >= 8),
