@@ -2,8 +2,9 @@
 
     python benchmarks/bench_data.py [--rows 1000000] [--repeat 3] [--big] [--out benchmarks/results_data.md]
 
-Every measurement runs in a fresh Python process, so each peak resident set size (ru_maxrss of that
-process, imports included) belongs to one method only; wall-clock and CPU time are measured inside the
+Every measurement runs in a fresh Python process, so each peak resident set size (VmHWM of that
+process, imports included) belongs to one method only (not ru_maxrss: Linux carries that over from the parent
+that forked the child, so it would report the parent's size when the parent is larger); wall-clock and CPU time are measured inside the
 process around the file-to-matrix work only (imports excluded); runs of the methods are interleaved and
 the median of `--repeat` runs is reported.
 
@@ -18,11 +19,17 @@ Methods, on the synthetic generator's file (`ebird_vae.synthetic.write_ebd`, cac
 `--big` also builds the matrix from a 10M-row file (about 3.4 GB) with the package only, to check the
 peak stays under 2 GB; the naive pipeline is not run on it (it needs about 20 GB).
 """
-import argparse, datetime, json, os, platform, resource, statistics, subprocess, sys, time
+import argparse, datetime, json, os, platform, statistics, subprocess, sys, time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / 'data'
+
+
+def _peak_mb():
+    "This process's own peak resident set size (VmHWM), in MB."
+    line = next(l for l in open('/proc/self/status') if l.startswith('VmHWM:'))
+    return int(line.split()[1]) / 1024
 
 
 def _rss_now_mb():
@@ -57,7 +64,7 @@ def child(method, path):
         seconds = time.perf_counter() - t
         shape = m.shape
     cpu = time.process_time() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_mb()
     print(json.dumps(dict(method=method, seconds=seconds, cpu_seconds=cpu, peak_mb=peak, import_mb=imported, shape=list(shape))))
 
 
@@ -103,12 +110,13 @@ def summarise(runs):
 
 def machine():
     cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), platform.processor())
-    import numpy, pandas, pyarrow, torch
+    import numpy, pandas, pyarrow   # not torch: the parent stays small (and the children are measured alone anyway)
+    from importlib.metadata import version
     mem = next((int(l.split()[1]) / 2**20 for l in open('/proc/meminfo') if l.startswith('MemTotal')), float('nan'))
     return dict(date=datetime.datetime.now().strftime('%Y-%m-%d %H:%M'), cpu=cpu, cores=os.cpu_count(),
                 usable_cores=len(os.sched_getaffinity(0)), memory_gb=round(mem, 1), python=platform.python_version(),
-                torch_threads=torch.get_num_threads(), pyarrow_threads=pyarrow.cpu_count(), numpy=numpy.__version__,
-                pandas=pandas.__version__, pyarrow=pyarrow.__version__, torch=torch.__version__,
+                pyarrow_threads=pyarrow.cpu_count(), numpy=numpy.__version__,
+                pandas=pandas.__version__, pyarrow=pyarrow.__version__, torch=version('torch'),
                 load_average=' '.join(f'{x:.1f}' for x in os.getloadavg()))
 
 
@@ -166,11 +174,11 @@ def main():
           f"`python benchmarks/bench_data.py --rows {a.rows} --repeat {a.repeat}{' --big' if a.big else ''}`, {info['date']} UTC.\n",
           f"Machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), {info['memory_gb']} GB RAM; "
           f"Python {info['python']}, numpy {info['numpy']}, pandas {info['pandas']}, pyarrow {info['pyarrow']}, torch {info['torch']} "
-          f"({info['torch_threads']} torch threads, pyarrow cpu_count {info['pyarrow_threads']}). "
+          f"(pyarrow cpu_count {info['pyarrow_threads']}). "
           f"Load average {info['load_average']} at the start, {info['load_average_end']} at the end "
           f"(other jobs shared the machine when it is above the core count).\n",
           "Each figure comes from a fresh process: time (wall clock) and CPU time are medians over the runs and cover the "
-          "file-to-matrix work only (imports excluded); peak RSS is the process's maximum resident set size, imports included. "
+          "file-to-matrix work only (imports excluded); peak RSS is the process's own maximum resident set size (VmHWM), imports included. "
           "The package runs `ebird_vae.ebd.build_species_matrix`, which `ebird_vae.data` re-exports: `ebird_vae.ebd` does not "
           f"import torch (a process that imports `ebird_vae.data`, and so torch, starts at {torch_mb:,.0f} MB instead).\n",
           table(results, base), '']
@@ -180,7 +188,7 @@ def main():
             md.append(f"Targets (issue 3), full cleaning vs naive: at least 5x faster: {base['seconds'] / pk['seconds']:.1f}x in wall-clock "
                       f"time, {base['cpu_seconds'] / pk['cpu_seconds']:.1f}x in CPU time; at most 1/4 of the peak memory: "
                       f"{pk['peak_mb'] / base['peak_mb']:.2f}. The package parses a plain file in byte ranges (16 MB) on a pool of "
-                      f"threads, one per core, which also do the per-block half of the reduction; its CPU time is therefore "
+                      f"threads, one per usable core (at most 4), which also do the per-block half of the reduction; its CPU time is therefore "
                       f"larger than its wall-clock time, and the CPU-time ratio is the one that does not depend on the core "
                       f"count. The naive pipeline runs mostly in one thread. When the load average exceeds the core count, "
                       f"wall-clock times depend on what else runs.\n\nEvery run (s): naive {base.get('seconds_all')}, package "
