@@ -10,6 +10,7 @@ import copy
 import math
 import sys
 import time
+import warnings
 from functools import partial
 from operator import attrgetter
 from pathlib import Path
@@ -216,7 +217,15 @@ class KLWarmupCB(Callback):
 class MixedPrecisionCB(Callback):
     "Run the model's forward (and so its backward) in `dtype` under `torch.autocast`; weights, optimiser and loss stay float32."
     def __init__(self, dtype=torch.bfloat16): self.dtype = dtype
-    def before_fit(self, t): t.autocast = partial(torch.autocast, t.device.type, dtype=self.dtype)
+    def before_fit(self, t):
+        try:   # fail now, with a clear message, rather than in the first batch (or silently run in float32)
+            with warnings.catch_warnings():
+                warnings.simplefilter('error')
+                with torch.autocast(t.device.type, dtype=self.dtype): pass
+        except (RuntimeError, UserWarning) as e:
+            raise ValueError(f"mixed_precision=True needs {self.dtype} autocast, which is not available on {t.device} ({e}). "
+                             f"Train without mixed_precision.") from None
+        t.autocast = partial(torch.autocast, t.device.type, dtype=self.dtype)
     def after_fit(self, t): t.autocast = contextlib.nullcontext
 
 class GradClipCB(Callback):
