@@ -876,7 +876,7 @@ def _checklist_table(meta: pa.Table) -> pd.DataFrame:
     "Typed per-checklist metadata (snake_case names) from the text of each checklist's first row."
     txt = lambda c: meta[c].to_pandas() if c in meta.column_names else pd.Series([''] * len(meta), dtype='str')
     prot = _normalise_protocols(txt('OBSERVATION TYPE') if 'OBSERVATION TYPE' in meta.column_names else txt('PROTOCOL NAME'))
-    if 'PROTOCOL CODE' in meta.column_names: prot = prot.where(prot != '', _normalise_protocols(txt('PROTOCOL CODE')))
+    if 'PROTOCOL CODE' in meta.column_names and (prot == '').any(): prot = prot.where(prot != '', _normalise_protocols(txt('PROTOCOL CODE')))
     date = (pc.strptime(meta['OBSERVATION DATE'], format='%Y-%m-%d', unit='s', error_is_null=True).to_pandas()
             if 'OBSERVATION DATE' in meta.column_names else pd.Series(pd.NaT, index=range(len(meta))))
     ck = pd.DataFrame({
@@ -949,19 +949,23 @@ def _nothing_left(report, step, desc, param):
                           f"{report[-1]['checklists_removed']:,} checklists (read {report[0]['checklists']:,}; {done}). "
                           f"Relax or switch off that step ({param}=None), or check the file is the one you meant.")
 
-def _rank_text(a: np.ndarray) -> np.ndarray:
+def _arrow_text(a) -> pa.Array:
+    "`a` (a text Series, or an array of str) as an Arrow array: no copy when pandas already keeps it in Arrow."
+    return pa.array(a.array if isinstance(a, pd.Series) else a)
+
+def _rank_text(a) -> np.ndarray:
     "Rank of each string of `a` in sorted order (ties in order of position), sorted in C++."
     r = np.empty(len(a), np.int64)
-    r[pc.sort_indices(pa.array(a.tolist(), pa.string())).to_numpy()] = np.arange(len(a))
+    r[pc.sort_indices(_arrow_text(a)).to_numpy()] = np.arange(len(a))
     return r
 
-def _unique_text(a: np.ndarray):
-    "`np.unique(a, return_inverse=True)` for an array of strings, hashed and sorted in C++."
-    enc = pa.array(a.tolist(), pa.string()).dictionary_encode()
+def _unique_text(a):
+    "`np.unique(a, return_inverse=True)` for a text Series or array of strings, hashed and sorted in C++."
+    enc = _arrow_text(a).dictionary_encode()
     idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     order = pc.sort_indices(enc.dictionary).to_numpy()
     rank = np.empty(len(order), np.int64); rank[order] = np.arange(len(order))
-    return a[_first_rows(idx)[order]], rank[idx]
+    return enc.dictionary.take(order).to_numpy(zero_copy_only=False), rank[idx]
 
 def build_species_matrix(
     data, # EBD rows (a DataFrame, e.g. from `load_ebird_data`) or the path of an EBD file, which is streamed
@@ -1036,9 +1040,9 @@ def build_species_matrix(
     if not has.all(): X, ck = X[has], ck[has]
 
     gid = ck['group_id'].where(ck['group_id'] != '', ck['sampling_event_id']) if collapse_groups else ck['sampling_event_id']
-    ids, gcode = _unique_text(gid.to_numpy().astype(str))
+    ids, gcode = _unique_text(gid)
     n_copies = np.bincount(gcode, minlength=len(ids))
-    by_id = np.lexsort((_rank_text(ck['sampling_event_id'].to_numpy().astype(str)), gcode))     # by group, then sampling event id
+    by_id = np.lexsort((_rank_text(ck['sampling_event_id']), gcode))     # by group, then sampling event id
     g_sorted = gcode[by_id]
     starts = np.flatnonzero(np.r_[True, np.diff(g_sorted) != 0])
     if (by_id != np.arange(len(by_id))).any() or len(ids) < len(ck):
