@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import inspect
 import io
 import math
 import os
@@ -301,7 +302,7 @@ class ReadInfo:
     padded_rows: int = 0 # short rows padded with empty fields
     skipped_rows: int = 0 # malformed rows skipped
     skipped_lines: list = field(default_factory=list) # their line numbers (first 100)
-    invalid_utf8_rows: int = 0 # rows with an invalid UTF-8 byte (replaced by U+FFFD)
+    invalid_utf8_rows: int = 0 # values with an invalid UTF-8 byte (replaced by U+FFFD)
     truncated_last_line: bool = False # a short last line without newline was dropped
 
 def _decode(arr: pa.Array):
@@ -723,7 +724,7 @@ class _Registry:
     "Codes for the checklists and taxa met while streaming, with each checklist's metadata and row count."
     def __init__(self, rollup=True, info=None):
         self.rollup, self.info = rollup, info if info is not None else ReadInfo()
-        self.sids, self.meta, self.counts, self.offset, self.meta_cols = [], [], [], 0, None
+        self.sids, self.meta, self.counts, self.offset = [], [], [], 0
         self.tax, self.sci, self.common, self.prio, self.order = {}, [], [], [], []
         self.combos, self.combo_tax, self.combo_set = [], np.zeros(0, np.int64), pa.array([], pa.binary())
 
@@ -768,7 +769,6 @@ class _Registry:
         "Provisional checklist code of each row of a prepared block (block offset + code within the block); keeps each checklist's first row."
         n = len(b.sids)
         self.sids.append(b.sids)
-        if self.meta_cols is None: self.meta_cols = b.meta.column_names
         self.meta.append(b.meta)
         self.counts.append(b.counts)
         rows, self.offset = b.rows + self.offset, self.offset + n
@@ -822,7 +822,7 @@ def _prepare_block(tbl: pa.Table) -> _Block:
                   col('COMMON NAME').take(first), col('TAXONOMIC ORDER').take(first) if 'TAXONOMIC ORDER' in tbl.column_names else None)
 
 def _reduce_block(block, reg: _Registry) -> np.ndarray:
-    "Distinct (checklist, taxon) pair keys of one block of EBD rows (a table, or `_prepare_block` of one), registering its checklists and taxa."
+    "The (checklist, taxon) key of each kept row of one block of EBD rows (a table, or `_prepare_block` of one), registering its checklists and taxa."
     b = _prepare_block(block) if isinstance(block, pa.Table) else block
     rows, tax = reg.checklists(b), reg.taxa(b)
     keep = tax >= 0
@@ -845,8 +845,12 @@ class SpeciesMatrix:
                 f'{self.matrix.values.mean() if self.matrix.size else 0:.3f} filled, {self.matrix.values.nbytes / 2**20:.1f} MiB uint8)')
 
 # %% ../nbs/00a_ebd.ipynb #565de4d3
+def _arrow_text(a) -> pa.Array:
+    "`a` (a text Series, or an array of str) as an Arrow array: no copy when pandas already keeps it in Arrow."
+    return pa.array(a.array if isinstance(a, pd.Series) else a)
+
 def _as_table(df: pd.DataFrame) -> pa.Table:
-    "A user DataFrame of EBD rows as an Arrow table of text columns with 2025 names."
+    "A user DataFrame of EBD rows as an Arrow table of the text columns the builder reads (`MATRIX_COLUMNS`), with 2025 names."
     raw = [str(c).strip() for c in df.columns]
     cmap = normalise_column_names(raw)
     missing = [c for c in EBD_REQUIRED if c not in cmap]
@@ -857,11 +861,13 @@ def _as_table(df: pd.DataFrame) -> pa.Table:
     src = dict(zip(raw, df.columns))
     out = {}
     for c, r in cmap.items():
+        if c not in MATRIX_COLUMNS: continue
         s = df[src[r]]
         if not (pd.api.types.is_string_dtype(s) and not s.isna().any()):
             s = s.astype(object).where(s.notna(), '').astype(str)
             if pd.api.types.is_float_dtype(df[src[r]]): s = s.str.replace(r'\.0$', '', regex=True)
-        out[c] = pa.array(s.to_numpy(dtype=object), pa.string())
+        out[c] = (_arrow_text(s).cast(pa.string()) if isinstance(s.dtype, pd.StringDtype)     # pandas' own Arrow strings
+                  else pa.array(s.to_numpy(dtype=object), pa.string()))
     return pa.table(out)
 
 def _num(meta: pa.Table, col, dtype='float32') -> np.ndarray:
@@ -949,10 +955,6 @@ def _nothing_left(report, step, desc, param):
                           f"{report[-1]['checklists_removed']:,} checklists (read {report[0]['checklists']:,}; {done}). "
                           f"Relax or switch off that step ({param}=None), or check the file is the one you meant.")
 
-def _arrow_text(a) -> pa.Array:
-    "`a` (a text Series, or an array of str) as an Arrow array: no copy when pandas already keeps it in Arrow."
-    return pa.array(a.array if isinstance(a, pd.Series) else a)
-
 def _rank_text(a) -> np.ndarray:
     "Rank of each string of `a` in sorted order (ties in order of position), sorted in C++."
     r = np.empty(len(a), np.int64)
@@ -1000,8 +1002,9 @@ def build_species_matrix(
         blocks = (_prepare_block(tbl.slice(i, 500_000)) for i in range(0, max(len(tbl), 1), 500_000))
     elif isinstance(data, (str, Path)):
         found = find_ebd(data)
-        _required(o, list(normalise_column_names(found[2])))
-        cols = [c for c in MATRIX_COLUMNS if not (c == 'PROTOCOL NAME' and 'OBSERVATION TYPE' in normalise_column_names(found[2]))]
+        names = normalise_column_names(found[2])
+        _required(o, list(names))
+        cols = [c for c in MATRIX_COLUMNS if not (c == 'PROTOCOL NAME' and 'OBSERVATION TYPE' in names)]
         blocks = _iter_batches(found, cols, block_size=block_size, info=info, decode=False, prepare=_prepare_block)
     else: raise EBirdDataError(f'data must be a DataFrame of EBD rows or the path of an EBD file, not {type(data).__name__}.')
     for b in blocks:
@@ -1011,7 +1014,6 @@ def build_species_matrix(
     if info.invalid_utf8_rows:
         warnings.warn(f'{info.source or "data"}: invalid UTF-8 bytes in {info.invalid_utf8_rows:,} value(s) were replaced by U+FFFD.',
                       EBirdDataWarning, stacklevel=2)
-    nt = max(len(reg.sci), 1)
     report = [_report_row('read', n_rows.sum(), n_rows.sum(), len(ck), len(ck))]
     alive = np.ones(len(ck), bool)
     for step, desc, param, mask in _filter_steps(ck, o):
@@ -1127,8 +1129,8 @@ def create_species_matrix(data, # EBD rows (a DataFrame from `load_ebird_data`) 
     return sm.matrix, sm.species
 
 # %% ../nbs/00a_ebd.ipynb #30eeda81
-_BUILD_OPTIONS = ('complete_only', 'protocols', 'max_duration_minutes', 'max_distance_km', 'max_observers',
-                  'date_range', 'region', 'rollup', 'collapse_groups', 'block_size')
+_BUILD_OPTIONS = tuple(p for p in inspect.signature(build_species_matrix).parameters   # the options besides those named below
+                       if p not in ('data', 'min_species_observations', 'min_checklist_species', 'apply_quality_filters', 'species'))
 
 def _plain(v): return list(v) if isinstance(v, tuple) else v
 
