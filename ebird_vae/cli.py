@@ -72,6 +72,7 @@ def train(
     options = dict(data=str(data), nrows=nrows, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                    noise_std=noise_std, latent_dim=latent_dim, hidden_dim=hidden_dim, seed=seed, split=split, val_size=val_size,
                    min_species_observations=min_species_observations, min_checklist_species=min_checklist_species,
+                   keep_best=keep_best, early_stopping_patience=early_stopping_patience, kl_warmup_epochs=kl_warmup_epochs,
                    mixed_precision=mixed_precision)
     metadata = {'preprocessor': preprocessor.to_dict(), 'run': options}
     history = train_variational_autoencoder(
@@ -98,7 +99,7 @@ def train(
         print(f"Stopped after {n_done} of {epochs} epochs. Continue with:\n"
               f"  ebird-vae train --out {out} --epochs {epochs} --resume {out/'checkpoints'/'interrupted.pt'} [same options]")
     print(f"Done: {n_done} epochs, final validation loss {history['val_loss'][-1]:.4f}. Outputs in {out}/" if n_done else
-          f"No epoch completed; nothing written but run.json in {out}/")
+          f"No epoch completed, so no model was written (run.json, history.json and species.txt are in {out}/).")
 
 # %% ../nbs/04_cli.ipynb #baa77c3c
 COMMANDS = {
@@ -125,8 +126,8 @@ def main():
         raise SystemExit(2)
     module, func, _ = COMMANDS[name]
     try: job = getattr(importlib.import_module(module), func)
-    except (ImportError, AttributeError):
-        print(f"ebird-vae: the '{name}' command is not available in this version of ebird_vae.", file=sys.stderr)
+    except (ImportError, AttributeError) as e:
+        print(f"ebird-vae: the '{name}' command is not available ({e}).", file=sys.stderr)
         raise SystemExit(2)
     func = getattr(job, '__wrapped__', job)
     parser = anno_parser(func, prog=f'ebird-vae {name}')

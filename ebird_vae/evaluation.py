@@ -14,9 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 from fastcore.script import call_parse
-from fastprogress.fastprogress import progress_bar
 
-from .inference import ChecklistEmbedder, importance_weighted_nll, negative_elbo
+from .inference import ChecklistEmbedder
 
 # %% auto #0
 __all__ = ['prevalence', 'bernoulli_nll', 'context_prevalence', 'mask_checklists', 'ranking_metrics', 'PopularityBaseline',
@@ -253,10 +252,6 @@ _BUCKETS = [(1, 5, '1-5'), (6, 15, '6-15'), (16, None, '>15')]
 def _length_bucket(n):
     return np.select([n <= 5, n <= 15], ['1-5', '6-15'], '>15')
 
-def _as_array(emb:ChecklistEmbedder, data) -> tuple[np.ndarray, pd.Index]:
-    X, ids = emb.matrix(data)
-    return X, pd.Index(ids)
-
 def _encode_all(emb:ChecklistEmbedder, X:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mus, lvs = [], []
     with torch.no_grad():
@@ -266,16 +261,12 @@ def _encode_all(emb:ChecklistEmbedder, X:np.ndarray) -> tuple[np.ndarray, np.nda
 
 def _density_rows(emb, test_X, train_X, iwae_samples, seed, train_context, test_context):
     rows, S = [], test_X.shape[1]
-    gen = torch.Generator(device=emb.device).manual_seed(seed)
-    elbo, iw = [], []
-    for xb in emb._batches(test_X, progress=True):
-        rec, kl = negative_elbo(emb.model, xb); elbo.append((rec + kl).cpu())
-        if iwae_samples: iw.append(importance_weighted_nll(emb.model, xb, iwae_samples, generator=gen).cpu())
+    s = emb.surprise(test_X, n_samples=iwae_samples, seed=seed, progress=True)   # per checklist: ELBO terms and, with samples, IWAE
     add = lambda metric, method, v: rows.append(dict(section='density', metric=metric, method=method, subset='all',
                                                      value=float(np.mean(v)), n=len(test_X)))
-    add('neg_elbo_per_checklist', 'vae', torch.cat(elbo).numpy())
+    add('neg_elbo_per_checklist', 'vae', (s['reconstruction'] + s['kl']).to_numpy())
     if iwae_samples:
-        nll = torch.cat(iw).numpy()
+        nll = s['surprise'].to_numpy()
         add(f'iwae_nll_per_checklist_k{iwae_samples}', 'vae', nll)
         add(f'iwae_nll_per_cell_k{iwae_samples}', 'vae', nll / S)
     prev = bernoulli_nll(test_X, prevalence(train_X))
@@ -310,8 +301,8 @@ def evaluate_model(model,                       # A `VariationalAutoencoder` or 
         species = [str(c) for c in train.columns] if isinstance(train, pd.DataFrame) else None
         model = ChecklistEmbedder(model, species, device, batch_size)
     emb = model
-    train_X, train_ids = _as_array(emb, train)
-    test_X, test_ids = _as_array(emb, test)
+    train_X, train_ids = emb.matrix(train)
+    test_X, test_ids = emb.matrix(test)
     timings, rows, t0 = {}, [], time.perf_counter()
     ctx = lambda ids: metadata[context_column].reindex(ids).to_numpy() if (metadata is not None and context_column) else None
     rows += _density_rows(emb, test_X, train_X, iwae_samples, seed, ctx(train_ids), ctx(test_ids))
@@ -362,7 +353,7 @@ def evaluate_model(model,                       # A `VariationalAutoencoder` or 
         groups = meta[group_column].to_numpy() if group_column in meta else np.arange(len(meta))
         for label in [l for l in labels if l in meta.columns]:
             ok = meta[label].notna().to_numpy()
-            pr = probe_embeddings({'vae16': mean[ok]}, meta[label].to_numpy()[ok], groups[ok], raw=all_X[ok],
+            pr = probe_embeddings({f'vae{mean.shape[1]}': mean[ok]}, meta[label].to_numpy()[ok], groups[ok], raw=all_X[ok],
                                   n_components=mean.shape[1], forest_trees=forest_trees, seed=seed)
             for _, r in pr.iterrows():
                 rows.append(dict(section='embedding', metric=f'{label}_accuracy_{r.probe}', method=r.representation,
@@ -489,7 +480,6 @@ def evaluate_cli(checkpoint:str,                 # Model checkpoint (.pt) writte
     "Evaluate a trained model against baselines on its held-out checklists; write a report table and plots."
     import matplotlib
     matplotlib.use('Agg')
-    from ebird_vae.data import split_train_val
     emb = ChecklistEmbedder.from_checkpoint(checkpoint, device=device)
     sm = emb._ebd_matrix(data)
     train_ids, test_ids, how = _held_out(sm, emb.metadata.get('split') or {}, split, val_size, random_seed)

@@ -51,7 +51,7 @@ def align_species(data:pd.DataFrame,   # Checklists x species (any column order)
 def negative_elbo(model:VariationalAutoencoder, # The VAE, in eval mode
                   x:torch.Tensor,                 # Checklists `[batch, species]`, 0/1 floats
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    "Per-checklist `(reconstruction, kl)` in nats, decoding the posterior mean; their sum is the negative ELBO."
+    "Per-checklist `(reconstruction, kl)` in nats, decoding the posterior mean; their sum is the negative ELBO with z at the mean (a plug-in score, not a bound)."
     mean, log_variance = model.encode(x)
     logits = model.decode(mean, logits=True)
     reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction='none').sum(-1)
