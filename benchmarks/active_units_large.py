@@ -16,7 +16,7 @@ from ebird_vae.data import build_species_matrix, create_dataloaders, split_train
 from ebird_vae.evaluation import latent_diagnostics
 from ebird_vae.models import VariationalAutoencoder
 from ebird_vae.training import set_seed, train_variational_autoencoder
-from bench_data import ensure_file
+from bench_data import ensure_file, machine
 
 
 def main():
@@ -43,7 +43,7 @@ def main():
         print(rows[-1], flush=True)
     md = [f"# Active units on a larger synthetic file", "",
           f"`python benchmarks/active_units_large.py --rows {a.rows} --epochs {a.epochs} --seeds {a.seeds}`, {datetime.date.today()}, "
-          f"{os.cpu_count()} cores, {torch.get_num_threads()} torch threads. Matrix {len(sm.matrix):,} checklists x {len(sm.species)} species "
+          f"{machine()['cpu']}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads. Matrix {len(sm.matrix):,} checklists x {len(sm.species)} species "
           f"(default cleaning), locality split {len(train_ds):,} / {len(val_ds):,}; `VariationalAutoencoder(n_species)` with the trainer's "
           f"defaults (lr 1e-3, noise 0.1, beta 1).", "",
           "| seed | training (s) | val loss (nats) | val KL (nats) | active units (of 16) | largest variances of the posterior mean |",

@@ -9,8 +9,8 @@ process around the file-to-matrix work only (imports excluded); runs of the meth
 the median of `--repeat` runs is reported.
 
 Methods, on the synthetic generator's file (`ebird_vae.synthetic.write_ebd`, cached under benchmarks/data/):
-  package            `ebird_vae.ebd.build_species_matrix(path)` (re-exported by ebird_vae.data): streamed in 2 MB
-                     blocks, full auk-style cleaning (the default)
+  package            `ebird_vae.ebd.build_species_matrix(path)` (re-exported by ebird_vae.data): a plain file parsed
+                     in 16 MB byte ranges on a pool of threads, full auk-style cleaning (the default)
   package, no filters  the same with `apply_quality_filters=False` (rollup and group collapse still on)
   naive              `pd.read_csv(path, sep='\\t')` of all columns with default options, keep CATEGORY == 'species',
                      `pivot_table` checklist x common name (the pipeline the issue compares against)
@@ -42,7 +42,6 @@ def child(method, path):
         import ebird_vae.data  # noqa: F401  (its import cost is what is measured)
         print(json.dumps(dict(method=method, import_mb=_rss_now_mb())))
         return
-    cpu = time.process_time()
     if method.startswith('package'):
         from ebird_vae.ebd import build_species_matrix   # the torch-free module that ebird_vae.data re-exports
         imported = _rss_now_mb()
@@ -113,7 +112,7 @@ def machine():
     import numpy, pandas, pyarrow   # not torch: the parent stays small (and the children are measured alone anyway)
     from importlib.metadata import version
     mem = next((int(l.split()[1]) / 2**20 for l in open('/proc/meminfo') if l.startswith('MemTotal')), float('nan'))
-    return dict(date=datetime.datetime.now().strftime('%Y-%m-%d %H:%M'), cpu=cpu, cores=os.cpu_count(),
+    return dict(date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M'), cpu=cpu, cores=os.cpu_count(),
                 usable_cores=len(os.sched_getaffinity(0)), memory_gb=round(mem, 1), python=platform.python_version(),
                 pyarrow_threads=pyarrow.cpu_count(), numpy=numpy.__version__,
                 pandas=pandas.__version__, pyarrow=pyarrow.__version__, torch=version('torch'),

@@ -1,6 +1,6 @@
 """Training throughput: this package's trainer vs the specification-era loop vs the machine's matmul limit.
 
-    python benchmarks/bench_train.py [--epochs 3] [--n 20000] [--threads N] [--out benchmarks/results_train.md]
+    python benchmarks/bench_train.py [--epochs 3] [--n 20000] [--threads N] [--repeat 3] [--out benchmarks/results_train.md]
 
 (a) `train_variational_autoencoder` fed by `create_dataloaders` (whole-batch indexing of one uint8 tensor,
     fused Adam, loss from logits, losses kept on the device);
@@ -13,7 +13,7 @@ with the bfloat16 matmul rate printed beside it.
 Same data (random checklists with community structure, 470 species), same model (470, 16, 512), batch 128.
 On a GPU the same script also reports the figures with the whole matrix on the device.
 """
-import argparse, os, platform, statistics, time, datetime
+import argparse, os, statistics, time, datetime
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from ebird_vae.data import split_train_val, create_dataloaders
 from ebird_vae.models import VariationalAutoencoder
 from ebird_vae.training import train_variational_autoencoder, set_seed, count_parameters
+from bench_data import machine
 
 N_SPECIES, LATENT, HIDDEN, BATCH = 470, 16, 512, 128
 
@@ -130,7 +131,7 @@ def main():
         print(f"[{dev}] medians of {a.repeat}: (a) this trainer {ours:,.0f} samples/s | (b) spec-era loop {plain:,.0f} samples/s | "
               f"(c) matmul limit {limit:,.0f} samples/s ({flops / 1e9:.1f} GFLOP/s) | a/b = {ours / plain:.2f}x | a/c = {ours / limit:.0%} | "
               f"(a') mixed precision {med['bf16']:,.0f} samples/s: a'/b = {med['bf16'] / plain:.2f}x, a'/c = {med['bf16'] / limit:.0%}")
-    cpu = platform.processor() or platform.machine()
+    cpu = machine()['cpu']
     load = os.getloadavg()
     lines = [f"# Training throughput", "",
              f"Measured {datetime.date.today()} with `python benchmarks/bench_train.py --epochs {a.epochs} --n {a.n} --repeat {a.repeat}`"

@@ -1,6 +1,7 @@
 """Train the default VAE on the bundled synthetic sample and evaluate it against baselines.
 
-Usage: python benchmarks/eval_sample.py [--epochs 100] [--seeds 0,1,2] [--threads 2] [--out benchmarks/results_eval.md]
+Usage: python benchmarks/eval_sample.py [--epochs 100] [--seeds 0,1,2] [--threads 2] [--iwae 100] [--beta 1.0] [--kl-warmup 0]
+                                        [--out benchmarks/results_eval.md]
 Writes a markdown report (tables, target checks, timings); nothing else is kept.
 """
 import argparse, sys, tempfile, time
@@ -16,9 +17,10 @@ from ebird_vae.evaluation import (EASEBaseline, _markdown_table, evaluate_model,
 from ebird_vae.models import VariationalAutoencoder
 from ebird_vae.synthetic import sample_path, sample_truth
 from ebird_vae.training import set_seed, train_variational_autoencoder
+from bench_data import machine
 
 
-def run(seed, epochs, sm, truth, meta, iwae_samples, beta=1.0, kl_warmup=0):
+def run(seed, epochs, sm, meta, iwae_samples, beta=1.0, kl_warmup=0):
     set_seed(seed)
     train_ds, test_ds = split_train_val(sm, None, split='locality', random_seed=42)
     train_dl, test_dl = create_dataloaders(train_ds, test_ds, batch_size=128)
@@ -32,7 +34,7 @@ def run(seed, epochs, sm, truth, meta, iwae_samples, beta=1.0, kl_warmup=0):
     report = evaluate_model(model, train_df, test_df, metadata=meta, context_column='district_month',
                             iwae_samples=iwae_samples, seed=seed)
     eval_s = time.perf_counter() - t0
-    return report, hist, train_s, eval_s, train_df, test_df, model
+    return report, hist, train_s, eval_s, train_df, test_df
 
 
 def main():
@@ -46,6 +48,7 @@ def main():
     p.add_argument('--kl-warmup', type=int, default=0, help='KL warm-up epochs (default 0 = off)')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    info = machine()
     sm = build_species_matrix(sample_path())
     truth = sample_truth().reindex(sm.matrix.index)
     meta = truth[['district', 'habitat', 'locality_id']].copy()
@@ -53,7 +56,7 @@ def main():
     seeds = [int(s) for s in a.seeds.split(',')]
     reports, lines = [], []
     for seed in seeds:
-        report, hist, train_s, eval_s, train_df, test_df, model = run(seed, a.epochs, sm, truth, meta, a.iwae, a.beta, a.kl_warmup)
+        report, hist, train_s, eval_s, train_df, test_df = run(seed, a.epochs, sm, meta, a.iwae, a.beta, a.kl_warmup)
         report['seed'] = seed
         reports.append(report)
         lines.append(f"- seed {seed}: training {train_s:.0f} s ({a.epochs} epochs), evaluation {eval_s:.0f} s "
@@ -91,7 +94,7 @@ def main():
     cmd = (f"python benchmarks/eval_sample.py --epochs {a.epochs} --seeds {a.seeds} --threads {a.threads} --iwae {a.iwae}"
            + (f" --beta {a.beta}" if a.beta != 1.0 else '') + (f" --kl-warmup {a.kl_warmup}" if a.kl_warmup else ''))
     md = [f"# VAE vs baselines on the bundled synthetic sample\n",
-          f"Command: `{cmd}` (2-core CPU, torch threads {a.threads}).\n",
+          f"Command: `{cmd}` ({info['cpu']}, {info['usable_cores']} usable cores, torch threads {a.threads}).\n",
           f"Data: `build_species_matrix(sample_path())` = {len(sm.matrix):,} checklists x {len(sm.species)} species; "
           f"split `split_train_val(split='locality', val_size=0.2, random_seed=42)`: {len(train_df):,} train / {len(test_df):,} held-out "
           f"checklists, no locality on both sides. Model: `VariationalAutoencoder(n_species)` (latent 16, hidden 512), "

@@ -748,7 +748,7 @@ def _presence(rng, o, ev_out, who):
     return pres
 
 def _fmt(x, fmt='%d'):
-    "Format a float array, NaN (or negative for ints) as ''."
+    "Format a float array, NaN as ''."
     x = np.asarray(x, dtype=float)
     out = np.full(len(x), '', dtype=object)
     ok = ~np.isnan(x)
@@ -882,9 +882,7 @@ def _chunks(seed, sizes):
         yield rows, truth
 
 def _sizes(n_checklists, chunk_checklists):
-    "Chunk sizes: full chunks, then the remainder (or an endless stream of full chunks)."
-    if n_checklists is None:
-        while True: yield chunk_checklists
+    "Chunk sizes: full chunks, then the remainder."
     full, rest = divmod(n_checklists, chunk_checklists)
     yield from [chunk_checklists] * full + ([rest] if rest else [])
 

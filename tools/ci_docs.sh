@@ -7,6 +7,6 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
-pip install --quiet 'selenium>=4.10'
+python -c 'import selenium' 2>/dev/null || pip install --quiet 'selenium>=4.10'   # normally already there: a dev requirement
 /usr/bin/chromium --version
 /usr/bin/chromedriver --version

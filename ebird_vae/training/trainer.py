@@ -301,10 +301,11 @@ class ProgressCB(Callback):
     order = 20
     def __init__(self, print_every:int=1, bar:bool=True): self.print_every, self.bar = print_every, bar
     def before_fit(self, t):
-        from fastprogress.fastprogress import master_bar
-        self.first = t.epoch
-        self.mb = master_bar(range(t.epoch, t.num_epochs)) if self.bar and t.epoch < t.num_epochs else None
-        if self.mb is not None: self.mb.on_iter_begin(); self.mb.update(0)
+        self.first, self.mb = t.epoch, None
+        if self.bar and t.epoch < t.num_epochs:   # fastprogress is imported only when a bar is shown
+            from fastprogress.fastprogress import master_bar
+            self.mb = master_bar(range(t.epoch, t.num_epochs))
+            self.mb.on_iter_begin(); self.mb.update(0)
     def before_epoch(self, t): self.start = time.perf_counter()
     def before_pass(self, t):
         if self.mb is None: return
