@@ -693,7 +693,7 @@ def load_ebird_data(path, # EBD file: .txt, .gz, or the .zip/.tar eBird ships
     else: want = _resolve_columns(cmap, [columns] if isinstance(columns, str) else columns, name)
     tables = list(_iter_batches(found, want, nrows=nrows))
     df = pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame({c: pd.Series([], dtype='str') for c in want})
-    df = _normalise_protocol_columns(df[[c for c in want if c in df]])
+    df = _normalise_protocol_columns(df)[[c for c in want if c in df]]   # PROTOCOL CODE fills empty types before it is dropped
     df.attrs['ebd_source'] = name
     return df
 
