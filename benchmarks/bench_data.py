@@ -16,6 +16,10 @@ Methods, on the synthetic generator's file (`ebird_vae.synthetic.write_ebd`, cac
                      `pivot_table` checklist x common name (the pipeline the issue compares against)
   naive, QUOTE_NONE  the same with `quoting=csv.QUOTE_NONE`, run when the default read fails on the
                      file's unquoted `"` characters (which real EBD files have too)
+`--floor` also times the parsing alone, nothing after it, to show how much of the package's time is the parser's:
+  parse, package's columns  `pyarrow.csv.read_csv` of the columns the package reads (as raw bytes, on all cores)
+  parse, one column  the same with one column: every byte is still tokenised (the tokeniser's floor)
+  polars, package's columns  `polars.read_csv` of the same columns (only when polars is installed; not a dependency)
 `--big` also builds the matrix from a 10M-row file (about 3.4 GB) with the package only, to check the
 peak stays under 2 GB; the naive pipeline is not run on it (it needs about 20 GB).
 """
@@ -42,7 +46,12 @@ def child(method, path):
         import ebird_vae.data  # noqa: F401  (its import cost is what is measured)
         print(json.dumps(dict(method=method, import_mb=_rss_now_mb())))
         return
-    if method.startswith('package'):
+    if method in FLOOR:
+        parse = parse_only(method, path)   # (imports and the header read before the clock starts)
+        imported, cpu, t = _rss_now_mb(), time.process_time(), time.perf_counter()
+        shape = parse()
+        seconds = time.perf_counter() - t
+    elif method.startswith('package'):
         from ebird_vae.ebd import build_species_matrix   # the torch-free module that ebird_vae.data re-exports
         imported = _rss_now_mb()
         cpu = time.process_time()
@@ -66,6 +75,21 @@ def child(method, path):
     peak = _peak_mb()
     print(json.dumps(dict(method=method, seconds=seconds, cpu_seconds=cpu, peak_mb=peak, import_mb=imported, shape=list(shape))))
 
+
+FLOOR = ('parse-columns', 'parse-one', 'polars-columns')
+
+def parse_only(method, path):
+    "A function that parses the file's columns that `build_species_matrix` reads (or one of them), nothing else, and returns (rows, columns)."
+    import pyarrow as pa, pyarrow.csv as pacsv
+    from ebird_vae.ebd import MATRIX_COLUMNS, find_ebd, normalise_column_names
+    cmap = normalise_column_names(find_ebd(path)[2])
+    cols = list(dict.fromkeys(cmap[c] for c in MATRIX_COLUMNS if c in cmap and not (c == 'PROTOCOL NAME' and 'OBSERVATION TYPE' in cmap)))
+    if method == 'parse-one': cols = cols[:1]
+    if method == 'polars-columns':
+        import polars as pl
+        return lambda: pl.read_csv(path, separator='\t', columns=cols, quote_char=None, infer_schema=False, encoding='utf8-lossy').shape
+    return lambda: pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter='\t', quote_char=False, double_quote=False, escape_char=False),
+                                  convert_options=pacsv.ConvertOptions(include_columns=cols, column_types={c: pa.binary() for c in cols})).shape
 
 def run_child(method, path, timeout=3600):
     "Figures of one method from a fresh process, or an error string."
@@ -120,7 +144,9 @@ def machine():
 
 
 LABELS = {'package': 'ebird_vae `build_species_matrix` (full cleaning)', 'package-nofilter': 'ebird_vae, `apply_quality_filters=False`',
-          'naive': 'naive: `read_csv` (defaults) + `pivot_table`', 'naive-quote-none': 'naive with `quoting=QUOTE_NONE`'}
+          'naive': 'naive: `read_csv` (defaults) + `pivot_table`', 'naive-quote-none': 'naive with `quoting=QUOTE_NONE`',
+          'parse-columns': "parsing only: pyarrow, the package's columns", 'parse-one': 'parsing only: pyarrow, one column',
+          'polars-columns': "parsing only: polars, the package's columns"}
 
 
 def table(results, base):
@@ -134,8 +160,10 @@ def table(results, base):
         sp = f"{base['seconds'] / r['seconds']:.1f}x faster" if other else ''
         cp = f"{base['cpu_seconds'] / r['cpu_seconds']:.1f}x less" if other else ''
         mem = f"{r['peak_mb'] / base['peak_mb']:.2f} of it" if other else ''
+        shape = (f"{r['shape'][0]:,} rows x {r['shape'][1]:,} column{'s' if r['shape'][1] > 1 else ''}, no matrix" if r['method'] in FLOOR
+                 else f"{r['shape'][0]:,} x {r['shape'][1]:,}")
         rows.append(f"| {LABELS[r['method']]} | {r['file']} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f} | {r['peak_mb']:,.0f} | {r['import_mb']:,.0f} | "
-                    f"{r['shape'][0]:,} x {r['shape'][1]:,} | {sp} | {cp} | {mem} |")
+                    f"{shape} | {sp} | {cp} | {mem} |")
     return '\n'.join(rows)
 
 
@@ -144,6 +172,7 @@ def main():
     ap.add_argument('--child', nargs=2, metavar=('METHOD', 'PATH'), help=argparse.SUPPRESS)
     ap.add_argument('--rows', type=int, default=1_000_000, help='rows of the benchmark file')
     ap.add_argument('--repeat', type=int, default=3, help='runs per method, interleaved (median time, max peak)')
+    ap.add_argument('--floor', action='store_true', help="also time parsing alone (pyarrow; polars if installed): the parser's floor")
     ap.add_argument('--big', action='store_true', help='also build a 10M-row (~3.4 GB) file with the package (peak < 2 GB?)')
     ap.add_argument('--out', default=str(HERE / 'results_data.md'), help='markdown file to write')
     a = ap.parse_args()
@@ -152,6 +181,11 @@ def main():
     path = ensure_file(a.rows)
     size = path.stat().st_size / 2**20
     methods = ['naive', 'package', 'package-nofilter']
+    if a.floor:
+        methods += ['parse-columns', 'parse-one']
+        try: import polars  # noqa: F401
+        except ImportError: print('polars is not installed: its row is skipped', flush=True)
+        else: methods.append('polars-columns')
     runs = {m: [] for m in methods}
     for r in range(a.repeat):                # interleaved, so that every method meets the same machine load
         for m in methods:
@@ -170,7 +204,7 @@ def main():
     info['load_average_end'] = ' '.join(f'{x:.1f}' for x in os.getloadavg())
     torch_mb = run_child('import-data', path).get('import_mb', float('nan'))
     md = ["# File-to-matrix benchmark\n",
-          f"`python benchmarks/bench_data.py --rows {a.rows} --repeat {a.repeat}{' --big' if a.big else ''}`, {info['date']} UTC.\n",
+          f"`python benchmarks/bench_data.py --rows {a.rows} --repeat {a.repeat}{' --floor' if a.floor else ''}{' --big' if a.big else ''}`, {info['date']} UTC.\n",
           f"Machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), {info['memory_gb']} GB RAM; "
           f"Python {info['python']}, numpy {info['numpy']}, pandas {info['pandas']}, pyarrow {info['pyarrow']}, torch {info['torch']} "
           f"(pyarrow cpu_count {info['pyarrow_threads']}). "
@@ -192,9 +226,25 @@ def main():
                       f"count. The naive pipeline runs mostly in one thread. When the load average exceeds the core count, "
                       f"wall-clock times depend on what else runs.\n\nEvery run (s): naive {base.get('seconds_all')}, package "
                       f"{pk.get('seconds_all')}.")
+            pairs = [n / k for n, k in zip(base.get('seconds_all', []), pk.get('seconds_all', []))]
+            if len(pairs) > 1:
+                md.append(f"Naive over package, run by run (each pair ran back to back): {min(pairs):.1f}x to {max(pairs):.1f}x, "
+                          f"{sum(x >= 5 for x in pairs)} of {len(pairs)} runs at 5x or more.")
+            pc_ = next((r for r in results if r['method'] == 'parse-columns' and 'error' not in r), None)
+            p1 = next((r for r in results if r['method'] == 'parse-one' and 'error' not in r), None)
+            if pc_ and p1:
+                md.append(f"\nWhere the package's time goes: parsing alone, the {pc_['shape'][1]} columns it reads and nothing after "
+                          f"(no cleaning, no matrix), takes {pc_['seconds']:.2f} s ({base['seconds'] / pc_['seconds']:.1f}x faster than naive) "
+                          f"and {pc_['cpu_seconds']:.2f} s of CPU; one column, which still tokenises every byte, {p1['seconds']:.2f} s "
+                          f"({base['seconds'] / p1['seconds']:.1f}x). The cleaning and the reduction to a matrix add "
+                          f"{pk['seconds'] - pc_['seconds']:.2f} s to the parse. Every run (s): parse {pc_.get('seconds_all')}, "
+                          f"one column {p1.get('seconds_all')}.")
     bigr = [r for r in results if r['file'].startswith('10M')]
     if bigr and 'error' not in bigr[0]:
-        md.append(f"\n10M rows: peak {bigr[0]['peak_mb']:,.0f} MB (target < 2,048 MB) in {bigr[0]['seconds']:.0f} s.")
+        b = bigr[0]
+        disk = (' The wall-clock time is well above the CPU time: the file was read from disk, not from the page cache.'
+                if b['seconds'] > 1.5 * b['cpu_seconds'] else '')
+        md.append(f"\n10M rows: peak {b['peak_mb']:,.0f} MB (target < 2,048 MB) in {b['seconds']:.0f} s ({b['cpu_seconds']:.0f} s of CPU).{disk}")
     text = '\n'.join(md) + '\n'
     print(text)
     Path(a.out).write_text(text)
