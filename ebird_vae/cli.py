@@ -43,13 +43,14 @@ def train(
     early_stopping_patience:int=None,     # Stop after this many epochs without validation improvement
     kl_warmup_epochs:int=0,               # Anneal the KL weight from 0 to 1 over this many epochs
     mixed_precision:bool_arg=False,       # Matrix products in bfloat16 (faster on CPUs with AVX512-BF16/AMX); weights stay float32
-    progress:bool_arg=True,               # Show a live progress bar
+    progress:bool_arg=None,               # Show a live progress bar; default: only when the output is a terminal
 ):
     "Train the eBird checklist VAE on an EBD file and write model, checkpoints, history and curves to OUT."
     from ebird_vae.data import load_ebird_data, EBirdPreprocessor, split_train_val, create_dataloaders
     from ebird_vae.models import VariationalAutoencoder
     from ebird_vae.training import (train_variational_autoencoder, get_device, set_seed, save_checkpoint,
                                     plot_training_curves, print_model_summary, split_metadata)
+    if progress is None: progress = sys.stdout.isatty()   # (a bar redrawn into a log file is only noise)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if data is None:

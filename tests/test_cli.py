@@ -15,9 +15,15 @@ def ebird_vae(*args, **kw):
 def trained(tmp_path_factory):
     "A two-epoch run of `ebird-vae train` on the bundled sample, with a small model."
     out = tmp_path_factory.mktemp('cli')/'run'
-    r = ebird_vae('train', '--out', out, '--epochs', 2, '--save_every', 1, '--hidden_dim', 64, '--progress', 'False')
+    r = ebird_vae('train', '--out', out, '--epochs', 2, '--save_every', 1, '--hidden_dim', 64)
     assert r.returncode == 0, r.stderr
     return out, r
+
+def test_no_progress_bar_when_output_is_not_a_terminal(trained):
+    "Captured output (a pipe, as in a log file) gets the per-epoch lines but not the redrawn bar."
+    _, r = trained
+    assert 'Epoch 2/2 | Train Loss' in r.stdout
+    assert '0.00%' not in r.stdout + r.stderr and '\r' not in r.stdout
 
 def test_help_lists_commands_and_options():
     r = ebird_vae('--help')
