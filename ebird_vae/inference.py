@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from pathlib import Path
 
@@ -365,7 +366,7 @@ def embed_cli(checkpoint:str,               # Model checkpoint (.pt) written by 
     "Embed checklists with a trained model and save the embeddings with checklist ids and metadata."
     emb = ChecklistEmbedder.from_checkpoint(checkpoint, device=device, batch_size=batch_size)
     emb.last_checklists = None
-    Z = emb.embed(data, sample=sample, progress=True)
+    Z = emb.embed(data, sample=sample, progress=sys.stdout.isatty())   # (no bar redrawn into a log file)
     ck = emb.last_checklists
     meta = ck[[c for c in _META_COLUMNS if c in ck.columns]] if ck is not None else None
     path = save_embeddings(Z, output, meta)

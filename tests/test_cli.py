@@ -61,6 +61,7 @@ def test_embed_and_evaluate(trained, tmp_path):
     out, _ = trained
     r = ebird_vae('embed', out/'final_model.pt', sample_path(), '--output', tmp_path/'emb.parquet')
     assert r.returncode == 0, r.stderr
+    assert '100.00%' not in r.stdout + r.stderr   # no progress bar into captured output
     emb = pd.read_parquet(tmp_path/'emb.parquet')
     assert len(emb) > 1000 and sum(c.startswith('z') for c in emb.columns) == 16
     r = ebird_vae('evaluate', out/'final_model.pt', sample_path(), '--output_dir', tmp_path/'eval', '--iwae_samples', 5)
