@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 import time
 from pathlib import Path
@@ -147,10 +148,11 @@ def vae_probabilities(model,                # A `VariationalAutoencoder` (or a `
                       seed:int=0,           # Seed of the posterior samples
                       batch_size:int=1024,  # Checklists per forward pass
                       device='cpu',         # Device to run on
+                      progress:bool|None=None, # Progress bar (None: when there are many batches)
                      ) -> np.ndarray:
     "`[n, species]` species probabilities for each checklist (`ChecklistEmbedder.reconstruct` on an array)."
     emb = model if isinstance(model, ChecklistEmbedder) else ChecklistEmbedder(model, None, device, batch_size)
-    return emb.reconstruct(np.asarray(X, np.float32), n_samples=n_samples, seed=seed).to_numpy()
+    return emb.reconstruct(np.asarray(X, np.float32), n_samples=n_samples, seed=seed, progress=progress).to_numpy()
 
 # %% ../nbs/07_evaluation.ipynb #ab7a7f98
 def species_auc(scores:np.ndarray,   # `[n, species]` method scores
@@ -252,16 +254,16 @@ _BUCKETS = [(1, 5, '1-5'), (6, 15, '6-15'), (16, None, '>15')]
 def _length_bucket(n):
     return np.select([n <= 5, n <= 15], ['1-5', '6-15'], '>15')
 
-def _encode_all(emb:ChecklistEmbedder, X:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _encode_all(emb:ChecklistEmbedder, X:np.ndarray, progress=None) -> tuple[np.ndarray, np.ndarray]:
     mus, lvs = [], []
     with torch.no_grad():
-        for xb in emb._batches(X):
+        for xb in emb._batches(X, progress):
             mu, lv = emb.model.encode(xb); mus.append(mu.cpu()); lvs.append(lv.cpu())
     return torch.cat(mus).numpy(), torch.cat(lvs).numpy()
 
-def _density_rows(emb, test_X, train_X, iwae_samples, seed, train_context, test_context):
+def _density_rows(emb, test_X, train_X, iwae_samples, seed, train_context, test_context, progress=True):
     rows, S = [], test_X.shape[1]
-    s = emb.surprise(test_X, n_samples=iwae_samples, seed=seed, progress=True)   # per checklist: ELBO terms and, with samples, IWAE
+    s = emb.surprise(test_X, n_samples=iwae_samples, seed=seed, progress=progress)   # per checklist: ELBO terms and, with samples, IWAE
     add = lambda metric, method, v: rows.append(dict(section='density', metric=metric, method=method, subset='all',
                                                      value=float(np.mean(v)), n=len(test_X)))
     add('neg_elbo_per_checklist', 'vae', (s['reconstruction'] + s['kl']).to_numpy())
@@ -295,6 +297,7 @@ def evaluate_model(model,                       # A `VariationalAutoencoder` or 
                    device='cpu',                # Device to run the model on
                    batch_size:int=1024,         # Checklists per forward pass
                    details:bool=False,          # Also return a dict of arrays for the plots
+                   progress:bool=True,          # Progress bars (False: none)
                   ):
     "Tidy report comparing the VAE with baselines fitted on `train`, on the held-out checklists `test`."
     if not isinstance(model, ChecklistEmbedder):
@@ -305,14 +308,15 @@ def evaluate_model(model,                       # A `VariationalAutoencoder` or 
     test_X, test_ids = emb.matrix(test)
     timings, rows, t0 = {}, [], time.perf_counter()
     ctx = lambda ids: metadata[context_column].reindex(ids).to_numpy() if (metadata is not None and context_column) else None
-    rows += _density_rows(emb, test_X, train_X, iwae_samples, seed, ctx(train_ids), ctx(test_ids))
+    bar = None if progress else False   # the other passes: a bar only when they are long, none at all if not `progress`
+    rows += _density_rows(emb, test_X, train_X, iwae_samples, seed, ctx(train_ids), ctx(test_ids), progress)
     timings['density'] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     mrows, shown, hidden = mask_checklists(test_X, mask_fraction, min_species, seed)
     length = test_X[mrows].sum(1)
-    methods = {'vae': vae_probabilities(emb, shown)}
-    if vae_samples: methods['vae_mc'] = vae_probabilities(emb, shown, vae_samples, seed)
+    methods = {'vae': vae_probabilities(emb, shown, progress=bar)}
+    if vae_samples: methods['vae_mc'] = vae_probabilities(emb, shown, vae_samples, seed, progress=bar)
     for b in [PopularityBaseline(), ItemKNNBaseline(knn_neighbors), EASEBaseline(ease_l2)]:
         methods[b.name] = b.fit(train_X).scores(shown)
     bucket = _length_bucket(length)
@@ -338,7 +342,7 @@ def evaluate_model(model,                       # A `VariationalAutoencoder` or 
     t0 = time.perf_counter()
     all_X = np.concatenate([train_X, test_X])
     all_ids = train_ids.append(test_ids)
-    mean, log_variance = _encode_all(emb, all_X)
+    mean, log_variance = _encode_all(emb, all_X, bar)
     test_mean, test_lv = mean[len(train_X):], log_variance[len(train_X):]
     diag = latent_diagnostics(test_mean, test_lv)
     for _, r in diag.iterrows():
@@ -495,7 +499,7 @@ def evaluate_cli(checkpoint:str,                 # Model checkpoint (.pt) writte
     report, det = evaluate_model(emb, sm.matrix.loc[train_ids], sm.matrix.loc[test_ids],
                                  metadata=meta, labels=tuple(probe_labels.split(',')) if probe_labels else (),
                                  context_column='district_month', iwae_samples=iwae_samples,
-                                 ease_l2=ease_l2, seed=seed, details=True)
+                                 ease_l2=ease_l2, seed=seed, details=True, progress=sys.stdout.isatty())
     report.to_csv(out/'report.csv', index=False)
     (out/'summary.md').write_text(f"# Evaluation of {checkpoint}\n\nsplit: {how}; "
                                   f"{len(train_ids):,} training and {len(test_ids):,} held-out checklists\n\n" + _markdown_summary(report))

@@ -66,6 +66,7 @@ def test_embed_and_evaluate(trained, tmp_path):
     assert len(emb) > 1000 and sum(c.startswith('z') for c in emb.columns) == 16
     r = ebird_vae('evaluate', out/'final_model.pt', sample_path(), '--output_dir', tmp_path/'eval', '--iwae_samples', 5)
     assert r.returncode == 0, r.stderr
+    assert '100.00%' not in r.stdout + r.stderr
     summary = (tmp_path/'eval'/'summary.md').read_text()
     assert 'recorded in the checkpoint' in summary
     for name in ['report.csv', 'latent_map.png', 'reliability.png', 'recall_at_k.png']: assert (tmp_path/'eval'/name).exists()
