@@ -100,8 +100,15 @@ def normalise_protocol(value: str) -> str:
 def _normalise_protocols(s: pd.Series) -> pd.Series:
     "`normalise_protocol` applied to a text column, once per distinct value."
     codes, uniq = pd.factorize(s, use_na_sentinel=False)
-    new = np.array([normalise_protocol(v if isinstance(v, str) else '') for v in uniq] or [''], dtype=object)
+    new = np.array([normalise_protocol(v if isinstance(v, str) else '') for v in uniq], dtype=object)
     return pd.Series(new[codes], index=s.index, dtype='str')
+
+def _protocol(types: pd.Series, code: pd.Series|None=None) -> pd.Series:
+    "Normalised protocols of an `OBSERVATION TYPE` / `PROTOCOL NAME` column, its blanks filled from a `PROTOCOL CODE` column (if given)."
+    v = _normalise_protocols(types)
+    if code is None: return v
+    blank = v == ''
+    return v.where(~blank, _normalise_protocols(code)) if blank.any() else v
 
 # %% ../nbs/00a_ebd.ipynb #2c064030
 _DOWNLOAD_HINT = 'Download the EBD (a tab-separated .txt, or the .tar/.zip/.gz eBird ships) from https://ebird.org/data/download.'
@@ -437,8 +444,6 @@ def _read_blocks(found, columns, nrows, block_size, info, decode, say, ranges=Tr
     info.source, info.header = name, raw
     cmap = normalise_column_names(raw)
     want = [c for c in (columns or list(cmap)) if c in cmap]
-    if ('OBSERVATION TYPE' in (columns or []) or 'PROTOCOL NAME' in (columns or [])) and 'PROTOCOL CODE' in cmap and 'PROTOCOL CODE' not in want:
-        want.append('PROTOCOL CODE')
     src = _source_columns(cmap, want)
     n_header = len(raw)
     pos = {r: i for i, r in enumerate(raw)}
@@ -672,13 +677,12 @@ def _resolve_columns(cmap, columns, name):
     if unknown: raise EBirdDataError(f'{name} has no column(s) {unknown}. It has: {list(cmap)}.')
     return list(dict.fromkeys(out))
 
-def _normalise_protocol_columns(df):
-    "`OBSERVATION TYPE` / `PROTOCOL NAME` values normalised, and filled from `PROTOCOL CODE` where empty."
-    code = _normalise_protocols(df['PROTOCOL CODE']) if 'PROTOCOL CODE' in df else None
+def _normalise_protocol_columns(df, want):
+    "`df`'s `OBSERVATION TYPE` / `PROTOCOL NAME` (and those of `want` the file lacks) as normalised protocols, filled from `PROTOCOL CODE`."
+    code = df['PROTOCOL CODE'] if 'PROTOCOL CODE' in df else None
     for c in ('OBSERVATION TYPE', 'PROTOCOL NAME'):
-        if c in df:
-            v = _normalise_protocols(df[c])
-            df[c] = v if code is None else v.where(v != '', code)
+        if c in df or (c in want and code is not None):
+            df[c] = _protocol(df[c] if c in df else pd.Series('', index=df.index, dtype='str'), code)
     return df
 
 def load_ebird_data(path, # EBD file: .txt, .gz, or the .zip/.tar eBird ships
@@ -689,11 +693,13 @@ def load_ebird_data(path, # EBD file: .txt, .gz, or the .zip/.tar eBird ships
     found = find_ebd(path)
     name, _, raw = found
     cmap = normalise_column_names(raw)
-    if columns is None: want = [c for c in MATRIX_COLUMNS if c in cmap or (c in ('OBSERVATION TYPE', 'PROTOCOL NAME') and 'PROTOCOL CODE' in cmap)]
+    if columns is None: want = [c for c in MATRIX_COLUMNS if c in cmap or (c == 'OBSERVATION TYPE' and 'PROTOCOL CODE' in cmap)]
     else: want = _resolve_columns(cmap, [columns] if isinstance(columns, str) else columns, name)
-    tables = list(_iter_batches(found, want, nrows=nrows))
-    df = pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame({c: pd.Series([], dtype='str') for c in want})
-    df = _normalise_protocol_columns(df)[[c for c in want if c in df]]   # PROTOCOL CODE fills empty types before it is dropped
+    types = {'OBSERVATION TYPE', 'PROTOCOL NAME'} & set(want)
+    read = want + ['PROTOCOL CODE'] if types and 'PROTOCOL CODE' in cmap and 'PROTOCOL CODE' not in want else want
+    tables = list(_iter_batches(found, read, nrows=nrows))
+    df = pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame({c: pd.Series([], dtype='str') for c in read if c in cmap})
+    df = _normalise_protocol_columns(df, want)[want]   # PROTOCOL CODE fills empty or missing types, then is dropped unless asked for
     df.attrs['ebd_source'] = name
     return df
 
@@ -881,8 +887,8 @@ def _num(meta: pa.Table, col, dtype='float32') -> np.ndarray:
 def _checklist_table(meta: pa.Table) -> pd.DataFrame:
     "Typed per-checklist metadata (snake_case names) from the text of each checklist's first row."
     txt = lambda c: meta[c].to_pandas() if c in meta.column_names else pd.Series([''] * len(meta), dtype='str')
-    prot = _normalise_protocols(txt('OBSERVATION TYPE') if 'OBSERVATION TYPE' in meta.column_names else txt('PROTOCOL NAME'))
-    if 'PROTOCOL CODE' in meta.column_names and (prot == '').any(): prot = prot.where(prot != '', _normalise_protocols(txt('PROTOCOL CODE')))
+    prot = _protocol(txt('OBSERVATION TYPE') if 'OBSERVATION TYPE' in meta.column_names else txt('PROTOCOL NAME'),
+                     txt('PROTOCOL CODE') if 'PROTOCOL CODE' in meta.column_names else None)
     date = (pc.strptime(meta['OBSERVATION DATE'], format='%Y-%m-%d', unit='s', error_is_null=True).to_pandas()
             if 'OBSERVATION DATE' in meta.column_names else pd.Series(pd.NaT, index=range(len(meta))))
     ck = pd.DataFrame({
@@ -945,6 +951,10 @@ def _required(o, have):
                              f'pass a full EBD, or switch those steps off (e.g. {next(iter(missing.values()))}=None, or apply_quality_filters=False).')
 
 # %% ../nbs/00a_ebd.ipynb #d93c55d6
+def _builder_columns(names) -> list:
+    "The normalised columns `build_species_matrix` reads from a file whose (normalised) columns are `names`."
+    return [c for c in MATRIX_COLUMNS if c in names and not (c == 'PROTOCOL NAME' and 'OBSERVATION TYPE' in names)]
+
 def _report_row(step, rows_before, rows_after, ck_before, ck_after, species=pd.NA):
     return dict(step=step, rows_removed=int(rows_before - rows_after), checklists_removed=int(ck_before - ck_after),
                 rows=int(rows_after), checklists=int(ck_after), species=species)
@@ -1004,8 +1014,7 @@ def build_species_matrix(
         found = find_ebd(data)
         names = normalise_column_names(found[2])
         _required(o, list(names))
-        cols = [c for c in MATRIX_COLUMNS if not (c == 'PROTOCOL NAME' and 'OBSERVATION TYPE' in names)]
-        blocks = _iter_batches(found, cols, block_size=block_size, info=info, decode=False, prepare=_prepare_block)
+        blocks = _iter_batches(found, _builder_columns(names), block_size=block_size, info=info, decode=False, prepare=_prepare_block)
     else: raise EBirdDataError(f'data must be a DataFrame of EBD rows or the path of an EBD file, not {type(data).__name__}.')
     for b in blocks:
         if len(b.rows): keys.append(_reduce_block(b, reg))
@@ -1028,7 +1037,7 @@ def build_species_matrix(
     del key
     nt = len(reg.sci)
     by_order = sorted(range(nt), key=lambda t: (math.isnan(reg.order[t]), 0 if math.isnan(reg.order[t]) else reg.order[t], reg.common[t]))
-    rank = np.empty(max(nt, 1), np.int64); rank[by_order] = np.arange(nt)   # columns in taxonomic order
+    rank = np.empty(nt, np.int64); rank[by_order] = np.arange(nt)   # columns in taxonomic order
     pos = np.full(len(alive), -1, np.int64); pos[alive] = np.arange(alive.sum())
     m = alive[prow]
     X = np.zeros((int(alive.sum()), nt), np.uint8)
@@ -1101,7 +1110,7 @@ def build_species_matrix(
     else:
         names = list(species)
         by_name = {n: i for i, n in enumerate(names)}
-        vcol = np.array([by_name.get(reg.common[t], by_name.get(f'{reg.common[t]} ({reg.sci[t]})', -1)) for t in by_order] or [-1], np.int64)[:nt]
+        vcol = np.array([by_name.get(reg.common[t], by_name.get(f'{reg.common[t]} ({reg.sci[t]})', -1)) for t in by_order], np.int64)
         known = np.flatnonzero(vcol >= 0)
         counts = X.sum(axis=0, dtype=np.int64)
         unknown = {reg.common[by_order[c]]: int(counts[c]) for c in np.flatnonzero((vcol < 0) & (counts > 0))}
