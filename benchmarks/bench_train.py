@@ -114,7 +114,7 @@ def step_bounds(device, steps=200):
             if m is not first: dy[m] @ m.weight
     for p_ in model.parameters(): p_.grad = torch.randn_like(p_)
     from ebird_vae.training.trainer import _make_optimizer
-    opt = _make_optimizer(model, 1e-3, device)
+    opt = _make_optimizer(model, 1e-3)
     out = []
     with torch.no_grad():
         for f in (gemms, opt.step):

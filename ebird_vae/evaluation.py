@@ -249,7 +249,7 @@ def latent_diagnostics(mean:np.ndarray,          # Posterior means `[n, latent]`
     return pd.DataFrame(dict(dimension=np.arange(mean.shape[1]), kl=kl, mean_variance=activity, active=activity > threshold))
 
 # %% ../nbs/07_evaluation.ipynb #137a879d
-_BUCKETS = [(1, 5, '1-5'), (6, 15, '6-15'), (16, None, '>15')]
+_BUCKETS = ['1-5', '6-15', '>15']   # buckets of checklist length (species on it), as `_length_bucket` labels them
 
 def _length_bucket(n):
     return np.select([n <= 5, n <= 15], ['1-5', '6-15'], '>15')
@@ -322,7 +322,7 @@ def evaluate_model(model,                       # A `VariationalAutoencoder` or 
     bucket = _length_bucket(length)
     for name, scores in methods.items():
         rm = ranking_metrics(scores, shown, hidden, ks)
-        for subset, keep in [('all', np.ones(len(rm), bool))] + [(b, bucket == b) for _, _, b in _BUCKETS]:
+        for subset, keep in [('all', np.ones(len(rm), bool))] + [(b, bucket == b) for b in _BUCKETS]:
             for metric in rm.columns:
                 rows.append(dict(section='completion', metric=metric, method=name, subset=subset,
                                  value=float(rm.loc[keep, metric].mean()) if keep.any() else np.nan, n=int(keep.sum())))

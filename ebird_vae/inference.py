@@ -104,7 +104,7 @@ class ChecklistEmbedder:
         self.species = None if species is None else [str(s) for s in species]
         if self.species is not None and len(self.species) != model.input_dimension:
             raise ValueError(f"The model has {model.input_dimension} inputs but the vocabulary {len(self.species)} species.")
-        self.batch_size, self.metadata, self.last_alignment = batch_size, dict(metadata or {}), {}
+        self.batch_size, self.metadata, self.last_alignment, self.last_checklists = batch_size, dict(metadata or {}), {}, None
 
     @classmethod
     def from_checkpoint(cls,
@@ -118,7 +118,9 @@ class ChecklistEmbedder:
         species = metadata.get('species')
         if species is None:
             warnings.warn(f"'{path}' stores no species vocabulary: only arrays in the model's column order can be embedded.")
-        return cls(_model_from(checkpoint, device, path), species, device, batch_size, metadata)
+        model = _model_from(checkpoint, device, path)
+        del model._ebird_vae_resume   # (for inference only: no need to hold the optimiser state and history a resume would use)
+        return cls(model, species, device, batch_size, metadata)
 
     def __repr__(self):
         c = self.model.config
@@ -141,6 +143,7 @@ def matrix(self:ChecklistEmbedder,
             data, # DataFrame (by species name), array/tensor (model order), `SpeciesMatrix`, EBD path or matrix file
            ) -> tuple[np.ndarray, pd.Index]:
     "`(X, checklist_ids)`: `data` as a float32 0/1 matrix in the model's species order."
+    self.last_checklists = None   # (set below for a `SpeciesMatrix` or an EBD: their checklist metadata)
     if isinstance(data, (str, Path)):
         path = Path(data)
         data = _read_matrix_file(path) if _is_matrix_file(path) else self._ebd_matrix(path)
@@ -365,7 +368,6 @@ def embed_cli(checkpoint:str,               # Model checkpoint (.pt) written by 
              ):
     "Embed checklists with a trained model and save the embeddings with checklist ids and metadata."
     emb = ChecklistEmbedder.from_checkpoint(checkpoint, device=device, batch_size=batch_size)
-    emb.last_checklists = None
     Z = emb.embed(data, sample=sample, progress=sys.stdout.isatty())   # (no bar redrawn into a log file)
     ck = emb.last_checklists
     meta = ck[[c for c in _META_COLUMNS if c in ck.columns]] if ck is not None else None

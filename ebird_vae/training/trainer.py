@@ -324,8 +324,8 @@ class ProgressCB(Callback):
         if self.mb is not None: self.mb.on_iter_end()
 
 # %% ../../nbs/03_trainer.ipynb #e2d64c8a
-def _make_optimizer(model:nn.Module, learning_rate:float, device) -> torch.optim.Optimizer:
-    "Adam, fused into one kernel where this PyTorch supports it on `device`, else the multi-tensor (foreach) version."
+def _make_optimizer(model:nn.Module, learning_rate:float) -> torch.optim.Optimizer:
+    "Adam, fused into one kernel where this PyTorch supports it on the parameters' device, else the multi-tensor (foreach) version."
     try: return torch.optim.Adam(model.parameters(), lr=learning_rate, fused=True)
     except (RuntimeError, TypeError, ValueError): return torch.optim.Adam(model.parameters(), lr=learning_rate, foreach=True)
 
@@ -373,7 +373,7 @@ def train_variational_autoencoder(
     if keep_best and checkpoint_dir is None: raise ValueError("`keep_best=True` writes best_model.pt and needs a `checkpoint_dir`.")
     device = torch.device(device)
     model.to(device)
-    optimizer = _make_optimizer(model, learning_rate, device)
+    optimizer = _make_optimizer(model, learning_rate)
     if species is None: species = getattr(getattr(train_loader, 'dataset', None), 'species', None)
     batch_size = getattr(train_loader, 'batch_size', None) or getattr(getattr(train_loader, 'sampler', None), 'batch_size', None)
     settings = dict(learning_rate=learning_rate, noise_std=noise_std, beta=beta, kl_warmup_epochs=kl_warmup_epochs, batch_size=batch_size,
