@@ -4,7 +4,7 @@ Usage: python benchmarks/eval_sample.py [--epochs 100] [--seeds 0,1,2] [--thread
                                         [--out benchmarks/results_eval.md]
 Writes a markdown report (tables, target checks, timings); nothing else is kept.
 """
-import argparse, sys, tempfile, time
+import argparse, time
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +12,7 @@ import pandas as pd
 import torch
 
 from ebird_vae.data import build_species_matrix, create_dataloaders, split_train_val
-from ebird_vae.evaluation import (EASEBaseline, _markdown_table, evaluate_model, mask_checklists, ranking_metrics,
-                                  summarize_report)
+from ebird_vae.evaluation import EASEBaseline, _markdown_table, evaluate_model, mask_checklists, ranking_metrics
 from ebird_vae.models import VariationalAutoencoder
 from ebird_vae.synthetic import sample_path, sample_truth
 from ebird_vae.training import set_seed, train_variational_autoencoder

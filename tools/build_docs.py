@@ -92,13 +92,13 @@ def process_notebooks(nbs=None, proc=PROC):
     if proc.exists(): shutil.rmtree(proc)
     proc.mkdir(parents=True)
     failed = []
-    for nb in sorted(nbs.rglob('*.ipynb')):
-        if any(s.startswith(('_', '.')) for s in nb.relative_to(nbs).parts): continue
+    for rel in notebooks(nbs):
+        nb = nbs/rel
         job = _proc_file(nb, cache=proc, path=nbs)
         try: proc_one(job)
         except Exception as e:
             os.environ.pop('IN_TEST', None)
-            failed.append(nb.relative_to(nbs))
+            failed.append(rel)
             print(f'ERROR processing {nb.relative_to(ROOT)}: {e}\n' + ''.join(traceback.format_exception_only(e.__cause__))
                   if e.__cause__ else f'ERROR processing {nb.relative_to(ROOT)}: {e}', file=sys.stderr)
     return failed
