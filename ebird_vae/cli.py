@@ -23,10 +23,17 @@ def _write_json(path:Path, obj) -> None:
 def train(
     data:str=None,                        # EBD file (.txt, .gz, .zip or .tar); default: the bundled synthetic Kerala sample
     out:str='runs/ebird_vae',             # Output folder for checkpoints, final model, history and curves
-    epochs:int=50,                        # Number of training epochs
-    batch_size:int=128,                   # Checklists per batch
-    learning_rate:float=1e-3,             # Adam learning rate
-    noise_std:float=0.1,                  # Std dev of the Gaussian noise on training inputs (0 = plain VAE)
+    preset:str='recommended',             # Training configuration: recommended, or spec (the specification's training module)
+    epochs:int=None,                      # Number of training epochs (default: the preset's)
+    batch_size:int=None,                  # Checklists per batch (default: the preset's)
+    learning_rate:float=None,             # Adam learning rate (default: the preset's)
+    likelihood:str=None,                  # Decoder likelihood: bernoulli or multinomial (default: the preset's)
+    corruption:str=None,                  # Input corruption: gaussian (noise_std) or dropout (dropout_rate) (default: the preset's)
+    noise_std:float=None,                 # Std dev of the Gaussian input noise (default: the preset's)
+    dropout_rate:float=None,              # Share of species hidden by input dropout (default: the preset's)
+    beta:float=None,                      # Weight of the KL term (default: the preset's)
+    free_bits:float=None,                 # Nats per latent dimension the KL counts at least (default: the preset's)
+    kl_warmup_epochs:int=None,            # Anneal the KL weight from 0 to beta over this many epochs (default: the preset's)
     latent_dim:int=16,                    # Size of the embedding
     hidden_dim:int=512,                   # Width of the hidden layers
     min_species_observations:int=30,      # Keep species seen on at least this many checklists
@@ -41,15 +48,19 @@ def train(
     resume:str=None,                      # Continue from this checkpoint (e.g. OUT/checkpoints/interrupted.pt)
     keep_best:bool_arg=False,             # Also keep the lowest-validation-loss model as checkpoints/best_model.pt
     early_stopping_patience:int=None,     # Stop after this many epochs without validation improvement
-    kl_warmup_epochs:int=0,               # Anneal the KL weight from 0 to 1 over this many epochs
     mixed_precision:bool_arg=False,       # Matrix products in bfloat16 (faster on CPUs with AVX512-BF16/AMX); weights stay float32
     progress:bool_arg=None,               # Show a live progress bar; default: only when the output is a terminal
 ):
     "Train the eBird checklist VAE on an EBD file and write model, checkpoints, history and curves to OUT."
     from ebird_vae.data import load_ebird_data, EBirdPreprocessor, split_train_val, create_dataloaders
     from ebird_vae.models import VariationalAutoencoder
+    from ebird_vae.presets import preset as get_preset, model_options, trainer_options
     from ebird_vae.training import (train_variational_autoencoder, get_device, set_seed, save_checkpoint,
                                     plot_training_curves, print_model_summary, split_metadata)
+    cfg = get_preset(preset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, likelihood=likelihood,
+                     corruption=corruption, noise_std=noise_std, dropout_rate=dropout_rate, beta=beta, free_bits=free_bits,
+                     kl_warmup_epochs=kl_warmup_epochs)
+    epochs, batch_size = cfg['epochs'], cfg['batch_size']
     if progress is None: progress = sys.stdout.isatty()   # (a bar redrawn into a log file is only noise)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -67,20 +78,19 @@ def train(
     train_ds, val_ds = split_train_val(sm, None, val_size=int(val_size) if val_size >= 1 else val_size,
                                        random_seed=seed, split=split)
     train_loader, val_loader = create_dataloaders(train_ds, val_ds, batch_size=batch_size)
-    model = VariationalAutoencoder(input_dimension=len(species), latent_dimension=latent_dim, hidden_dimension=hidden_dim)
+    model = VariationalAutoencoder(input_dimension=len(species), latent_dimension=latent_dim, hidden_dimension=hidden_dim,
+                                   **model_options(cfg))
     print_model_summary(model)
     device = device or get_device()
-    options = dict(data=str(data), nrows=nrows, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                   noise_std=noise_std, latent_dim=latent_dim, hidden_dim=hidden_dim, seed=seed, split=split, val_size=val_size,
-                   min_species_observations=min_species_observations, min_checklist_species=min_checklist_species,
-                   keep_best=keep_best, early_stopping_patience=early_stopping_patience, kl_warmup_epochs=kl_warmup_epochs,
-                   mixed_precision=mixed_precision)
+    options = dict(data=str(data), nrows=nrows, preset=preset, **cfg, latent_dim=latent_dim, hidden_dim=hidden_dim, seed=seed,
+                   split=split, val_size=val_size, min_species_observations=min_species_observations,
+                   min_checklist_species=min_checklist_species, keep_best=keep_best,
+                   early_stopping_patience=early_stopping_patience, mixed_precision=mixed_precision)
     metadata = {'preprocessor': preprocessor.to_dict(), 'run': options}
     history = train_variational_autoencoder(
-        model, train_loader, val_loader, num_epochs=epochs, learning_rate=learning_rate, noise_std=noise_std,
-        device=device, print_every=print_every, checkpoint_dir=out/'checkpoints', save_every=save_every,
-        resume=resume if resume else True, progress=progress, keep_best=keep_best,
-        early_stopping_patience=early_stopping_patience, kl_warmup_epochs=kl_warmup_epochs, mixed_precision=mixed_precision,
+        model, train_loader, val_loader, **trainer_options(cfg), device=device, print_every=print_every,
+        checkpoint_dir=out/'checkpoints', save_every=save_every, resume=resume if resume else True, progress=progress, keep_best=keep_best,
+        early_stopping_patience=early_stopping_patience, mixed_precision=mixed_precision,
         species=list(species),
         metadata=metadata)
     n_done = len(history['train_loss'])

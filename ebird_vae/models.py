@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 # %% auto #0
-__all__ = ['VariationalAutoencoder', 'vae_loss']
+__all__ = ['LIKELIHOODS', 'VariationalAutoencoder', 'kl_divergence', 'reconstruction_loss', 'vae_loss']
 
 # %% ../nbs/01_models.ipynb #bec45568
 def _mlp(sizes:list[int], final_relu:bool=False) -> nn.Sequential:
@@ -22,19 +22,25 @@ def _mlp(sizes:list[int], final_relu:bool=False) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 # %% ../nbs/01_models.ipynb #df60542b
+LIKELIHOODS = ('bernoulli', 'multinomial')
+
 class VariationalAutoencoder(nn.Module):
     "Variational autoencoder for species presence/absence vectors."
     def __init__(self,
                  input_dimension:int,       # Number of species (columns of the species matrix)
                  latent_dimension:int=16,   # Size of the embedding
-                 hidden_dimension:int=512): # Width of each of the three hidden layers, on both sides
+                 hidden_dimension:int=512,  # Width of each of the three hidden layers, on both sides
+                 likelihood:str='bernoulli'): # Decoder likelihood: 'bernoulli' (each species on its own) or 'multinomial' (Mult-VAE)
         super().__init__()
         for name, v in [('input_dimension', input_dimension), ('latent_dimension', latent_dimension),
                         ('hidden_dimension', hidden_dimension)]:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"`{name}` must be a positive integer, got {v!r}. "
                                  f"For `input_dimension` pass the number of species, e.g. `len(species)`.")
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"`likelihood` must be one of {', '.join(map(repr, LIKELIHOODS))}, got {likelihood!r}.")
         self.input_dimension, self.latent_dimension, self.hidden_dimension = input_dimension, latent_dimension, hidden_dimension
+        self.likelihood = likelihood
         h = hidden_dimension
         self.encoder_network = _mlp([input_dimension, h, h, h], final_relu=True)
         self.latent_mean_layer = nn.Linear(h, latent_dimension)
@@ -45,7 +51,7 @@ class VariationalAutoencoder(nn.Module):
     def config(self) -> dict:
         "The constructor arguments: `VariationalAutoencoder(**model.config)` rebuilds the architecture."
         return dict(input_dimension=self.input_dimension, latent_dimension=self.latent_dimension,
-                    hidden_dimension=self.hidden_dimension)
+                    hidden_dimension=self.hidden_dimension, likelihood=self.likelihood)
 
     def _check_input(self, x):
         if x.shape[-1] != self.input_dimension:
@@ -59,14 +65,16 @@ class VariationalAutoencoder(nn.Module):
         h = self.encoder_network(x)
         return self.latent_mean_layer(h), self.latent_log_variance_layer(h)
 
-    def reparameterize(self, mean:torch.Tensor, log_variance:torch.Tensor) -> torch.Tensor:
-        "Sample z = mean + sigma * eps, differentiably."
-        return mean + torch.exp(0.5 * log_variance) * torch.randn_like(mean)
+    def reparameterize(self, mean:torch.Tensor, log_variance:torch.Tensor, n_samples:int|None=None) -> torch.Tensor:
+        "Sample z = mean + sigma * eps, differentiably; `[n_samples, *mean.shape]` draws if `n_samples`."
+        shape = mean.shape if n_samples is None else (n_samples, *mean.shape)
+        return mean + torch.exp(0.5 * log_variance) * torch.randn(shape, dtype=mean.dtype, device=mean.device)
 
     def decode(self, z:torch.Tensor, logits:bool=False) -> torch.Tensor:
-        "Species probabilities (or logits, if `logits`) for latent codes `z`."
+        "Species probabilities (or logits, if `logits`) for latent codes `z`: per species (Bernoulli), or shares summing to 1 (multinomial)."
         out = self.decoder_network(z)
-        return out if logits else torch.sigmoid(out)
+        if logits: return out
+        return torch.sigmoid(out) if self.likelihood == 'bernoulli' else torch.softmax(out, -1)
 
     def forward(self, x:torch.Tensor, logits:bool=False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         "`(reconstruction, mean, log_variance)`; the reconstruction is probabilities, or logits if `logits`."
@@ -75,13 +83,36 @@ class VariationalAutoencoder(nn.Module):
         return self.decode(z, logits=logits), mean, log_variance
 
 # %% ../nbs/01_models.ipynb #437a285b
+def kl_divergence(mean:torch.Tensor,         # Posterior means, `[..., latent]`
+                  log_variance:torch.Tensor, # Posterior log-variances, same shape
+                 ) -> torch.Tensor:
+    "KL(q(z|x) || N(0, I)) in nats for each checklist and latent dimension (same shape as `mean`)."
+    return -0.5 * (1 + log_variance - mean.pow(2) - log_variance.exp())
+
+def reconstruction_loss(logits:torch.Tensor, # Decoder output as logits, `[..., species]`
+                        target:torch.Tensor, # The clean checklists, 0/1, same shape
+                        likelihood:str='bernoulli', # 'bernoulli' or 'multinomial'
+                        reduction:str='none', # 'none': one value per checklist; 'sum': summed over checklists too
+                       ) -> torch.Tensor:
+    "Negative log-likelihood (nats) of the checklists under the decoder's likelihood."
+    if likelihood == 'bernoulli':
+        if reduction == 'sum': return F.binary_cross_entropy_with_logits(logits, target, reduction='sum')
+        return F.binary_cross_entropy_with_logits(logits, target, reduction='none').sum(-1)
+    nll = -(target * F.log_softmax(logits, -1)).sum(-1)
+    return nll.sum() if reduction == 'sum' else nll
+
+# %% ../nbs/01_models.ipynb #25707cc3
 def vae_loss(reconstruction_logits:torch.Tensor, # Decoder output as logits, `[batch, species]` (`model(x, logits=True)[0]`)
              target:torch.Tensor,                # The clean checklists, 0/1, `[batch, species]`
              mean:torch.Tensor,                  # Posterior means, `[batch, latent]`
              log_variance:torch.Tensor,          # Posterior log-variances, `[batch, latent]`
              beta:float=1.0,                     # Weight of the KL term
+             likelihood:str='bernoulli',         # Reconstruction likelihood: 'bernoulli' or 'multinomial'
+             free_bits:float=0.0,                # Nats per latent dimension the KL term counts at least (0 = off)
             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    "Negative ELBO as `(total, reconstruction, kl)`, each summed over species and batch."
-    reconstruction = F.binary_cross_entropy_with_logits(reconstruction_logits, target, reduction='sum')
-    kl = -0.5 * torch.sum(1 + log_variance - mean.pow(2) - log_variance.exp())
-    return reconstruction + beta * kl, reconstruction, kl
+    "Negative ELBO as `(total, reconstruction, kl)`, each summed over species and batch; `kl` is the true KL even with free bits."
+    reconstruction = reconstruction_loss(reconstruction_logits, target, likelihood, reduction='sum')
+    per_dim = kl_divergence(mean, log_variance)
+    kl = per_dim.sum()
+    penalty = kl if not free_bits else per_dim.mean(0).clamp(min=free_bits).sum() * len(mean)
+    return reconstruction + beta * penalty, reconstruction, kl

@@ -22,10 +22,10 @@ from ..models import vae_loss
 from .utils import add_noise, get_rng_state, set_rng_state, save_checkpoint, resume_state, _read_checkpoint
 
 # %% auto #0
-__all__ = ['HISTORY_KEYS', 'CancelFitException', 'NonFiniteLossError', 'Callback', 'Trainer', 'NoiseCB', 'CheckDataCB',
-           'DataOnDeviceCB', 'KLWarmupCB', 'MixedPrecisionCB', 'GradClipCB', 'LRSchedulerCB', 'CheckpointCB',
-           'BestModelCB', 'EarlyStoppingCB', 'format_epoch', 'ProgressCB', 'split_metadata',
-           'train_variational_autoencoder']
+__all__ = ['HISTORY_KEYS', 'CORRUPTIONS', 'CancelFitException', 'NonFiniteLossError', 'Callback', 'Trainer', 'NoiseCB',
+           'InputDropoutCB', 'CheckDataCB', 'DataOnDeviceCB', 'KLWarmupCB', 'MixedPrecisionCB', 'GradClipCB',
+           'LRSchedulerCB', 'CheckpointCB', 'BestModelCB', 'EarlyStoppingCB', 'format_epoch', 'ProgressCB',
+           'split_metadata', 'train_variational_autoencoder']
 
 # %% ../../nbs/03_trainer.ipynb #eac814f2
 HISTORY_KEYS = ('train_loss', 'train_recon_loss', 'train_kl_loss', 'val_loss', 'val_recon_loss', 'val_kl_loss')
@@ -53,9 +53,11 @@ class Trainer:
                  callbacks=(),                    # `Callback`s
                  beta:float=1.0,                  # Weight of the KL term in the training objective
                  sync_every:int|None=None,        # Read losses from the device every N batches (default: 1 on CPU, 50 elsewhere)
+                 free_bits:float=0.0,             # Nats per latent dimension the training KL term counts at least (0 = off)
                  metadata:dict|None=None):        # Stored in every checkpoint this trainer writes
         self.model, self.train_loader, self.val_loader, self.optimizer = model, train_loader, val_loader, optimizer
-        self.device, self.beta, self.metadata = torch.device(device), beta, dict(metadata or {})
+        self.device, self.beta, self.free_bits, self.metadata = torch.device(device), beta, free_bits, dict(metadata or {})
+        self.likelihood = getattr(model, 'likelihood', 'bernoulli')
         self.sync_every = sync_every or (1 if self.device.type == 'cpu' else 50)
         self.callbacks = sorted(callbacks, key=attrgetter('order'))
         self.epoch, self.num_epochs, self.running_loss = 0, 0, float('nan')
@@ -101,7 +103,8 @@ class Trainer:
                 self.callback('before_batch')
                 with self.autocast(): preds = self.model(self.inputs, logits=True)
                 logits, mean, log_variance = (p.float() for p in preds)  # the loss in float32 (a no-op unless autocast)
-                self.loss, rec, kl = vae_loss(logits, self.xb, mean, log_variance, beta)
+                self.loss, rec, kl = vae_loss(logits, self.xb, mean, log_variance, beta, self.likelihood,
+                                              self.free_bits if training else 0.0)
                 if training:
                     self.optimizer.zero_grad(set_to_none=True)
                     self.loss.backward()
@@ -183,6 +186,13 @@ class NoiseCB(Callback):
     def __init__(self, noise_std:float): self.noise_std = noise_std
     def before_batch(self, t):
         if t.training: t.inputs = add_noise(t.xb, self.noise_std)
+
+class InputDropoutCB(Callback):
+    "Input dropout (masking noise): hide each reported species of a training checklist with probability `rate` (`mask_species`)."
+    order = -10
+    def __init__(self, rate:float): self.rate = rate
+    def before_batch(self, t):
+        if t.training: t.inputs = mask_species(t.xb, self.rate)
 
 class CheckDataCB(Callback):
     "Refuse to train on data that is not 0/1 presence data: checks the first training batch of a run."
@@ -343,13 +353,15 @@ def _resume_state(model:nn.Module, resume, device) -> dict|None:
     return resume_state(_read_checkpoint(resume, device), source=str(resume))
 
 # %% ../../nbs/03_trainer.ipynb #0598f593
+CORRUPTIONS = ('gaussian', 'dropout')
+
 def train_variational_autoencoder(
     model:nn.Module,                    # VAE model to train
     train_loader,                       # Training data loader (float batches `[batch, n_species]`)
     val_loader,                         # Validation data loader
     num_epochs:int=50,                  # Number of training epochs (in total, counting epochs before a resume)
     learning_rate:float=1e-3,           # Learning rate for the Adam optimizer
-    noise_std:float=0.1,                # Std dev of Gaussian noise added to training inputs (0.0 = no noise)
+    noise_std:float=0.1,                # Std dev of Gaussian noise added to training inputs (0.0 = no noise; with `corruption='gaussian'`)
     device:str|torch.device='cpu',      # Device to train on ('cpu', 'cuda', 'mps')
     print_every:int=1,                  # Print progress every N epochs
     checkpoint_dir:str|Path|None=None,  # Directory to save checkpoints (None = no saving)
@@ -357,7 +369,10 @@ def train_variational_autoencoder(
     *,
     resume:bool|str|Path=True,          # True: continue from a checkpoint loaded into `model`; a path: from that file; False: start fresh
     progress:bool=True,                 # Show a live progress bar (the per-epoch lines are printed either way)
+    corruption:str='gaussian',          # Input corruption: 'gaussian' (`noise_std`) or 'dropout' (hide species with probability `dropout_rate`)
+    dropout_rate:float=0.5,             # Share of each training checklist's species hidden, with `corruption='dropout'`
     beta:float=1.0,                     # Constant weight of the KL term (beta-VAE); 1.0 is the standard VAE
+    free_bits:float=0.0,                # Free bits: nats per latent dimension the training KL counts at least (0 = off)
     kl_warmup_epochs:int=0,             # Anneal the KL weight from 0 to `beta` over this many epochs (0 = off)
     keep_best:bool=False,               # Keep the lowest-validation-loss model as `best_model.pt` (needs `checkpoint_dir`)
     early_stopping_patience:int|None=None, # Stop after this many epochs without validation improvement (None = off)
@@ -370,19 +385,23 @@ def train_variational_autoencoder(
 ) -> dict:
     "Train a VAE with input noise, checkpoints and progress; return the history of per-checklist average losses."
     if num_epochs < 0: raise ValueError(f"`num_epochs` must be >= 0, got {num_epochs}.")
+    if corruption not in CORRUPTIONS:
+        raise ValueError(f"`corruption` must be one of {', '.join(map(repr, CORRUPTIONS))}, got {corruption!r}.")
+    if free_bits < 0: raise ValueError(f"`free_bits` must be >= 0 nats, got {free_bits}. Use 0 to switch free bits off.")
     if keep_best and checkpoint_dir is None: raise ValueError("`keep_best=True` writes best_model.pt and needs a `checkpoint_dir`.")
     device = torch.device(device)
     model.to(device)
     optimizer = _make_optimizer(model, learning_rate)
     if species is None: species = getattr(getattr(train_loader, 'dataset', None), 'species', None)
     batch_size = getattr(train_loader, 'batch_size', None) or getattr(getattr(train_loader, 'sampler', None), 'batch_size', None)
-    settings = dict(learning_rate=learning_rate, noise_std=noise_std, beta=beta, kl_warmup_epochs=kl_warmup_epochs, batch_size=batch_size,
-                    mixed_precision=mixed_precision)
+    settings = dict(learning_rate=learning_rate, noise_std=noise_std, corruption=corruption, dropout_rate=dropout_rate, beta=beta,
+                    free_bits=free_bits, kl_warmup_epochs=kl_warmup_epochs, batch_size=batch_size, mixed_precision=mixed_precision)
     meta = {**(metadata or {}), 'trainer': settings}
     if species is not None: meta['species'] = [str(s) for s in species]
     split = split_metadata(getattr(train_loader, 'dataset', None), getattr(val_loader, 'dataset', None))
     if split is not None: meta.setdefault('split', split)
-    cbs = [DataOnDeviceCB(), CheckDataCB(), NoiseCB(noise_std), ProgressCB(print_every, bar=progress)]
+    corrupt = NoiseCB(noise_std) if corruption == 'gaussian' else InputDropoutCB(dropout_rate)
+    cbs = [DataOnDeviceCB(), CheckDataCB(), corrupt, ProgressCB(print_every, bar=progress)]
     if kl_warmup_epochs: cbs.append(KLWarmupCB(kl_warmup_epochs, beta))
     if grad_clip is not None: cbs.append(GradClipCB(grad_clip))
     if mixed_precision: cbs.append(MixedPrecisionCB())
@@ -390,7 +409,8 @@ def train_variational_autoencoder(
     if checkpoint_dir is not None: cbs.append(CheckpointCB(checkpoint_dir, save_every))
     if keep_best: cbs.append(BestModelCB(checkpoint_dir))
     if early_stopping_patience is not None: cbs.append(EarlyStoppingCB(early_stopping_patience))
-    trainer = Trainer(model, train_loader, val_loader, optimizer, device, cbs + list(callbacks), beta=beta, metadata=meta)
+    trainer = Trainer(model, train_loader, val_loader, optimizer, device, cbs + list(callbacks), beta=beta, free_bits=free_bits,
+                      metadata=meta)
 
     state = _resume_state(model, resume, device)
     if state is not None:

@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 # %% auto #0
-__all__ = ['get_device', 'set_seed', 'get_rng_state', 'set_rng_state', 'add_noise', 'count_parameters', 'print_model_summary',
-           'CheckpointError', 'save_checkpoint', 'resume_state', 'load_checkpoint', 'model_from_checkpoint',
-           'plot_training_curves']
+__all__ = ['get_device', 'set_seed', 'get_rng_state', 'set_rng_state', 'add_noise', 'mask_species', 'count_parameters',
+           'print_model_summary', 'CheckpointError', 'save_checkpoint', 'resume_state', 'load_checkpoint',
+           'model_from_checkpoint', 'plot_training_curves']
 
 # %% ../../nbs/02_training_utils.ipynb #a19d1026
 def get_device(prefer_cuda:bool=True # Try CUDA before Apple's MPS (False: MPS first)
@@ -69,6 +69,15 @@ def add_noise(data:torch.Tensor, # Clean checklists, values in [0, 1]
     if noise_std < 0: raise ValueError(f"`noise_std` must be >= 0, got {noise_std}. Use 0.0 for no noise.")
     if noise_std == 0: return data
     return (data + noise_std * torch.randn_like(data)).clamp_(0.0, 1.0)
+
+# %% ../../nbs/02_training_utils.ipynb #cd8f689d
+def mask_species(data:torch.Tensor, # Clean checklists, values in [0, 1]
+                 rate:float=0.5,    # Probability of hiding each entry; 0 returns `data` unchanged
+                ) -> torch.Tensor:
+    "`data` with each entry set to 0 with probability `rate` (masking noise)."
+    if not 0 <= rate < 1: raise ValueError(f"`rate` must be in [0, 1), got {rate}. Use 0.0 for no masking.")
+    if rate == 0: return data
+    return data * (torch.rand_like(data) >= rate)
 
 # %% ../../nbs/02_training_utils.ipynb #78b9d0d4
 def count_parameters(model:nn.Module) -> tuple[int, int]:
