@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..models import vae_loss
-from .utils import add_noise, get_rng_state, set_rng_state, save_checkpoint, resume_state, _read_checkpoint
+from .utils import add_noise, mask_species, get_rng_state, set_rng_state, save_checkpoint, resume_state, _read_checkpoint
 
 # %% auto #0
 __all__ = ['HISTORY_KEYS', 'CORRUPTIONS', 'CancelFitException', 'NonFiniteLossError', 'Callback', 'Trainer', 'NoiseCB',
