@@ -8,7 +8,7 @@ with seed 2026 (20%); the rest is split again (seed 7, 20%) into *train* and *va
 train part. `select` scores each candidate configuration on the validation part (EASE's l2 chosen on a validation part
 of the train checklists, inside `evaluate_model`); `report` trains `spec` and `recommended` (the values in
 `ebird_vae.presets.PRESETS`) and scores them on the test part, which `select` never sees. Probes: county, region and
-season (every EBD has them) and, on the bundled sample, the truth table's district and habitat.
+season (every EBD has them) and, on the bundled sample, the truth table's habitat (its district is the county).
 Writes benchmarks/results_preset_{select|report}_{data}.md: per-seed rows, means and the targets of issue 11.
 """
 import argparse, datetime, os, time
@@ -33,6 +33,8 @@ CANDIDATES = {   # the configurations `select` compares: the specification's, an
     'dropout_beta0.3_fb0.1': dict(corruption='dropout', dropout_rate=0.2, beta=0.3, free_bits=0.1),
     'dropout_beta0.5_fb0.1_warmup': dict(corruption='dropout', dropout_rate=0.3, beta=0.5, free_bits=0.1, kl_warmup_epochs=20),
     'gaussian_beta0.5_fb0.25': dict(beta=0.5, free_bits=0.25),
+    'dropout_beta0.5_fb0.1': dict(corruption='dropout', dropout_rate=0.3, beta=0.5, free_bits=0.1),
+    'dropout_beta0.7_fb0.2': dict(corruption='dropout', dropout_rate=0.3, beta=0.7, free_bits=0.2),
     'multinomial_dropout_beta0.2': dict(likelihood='multinomial', corruption='dropout', dropout_rate=0.5, beta=0.2, kl_warmup_epochs=20),
 }
 
@@ -49,7 +51,7 @@ def parts(sm):
 def labels(sm, train_ids, data):
     meta, _ = checklist_labels(sm.checklists, train_ids)
     meta['locality_id'] = sm.checklists['locality_id'].astype(str)
-    if data == 'sample': meta = meta.join(sample_truth()[['district', 'habitat']])
+    if data == 'sample': meta = meta.join(sample_truth()[['habitat']])   # (its district is the COUNTY column: probed as county)
     return meta
 
 
@@ -63,7 +65,7 @@ def run(sm, meta, train_ids, eval_ids, cfg, seed, iwae):
     hist = train_variational_autoencoder(model, tl, vl, **trainer_options(cfg), progress=False, print_every=10 ** 6)
     train_s = time.perf_counter() - t0
     report = evaluate_model(model, M.loc[train_ids], M.loc[eval_ids], metadata=meta, iwae_samples=iwae, vae_samples=0,
-                            forest_trees=0, seed=seed, progress=False)
+                            forest_trees=0, probe_baselines=('pca',), seed=seed, progress=False)
     return report, hist, train_s
 
 
@@ -123,10 +125,12 @@ def main():
     p.add_argument('--rows', type=int, default=1_000_000, help='rows of the generated file for --data large')
     p.add_argument('--seeds', default='0,1,2')
     p.add_argument('--epochs', type=int, default=None, help="override every configuration's epochs")
-    p.add_argument('--configs', default=None, help='select: comma-separated names of CANDIDATES (default: all)')
+    p.add_argument('--configs', default=None, help='select: names of CANDIDATES (default: all); report: names of PRESETS (default: spec,recommended)')
     p.add_argument('--iwae', type=int, default=100)
+    p.add_argument('--threads', type=int, default=None, help='torch threads (default: torch\'s own choice)')
     p.add_argument('--out', default=None)
     a = p.parse_args()
+    if a.threads: torch.set_num_threads(a.threads)
     sm = build_species_matrix(sample_path() if a.data == 'sample' else ensure_file(a.rows))
     train_ids, val_ids, test_ids = parts(sm)
     meta = labels(sm, train_ids, a.data)
@@ -135,15 +139,16 @@ def main():
         configs = {n: preset('spec', **CANDIDATES[n]) for n in names}
         eval_ids = val_ids
     else:
-        configs, eval_ids = {n: preset(n) for n in ('spec', 'recommended')}, test_ids
+        configs, eval_ids = {n: preset(n) for n in (a.configs.split(',') if a.configs else ('spec', 'recommended'))}, test_ids
     if a.epochs: configs = {n: dict(c, epochs=a.epochs) for n, c in configs.items()}
     rows = []
-    for name, cfg in configs.items():
-        for seed in map(int, a.seeds.split(',')):
+    for seed in map(int, a.seeds.split(',')):      # seeds outermost: every configuration is seen early, and the file
+        for name, cfg in configs.items():           # is rewritten after each run, so nothing is lost if it is stopped
             report, hist, train_s = run(sm, meta, train_ids, eval_ids, cfg, seed, a.iwae)
             rows.append(dict(config=name, seed=seed, **measures(report, hist, train_s)))
-            print(name, seed, {k: round(v, 3) for k, v in rows[-1].items() if isinstance(v, float)}, flush=True)
-    write(a, sm, configs, pd.DataFrame(rows), (train_ids, val_ids, test_ids))
+            print(name, seed, {k: round(v, 3) for k, v in rows[-1].items() if isinstance(v, float)},
+                  {k: round(v) for k, v in report.attrs['timings'].items()}, flush=True)
+            write(a, sm, configs, pd.DataFrame(rows), (train_ids, val_ids, test_ids))
 
 
 def write(a, sm, configs, df, split_ids):
@@ -151,7 +156,7 @@ def write(a, sm, configs, df, split_ids):
     mean = df.drop(columns='seed').groupby('config', sort=False).mean()
     sd = df.drop(columns='seed').groupby('config', sort=False).std()
     md = [f"# Preset {a.phase} on the {'bundled sample' if a.data == 'sample' else f'generator file of {a.rows:,} rows'} ({part} checklists)", "",
-          f"`python benchmarks/choose_preset.py {a.phase} --data {a.data} --seeds {a.seeds}"
+          f"`python benchmarks/choose_preset.py {a.phase} --data {a.data} --seeds {a.seeds}" + (f" --threads {a.threads}" if a.threads else '')
           + (f" --epochs {a.epochs}" if a.epochs else '') + (f" --configs {a.configs}" if a.configs else '') + f" --iwae {a.iwae}`, "
           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {machine()['cpu']}, {os.cpu_count()} cores, "
           f"{torch.get_num_threads()} torch threads (the machine was shared with other jobs: times are not benchmarks).", "",

@@ -246,6 +246,7 @@ def probe_embeddings(features:dict,          # Name -> `[n, d]` representation (
                      n_components:int=16,    # Dimensions of the PCA and random projections
                      forest_trees:int=100,   # Trees in the random forest (0: logistic probes only)
                      seed:int=0,             # Seed of the split, projection and forest
+                     baselines=('presence', 'pca', 'random'), # Which representations of `raw` to probe beside `features`
                     ) -> pd.DataFrame:
     "Test accuracy of logistic-regression and random-forest probes per representation, with the majority-class floor."
     from sklearn.decomposition import PCA
@@ -259,9 +260,10 @@ def probe_embeddings(features:dict,          # Name -> `[n, d]` representation (
     feats = dict(features)
     if raw is not None:
         raw = np.asarray(raw, np.float32)
-        feats['presence'] = raw
-        feats[f'pca{n_components}'] = PCA(n_components, random_state=seed).fit(raw[tr]).transform(raw)
-        feats[f'random{n_components}'] = raw @ np.random.default_rng(seed).normal(size=(raw.shape[1], n_components))
+        if 'presence' in baselines: feats['presence'] = raw
+        if 'pca' in baselines: feats[f'pca{n_components}'] = PCA(n_components, random_state=seed).fit(raw[tr]).transform(raw)
+        if 'random' in baselines:
+            feats[f'random{n_components}'] = raw @ np.random.default_rng(seed).normal(size=(raw.shape[1], n_components))
     majority = pd.Series(y[tr]).mode()[0]
     rows = [dict(representation='majority_class', probe='floor', accuracy=float((y[te] == majority).mean()))]
     for name, F in feats.items():
@@ -370,7 +372,7 @@ def _diagnostic_rows(test_mean, test_lv):
              _row('diagnostics', 'latent_dimensions', 'vae', 'all', len(diag), len(test_mean))]
     return rows, diag
 
-def _embedding_rows(mean, all_X, meta, labels, group_column, forest_trees, seed):
+def _embedding_rows(mean, all_X, meta, labels, group_column, forest_trees, seed, baselines):
     "Probe rows, and a table of which labels were probed (and why not)."
     rows, status = [], []
     groups = meta[group_column].to_numpy() if group_column in meta else np.arange(len(meta))
@@ -379,7 +381,7 @@ def _embedding_rows(mean, all_X, meta, labels, group_column, forest_trees, seed)
         ok = meta[label].notna().to_numpy() & (meta[label].astype(str) != '').to_numpy()
         if meta[label][ok].nunique() < 2: status.append((label, False, 'fewer than two classes')); continue
         pr = probe_embeddings({f'vae{mean.shape[1]}': mean[ok]}, meta[label].to_numpy()[ok], groups[ok], raw=all_X[ok],
-                              n_components=mean.shape[1], forest_trees=forest_trees, seed=seed)
+                              n_components=mean.shape[1], forest_trees=forest_trees, seed=seed, baselines=baselines)
         rows += [_row('embedding', f'{label}_accuracy_{r.probe}', r.representation, 'locality_grouped', r.accuracy, r.n_test)
                  for r in pr.itertuples()]
         status.append((label, True, f"{meta[label][ok].nunique()} classes, {ok.sum():,} checklists"))
@@ -400,7 +402,8 @@ def evaluate_model(model,                       # A `VariationalAutoencoder` or 
                    vae_samples:int=32,          # Posterior samples for the `vae_mc` method (0: posterior mean only)
                    ease_l2:float|None=None,     # EASE ridge penalty (None: chosen on a validation part of `train`)
                    knn_neighbors:int=50,        # Neighbours per species in item kNN
-                   forest_trees:int=100,        # Trees in the probes' random forests
+                   forest_trees:int=100,        # Trees in the probes' random forests (0: logistic probes only)
+                   probe_baselines=('presence', 'pca', 'random'), # Representations probed beside the VAE's (`probe_embeddings`)
                    seed:int=0,                  # Seed of the masking, importance samples and probes
                    device='cpu',                # Device to run the model on
                    batch_size:int=1024,         # Checklists per forward pass
@@ -441,7 +444,7 @@ def evaluate_model(model,                       # A `VariationalAutoencoder` or 
     rows += diag_rows
     probes = pd.DataFrame(columns=['label', 'probed', 'reason'])
     if meta is not None:
-        emb_rows, probes = _embedding_rows(mean, all_X, meta, labels, group_column, forest_trees, seed)
+        emb_rows, probes = _embedding_rows(mean, all_X, meta, labels, group_column, forest_trees, seed, probe_baselines)
         rows += emb_rows
     timings['embeddings'] = time.perf_counter() - t0
     report = pd.DataFrame(rows, columns=['section', 'metric', 'method', 'subset', 'value', 'n'])
