@@ -4,7 +4,7 @@ Sphinx (search, navigation, page contents), MyST-NB (notebooks with their saved 
 the Book theme (responsive, dark mode) and MathJax 3 served from the site itself (sphinx-mathjax-offline:
 no CDN). `setup` below resolves the absolute doc links nbdev writes into local links.
 """
-import json
+import json, re
 from configparser import ConfigParser
 from pathlib import Path
 
@@ -34,6 +34,7 @@ suppress_warnings = ['mystnb.unknown_mime_type', 'myst.header']  # show_doc entr
 html_theme = 'sphinx_book_theme'
 html_static_path = ['_static']
 html_css_files = ['site.css']
+html_js_files = ['site.js']
 html_copy_source = False
 html_show_sourcelink = False
 html_last_updated_fmt = None
@@ -43,9 +44,30 @@ html_theme_options = {
     'show_toc_level': 2, 'home_page_in_toc': True,
 }
 
+# --- anchors as Quarto makes them ---------------------------------------------------------------------
+# Pandoc's identifiers (`ranking_metrics`, `trainer.save`, `ranking-metrics`) rather than docutils' (which turns
+# both `ranking_metrics` and "Ranking metrics" into `ranking-metrics`), so an API entry never loses its anchor to a
+# prose heading, and the links nbdev writes (and the Quarto site's addresses) land on the entry itself.
+def pandoc_id(text):
+    s = re.sub(r'\s+', '-', re.sub(r'[^\w\s.-]', '', text.lower()).strip())
+    return re.sub(r'^[^a-z]+', '', s)
+
+def quarto_anchors(app, doctree):
+    used = set()
+    for sec in doctree.findall(nodes.section):
+        if sec.parent is doctree: continue  # the page title: Quarto gives it no anchor (`#trainer` is the class)
+        base = pandoc_id(sec[0].astext()) if len(sec) and isinstance(sec[0], nodes.title) else ''
+        if not base: continue
+        new, i = base, 0
+        while new in used or (new in doctree.ids and doctree.ids[new] is not sec): i += 1; new = f'{base}-{i}'
+        used.add(new)
+        if sec['ids'][:1] != [new]:
+            sec['ids'] = [new] + [x for x in sec['ids'] if x != new]
+            doctree.ids[new] = sec
+
 # --- nbdev's doc links -> local links ---------------------------------------------------------------
 # nbdev links every backticked name it knows to https://<doc_host><doc_baseurl>/<page>.html#<name>, with
-# Quarto's anchor (`trainer.save`); Sphinx's is `trainer-save`. A link to a name that has no entry on its
+# Quarto's anchor (`trainer.save`, kept above; docutils' `trainer-save` is tried too). A link to a name that has no entry on its
 # page (a private helper, a name documented elsewhere) would open the page at its top: keep the name, drop the link.
 DOC_BASE = cfg['doc_host'].rstrip('/') + '/' + cfg['doc_baseurl'].strip('/') + '/'
 
@@ -89,5 +111,6 @@ def setup(app):
     global app_srcdir
     app_srcdir = app.srcdir
     app.config._ebird_sources = _sources()
+    app.connect('doctree-read', quarto_anchors, priority=400)  # before Sphinx collects the page contents
     app.connect('doctree-resolved', resolve_doc_links)
     app.connect('html-page-context', source_link, priority=600)  # after the theme's buttons

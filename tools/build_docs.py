@@ -227,9 +227,11 @@ def main(argv=None):
     failed = [] if args.no_proc else process_notebooks()
     pages = prepare() if not args.no_proc else json.loads((PROC/'_pages.json').read_text())
     from sphinx.cmd.build import build_main
-    if SITE.exists(): shutil.rmtree(SITE)
-    rc = build_main(['-b', 'html', '-q', '-c', str(CONF), str(PROC), str(SITE)])
+    build = PROC/'_build'  # Sphinx's work files (and MyST-NB's, which go beside its output folder) stay in _proc
+    rc = build_main(['-b', 'html', '-q', '-E', '-c', str(CONF), '-d', str(build/'doctrees'), str(PROC), str(build/'html')])
     if rc: return rc
+    if SITE.exists(): shutil.rmtree(SITE)
+    shutil.move(build/'html', SITE)
     (SITE/'pages.json').write_text(json.dumps(pages, indent=1))
     print(f'Built {len(pages)} pages in {SITE.relative_to(ROOT)}/ (open {SITE.relative_to(ROOT)}/index.html): '
           + ', '.join(p['path'] for p in pages))
