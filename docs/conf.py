@@ -40,7 +40,7 @@ html_show_sourcelink = False
 html_last_updated_fmt = None
 html_theme_options = {
     'repository_url': cfg['git_url'], 'repository_branch': cfg['branch'], 'path_to_docs': cfg['nbs_path'],
-    'use_repository_button': True, 'use_download_button': False,
+    'use_repository_button': True, 'use_download_button': False, 'use_fullscreen_button': False,
     'show_toc_level': 2, 'home_page_in_toc': True,
 }
 
