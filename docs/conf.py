@@ -52,10 +52,18 @@ def pandoc_id(text):
     s = re.sub(r'\s+', '-', re.sub(r'[^\w\s.-]', '', text.lower()).strip())
     return re.sub(r'^[^a-z]+', '', s)
 
+def _is_entry(sec):
+    "A show_doc entry's heading: a bare name (`Trainer.save`), not a prose heading or one that links to an entry"
+    title = sec[0] if len(sec) and isinstance(sec[0], nodes.title) else None
+    return title is not None and not any(title.findall(nodes.reference)) and re.fullmatch(r'[A-Za-z_][\w.]*', title.astext())
+
 def quarto_anchors(app, doctree):
     used = set()
-    for sec in doctree.findall(nodes.section):
-        if sec.parent is doctree: continue  # the page title: Quarto gives it no anchor (`#trainer` is the class)
+    for top in [s for s in doctree.children if isinstance(s, nodes.section)]:  # the page title: Quarto's id for it
+        for i in top['ids']: doctree.ids.pop(i, None)
+        top['ids'] = ['title-block-header']; doctree.ids['title-block-header'] = top
+    sections = [s for s in doctree.findall(nodes.section) if s.parent is not doctree]
+    for sec in sorted(sections, key=lambda s: not _is_entry(s)):  # entries first: `#trainer` is the class `Trainer`
         base = pandoc_id(sec[0].astext()) if len(sec) and isinstance(sec[0], nodes.title) else ''
         if not base: continue
         new, i = base, 0
