@@ -29,6 +29,7 @@ nb_render_markdown_format = 'myst'         # show_doc's markdown: tables and mat
 nb_merge_streams = True
 myst_enable_extensions = ['dollarmath', 'amsmath', 'colon_fence']
 myst_dmath_double_inline = True
+smartquotes = False                        # defaults like 'cpu' are code: keep straight quotes
 suppress_warnings = ['mystnb.unknown_mime_type', 'myst.header']  # show_doc entries are h3 under the page's h1
 
 html_theme = 'sphinx_book_theme'
