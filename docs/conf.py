@@ -75,8 +75,8 @@ def quarto_anchors(app, doctree):
             doctree.ids[new] = sec
 
 # --- nbdev's doc links -> local links ---------------------------------------------------------------
-# nbdev links every backticked name it knows to https://<doc_host><doc_baseurl>/<page>.html#<name>, with
-# Quarto's anchor (`trainer.save`, kept above; docutils' `trainer-save` is tried too). A link to a name that has no entry on its
+# nbdev links every backticked name it knows to https://<doc_host><doc_baseurl>/<page>.html#<name>, with Quarto's
+# anchor (`trainer.save`, made above; docutils' `trainer-save` is tried too). A link to a name with no entry on its
 # page (a private helper, a name documented elsewhere) would open the page at its top: keep the name, drop the link.
 DOC_BASE = cfg['doc_host'].rstrip('/') + '/' + cfg['doc_baseurl'].strip('/') + '/'
 
@@ -99,16 +99,14 @@ def resolve_doc_links(app, doctree, fromdoc):
             continue
         ref['refuri'] = app.builder.get_relative_uri(fromdoc, doc) + (f'#{anchor}' if anchor else '')
         ref['classes'] = [c for c in ref.get('classes', []) if c != 'external'] + ['internal']
-        ref.attributes.pop('internal', None); ref['internal'] = True
+        ref['internal'] = True
 
 # --- each page's source button opens its notebook, whatever the page is called ------------------------
-def _sources():
-    p = Path(app_srcdir)/'_pages.json'
-    return {d['path'][:-5]: d['source'] for d in json.loads(p.read_text())} if p.exists() else {}
-
 def source_link(app, pagename, templatename, context, doctree):
     "Beside the repository button, a link to the page's notebook on GitHub (a menu of the two)"
-    src, buttons = app.config._ebird_sources.get(pagename), context['header_buttons']
+    pages = Path(app.srcdir)/'_pages.json'  # written by tools/build_docs.py: page -> notebook
+    sources = {d['path'][:-5]: d['source'] for d in json.loads(pages.read_text())} if pages.exists() else {}
+    src, buttons = sources.get(pagename), context['header_buttons']
     repo = next((b for b in buttons if b.get('label') == 'source-repository-button'), None)
     if not (src and repo): return
     notebook = dict(type='link', url=f"{cfg['git_url']}/blob/{cfg['branch']}/{cfg['nbs_path']}/{src}", text='Source notebook',
@@ -117,9 +115,6 @@ def source_link(app, pagename, templatename, context, doctree):
                                         label='repository-buttons')
 
 def setup(app):
-    global app_srcdir
-    app_srcdir = app.srcdir
-    app.config._ebird_sources = _sources()
     app.connect('doctree-read', quarto_anchors, priority=400)  # before Sphinx collects the page contents
     app.connect('doctree-resolved', resolve_doc_links)
     app.connect('html-page-context', source_link, priority=600)  # after the theme's buttons

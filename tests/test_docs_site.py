@@ -2,7 +2,8 @@
 
 Skipped when /usr/bin/chromium or /usr/bin/chromedriver (Debian packages `chromium`, `chromium-driver`) or the
 `selenium` package is missing; `tools/ci_docs.sh` installs them. Set `EBIRD_DOCS_PREBUILT=1` to check an
-existing `_site/` instead of rebuilding it. Screenshots at desktop and phone width go to `_docs_check/`.
+existing `_site/` instead of rebuilding it. Screenshots at desktop and phone width (the index, the models page's
+maths, tutorial 2's grid, the phone menu) go to `_docs_check/`.
 Each test names every page and item that fails it, so one run lists all the defects.
 """
 import functools, importlib, json, os, re, shutil, subprocess, sys, threading, time, urllib.error, urllib.request
@@ -228,7 +229,7 @@ def test_search_finds_the_training_function_and_lands_on_its_entry(site, browser
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
     load(browser, site['base'] + 'index.html')
-    browser.find_element(By.CSS_SELECTOR, 'button.search-button-field, .search-button-field').click()
+    next(b for b in browser.find_elements(By.CSS_SELECTOR, '.search-button-field, button.search-button') if b.is_displayed()).click()
     box = WebDriverWait(browser, 10).until(lambda d: next((e for e in d.find_elements(By.CSS_SELECTOR, 'input[name="q"]') if e.is_displayed()), None))
     box.send_keys('train_variational_autoencoder', Keys.ENTER)
     WebDriverWait(browser, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, '#search-results li a'))
@@ -279,3 +280,8 @@ def test_screenshots(site, browser):
                 browser.execute_script("arguments[0].scrollIntoView(); window.scrollBy(0, -80)", el)
                 time.sleep(0.3)
             assert browser.save_screenshot(str(CHECK/f'{name}_{label}.png'))
+    from selenium.webdriver.common.by import By
+    load(browser, site['base'] + 'index.html', PHONE)  # and the navigation opened from the phone's menu button
+    next(b for b in browser.find_elements(By.CSS_SELECTOR, 'button.primary-toggle') if b.is_displayed()).click()
+    time.sleep(0.5)
+    assert browser.save_screenshot(str(CHECK/'index_phone_menu.png'))

@@ -207,12 +207,15 @@ def prepare(proc=PROC):
         (proc/rel).unlink()
         nbformat.write(nb, proc/f'{name}.ipynb')
         pages.append(dict(path=f'{name}.html', title=str(fm.get('title') or name), source=rel.as_posix()))
-    api = [p['path'][:-5] for p in pages if '/' not in p['path'] and p['path'] != 'index.html']
-    tutorials = [p['path'][:-5] for p in pages if p['path'].startswith('tutorials/')]
+    sections = {}  # the sidebar: the top-level notebooks as "API", then one section per folder ("Tutorials", ...)
+    for p in pages:
+        if p['path'] != 'index.html':
+            folder = p['path'].split('/')[0] if '/' in p['path'] else ''
+            sections.setdefault(folder.replace('_', ' ').capitalize() or 'API', []).append(p['path'][:-5])
     index = nbformat.read(proc/'index.ipynb', as_version=4)
-    index.cells.append(nbformat.v4.new_markdown_cell(
-        ''.join(f"```{{toctree}}\n:hidden:\n:caption: {cap}\n\n" + '\n'.join(docs) + '\n```\n\n'
-                for cap, docs in (('API', api), ('Tutorials', tutorials)) if docs)))
+    index.cells.append(nbformat.v4.new_markdown_cell(''.join(
+        f"```{{toctree}}\n:hidden:\n:caption: {cap}\n\n" + '\n'.join(docs) + '\n```\n\n'
+        for cap, docs in sorted(sections.items(), key=lambda kv: kv[0] != 'API'))))
     nbformat.write(index, proc/'index.ipynb')
     (proc/'_pages.json').write_text(json.dumps(pages, indent=1))
     return pages
@@ -233,8 +236,8 @@ def main(argv=None):
     if SITE.exists(): shutil.rmtree(SITE)
     shutil.move(build/'html', SITE)
     (SITE/'pages.json').write_text(json.dumps(pages, indent=1))
-    print(f'Built {len(pages)} pages in {SITE.relative_to(ROOT)}/ (open {SITE.relative_to(ROOT)}/index.html): '
-          + ', '.join(p['path'] for p in pages))
+    print(f'Built {len(pages)} pages in {SITE.relative_to(ROOT)}/: ' + ', '.join(p['path'] for p in pages)
+          + f'\nTo read it: python -m http.server --directory {SITE.relative_to(ROOT)} 8000, then open http://localhost:8000')
     if failed:
         print('Not published (nbdev could not process them; an import cell or show_doc cell failed): '
               + ', '.join(map(str, failed)), file=sys.stderr)
