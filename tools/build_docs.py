@@ -1,36 +1,33 @@
 #!/usr/bin/env python
-"""Build the documentation site in `_site/` from the notebooks, without Quarto.
+"""Build the documentation site in `_site/` with Sphinx (MyST-NB, Book theme), without Quarto.
 
-    python tools/build_docs.py            # process notebooks with nbdev, then render HTML
+    python tools/build_docs.py            # process notebooks with nbdev, then build the site
     python tools/build_docs.py --no-proc  # reuse the existing `_proc/`
 
-`nbdev.quarto.proc_nbs` writes processed notebooks to `_proc/` (show_doc cells run and rendered
-to markdown, `#| hide` cells dropped); nbconvert turns each one into an HTML page that shows the
-outputs saved in the notebook (nothing is re-executed but the show_doc cells), and every page
-gets the same sidebar. Page names follow nbdev's (`03_trainer.ipynb` -> `trainer.html`), so the
-doc links nbdev writes (`https://<doc_host><doc_baseurl>/trainer.html#...`) become local links.
+1. nbdev processes every notebook into `_proc/` (`show_doc` cells run and rendered to markdown,
+   `#| hide` cells dropped), with a parameter table added to each `show_doc` entry.
+2. `prepare` turns nbdev's Quarto dialect into MyST (front matter, cell options, callouts), names
+   pages as nbdev does (`03_trainer.ipynb` -> `trainer.html`), and cleans what a reader must not
+   see: progress bars, widget views (they need a live kernel), raw links inside signatures.
+3. Sphinx builds `_site/` from `_proc/` with the configuration in `docs/conf.py` (search, maths,
+   navigation, links, theme). Saved outputs are shown; nothing is re-executed.
 `nbs/_quarto.yml` is untouched: where Quarto exists, `nbdev_docs` still builds the usual site.
 """
-import argparse, functools, html, os, json, re, shutil, sys
+import argparse, functools, json, os, re, shutil, sys
 from pathlib import Path
 
 import nbformat
 import yaml
-from nbconvert import HTMLExporter
-from nbconvert.preprocessors import ExtractOutputPreprocessor, TagRemovePreprocessor
-from pygments.formatters import HtmlFormatter
 
 ROOT = Path(__file__).resolve().parent.parent
-PROC, SITE = ROOT/'_proc', ROOT/'_site'
+PROC, SITE, CONF = ROOT/'_proc', ROOT/'_site', ROOT/'docs'
 
-# --- show_doc: add a parameter table ------------------------------------------------------------
-# fastcore 1.14's show_doc renders the signature as a code block with the parameter comments in
-# it; the docs also want the classic docments table (Type / Default / Details).
+# --- 1. nbdev: process notebooks, with a parameter table under each show_doc entry -------------------
 
 def _cell(v, kind='docment'):
-    "A markdown table cell: no pipes or newlines"
+    "A markdown table cell: no pipes or newlines; no type shown for a bare `None` default"
     import inspect
-    if v is inspect._empty or (v is None and kind != 'default'): return ''
+    if v is inspect._empty or (v is None and kind != 'default') or v is type(None): return ''
     if kind == 'anno': v = v.__name__ if isinstance(v, type) else inspect.formatannotation(v).strip("'")
     elif kind == 'default': v = repr(v)
     return str(v).replace('|', '\\|').replace('\n', ' ')
@@ -57,8 +54,7 @@ def param_table(sym):
         try: tbl = DocmentTbl(s)
         except Exception: continue
         if tbl.has_docment: break
-    if tbl is None: return ''
-    if not tbl.has_docment: return ''
+    if tbl is None or not tbl.has_docment: return ''
     cols = list(tbl._columns)
     rows = ['|    | ' + ' | '.join(f'**{tbl._map[c]}**' for c in cols) + ' |',
             '| -- | ' + ' | '.join('--' for _ in cols) + ' |']
@@ -81,9 +77,14 @@ def patch_show_doc():
     BasicMarkdownRenderer._repr_markdown_ = _repr_markdown_
     BasicMarkdownRenderer._ebird_patched = True
 
+def notebooks(path):
+    "Notebooks to publish under `path` (nbdev's rule: none in `_` or `.` folders)"
+    return sorted(p.relative_to(path) for p in path.rglob('*.ipynb')
+                  if not any(s.startswith(('_', '.')) for s in p.relative_to(path).parts))
+
 def process_notebooks(nbs=None, proc=PROC):
     "Process each notebook into `proc` with nbdev, in this process (so the patch applies); return failures"
-    import os, traceback
+    import traceback
     from nbdev.config import get_config
     from nbdev.quarto import _proc_file
     from nbdev.serve_drv import main as proc_one
@@ -93,26 +94,24 @@ def process_notebooks(nbs=None, proc=PROC):
     proc.mkdir(parents=True)
     failed = []
     for rel in notebooks(nbs):
-        nb = nbs/rel
-        job = _proc_file(nb, cache=proc, path=nbs)
-        try: proc_one(job)
+        try: proc_one(_proc_file(nbs/rel, cache=proc, path=nbs))
         except Exception as e:
             os.environ.pop('IN_TEST', None)
             failed.append(rel)
-            print(f'ERROR processing {nb.relative_to(ROOT)}: {e}\n' + ''.join(traceback.format_exception_only(e.__cause__))
-                  if e.__cause__ else f'ERROR processing {nb.relative_to(ROOT)}: {e}', file=sys.stderr)
+            cause = ''.join(traceback.format_exception_only(e.__cause__)) if e.__cause__ else ''
+            print(f'ERROR processing {rel}: {e}\n{cause}', file=sys.stderr)
+    for f in nbs.rglob('*'):  # images the notebooks' markdown shows
+        if f.suffix.lower() in ('.png', '.jpg', '.jpeg', '.svg', '.gif') and not f.relative_to(nbs).parts[0].startswith(('_', '.')):
+            (proc/f.relative_to(nbs)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, proc/f.relative_to(nbs))
     return failed
 
-# --- pages -------------------------------------------------------------------------------------
+# --- 2. Quarto -> MyST, nbdev page names, clean outputs ---------------------------------------------
 
-def page_name(rel):
-    "nbdev's page name for a notebook: `03_trainer.ipynb` -> `trainer.html`"
-    return rel.with_name(re.sub(r'^\d+[a-zA-Z0-9]*_', '', rel.name.lower())).with_suffix('.html')
-
-def notebooks(proc=PROC):
-    "Processed notebooks to publish, relative to `proc`"
-    return sorted(p.relative_to(proc) for p in proc.rglob('*.ipynb')
-                  if not any(s.startswith(('_', '.')) for s in p.relative_to(proc).parts))
+def page_name(rel, front):
+    "nbdev's page for a notebook: `output-file`, else `03_trainer.ipynb` -> `trainer`"
+    name = front.get('output-file') or re.sub(r'^\d+[a-zA-Z0-9]*_', '', rel.name.lower())
+    return (rel.parent/Path(name).stem).as_posix()
 
 def front_matter(nb):
     "Pop the YAML front matter nbdev puts in the first raw cell"
@@ -124,216 +123,121 @@ def front_matter(nb):
     return {}
 
 _DIRECTIVE = re.compile(r'^\s*#\|\s*([\w-]+)\s*:?\s*(.*?)\s*$')
+_TAGS = {('echo', 'false'): 'remove-input', ('output', 'false'): 'remove-output', ('include', 'false'): 'remove-cell'}
 
-def apply_directives(nb):
-    "Apply the Quarto cell options nbdev leaves in `_proc` (echo, output, include) and drop them"
-    cells = []
-    for c in nb.cells:
-        if c.cell_type == 'code':
-            lines, opts = c.source.splitlines(), {}
-            while lines and _DIRECTIVE.match(lines[0]):
-                k, v = _DIRECTIVE.match(lines.pop(0)).groups()
-                opts[k.lower()] = v.lower()
-            c.source = '\n'.join(lines).strip('\n')
-            if opts.get('include') == 'false': continue
-            if opts.get('echo') == 'false' or not c.source: c.metadata['ebird_hide_input'] = True
-            if opts.get('output') == 'false': c.outputs = []
-            c.outputs = [o for o in c.outputs if not _empty_output(o)]
-            if c.metadata.get('ebird_hide_input') and not c.outputs: continue
-        cells.append(c)
-    nb.cells = cells
+def cell_options(c):
+    "Quarto cell options nbdev leaves in `_proc` (`#| echo: false`, ...) -> MyST-NB cell tags; True if `output: asis`"
+    lines, opts = c.source.splitlines(), set()
+    while lines and _DIRECTIVE.match(lines[0]):
+        opts.add(tuple(v.lower() for v in _DIRECTIVE.match(lines.pop(0)).groups()))
+    c.metadata.setdefault('tags', []).extend(_TAGS[o] for o in opts if o in _TAGS)
+    c.source = '\n'.join(lines).strip('\n')
+    if not c.source: c.metadata['tags'].append('remove-input')
+    return ('output', 'asis') in opts and ('echo', 'false') in opts  # a markdown output meant to be part of the page
+
+_CALLOUT = re.compile(r'^(:::+)\s*\{\.callout-(\w+)[^}]*\}\s*$', re.M)
+_QATTR = re.compile(r'\]\(([^)\s]+)\)\{[^}]*\}')                      # [source](url){target=...}
+_NBLINK = re.compile(r'\]\((?![a-z]+:|#)([^)\s]+?\.ipynb)(#[^)\s]*)?\)')  # [Trainer](03_trainer.ipynb#x)
+
+def myst(md, here, names, base):
+    "nbdev's Quarto markdown -> MyST; links to notebooks become nbdev doc links (docs/conf.py resolves those)"
+    md = _CALLOUT.sub(lambda m: f'{m.group(1)}{{{m.group(2)}}}', md)
+    md = _QATTR.sub(lambda m: f']({m.group(1)})', md)
+    def nb_link(m):
+        page = names.get(os.path.normpath(here.parent/m.group(1)))
+        return f']({base}{page}.html{m.group(2) or ""})' if page else m.group(0)
+    return _NBLINK.sub(nb_link, md)
+
+_MDLINK = re.compile(r'\[`?([^\]`]+)`?\]\([^)\s]+\)')
+def signature(md):
+    "In show_doc's code blocks, markdown links print as text: keep the names; `NoneType` is no type"
+    def block(m): return _MDLINK.sub(r'\1', m.group(0)).replace(':NoneType=None', '=None')
+    md = re.sub(r'```python\n.*?```', block, md, flags=re.S)
+    md = re.sub(r'\A\s*---\s*\n', '', md)  # show_doc's leading rule: a transition docutils won't nest in an output
+    return re.sub(r'^(\|[^|\n]*\|)\s*NoneType\s*\|', r'\1  |', md, flags=re.M)
 
 WIDGET_NOTE = '*(Interactive controls: run this notebook in Jupyter to use them.)*'
+_PLAIN_LINES = re.compile(r'^(?:[^<>]|<p>)*$')
 
-def drop_widgets(nb):
-    "Widgets need a live kernel: replace their views with a note, and drop the saved widget state"
-    nb.metadata.pop('widgets', None)
-    for c in nb.cells:
-        for o in c.get('outputs', []):
-            d = o.get('data', {})
-            if 'application/vnd.jupyter.widget-view+json' in d:
-                o['data'] = {'text/markdown': WIDGET_NOTE}
-
-def _empty_output(o):
-    if o.get('output_type') in ('execute_result', 'display_data'):
+def clean_outputs(c):
+    "Drop progress bars (fastprogress's HTML and its style block) and empty results; widgets -> a note"
+    outs = []
+    for o in c.get('outputs', []):
         d = o.get('data', {})
-        return set(d) <= {'text/plain'} and not ''.join(d.get('text/plain', '')).strip()
-    return False
+        html, plain = ''.join(d.get('text/html', '')), ''.join(d.get('text/plain', ''))
+        if 'application/vnd.jupyter.widget-view+json' in d: o['data'] = {'text/markdown': WIDGET_NOTE}
+        elif '<progress' in html or re.search(r'^\s*<style>[^<]*\bprogress\b', html): continue
+        elif html and _PLAIN_LINES.match(html.strip()):  # a progress bar's log lines, joined by <p>
+            o = nbformat.v4.new_output('stream', name='stdout', text=html.strip().replace('<p>', '\n') + '\n')
+        elif o.get('output_type') in ('execute_result', 'display_data') and set(d) <= {'text/plain'} and not plain.strip(): continue
+        if 'text/markdown' in o.get('data', {}): o['data']['text/markdown'] = signature(''.join(o['data']['text/markdown']))
+        outs.append(o)
+    c.outputs = outs
 
-_QATTR = re.compile(r'\]\(([^)\s]+)\)\{([^}]*)\}')
-_FENCE = re.compile(r'^:::+\s*(\{[^}]*\}|[\w.-]+)?\s*$', re.M)
-
-def quarto_markdown(md):
-    "Turn the Quarto-only markdown nbdev emits into plain markdown/HTML"
-    md = _QATTR.sub(lambda m: f']({m.group(1)})', md)  # [source](url){target=...} -> [source](url)
-    def fence(m):
-        cls = (m.group(1) or '').strip('{} ').replace('.', ' ').strip()
-        return f'<div class="{html.escape(cls)}">\n' if cls else '</div>\n'
-    return _FENCE.sub(fence, md)
-
-def clean_markdown(nb):
-    for c in nb.cells:
-        if c.cell_type == 'markdown': c.source = quarto_markdown(c.source)
-        for o in c.get('outputs', []):
-            d = o.get('data', {})
-            if 'text/markdown' in d:
-                d['text/markdown'] = quarto_markdown(''.join(d['text/markdown']))
-
-def doc_base():
-    "The absolute docs address nbdev writes into doc links"
-    try:
-        from nbdev.config import get_config
-        cfg = get_config()
-        return cfg.doc_host.rstrip('/') + '/' + cfg.doc_baseurl.strip('/') + '/'
-    except Exception: return None
-
-def relink(body, here, names):
-    "Make doc links and links to notebooks relative to the page at `here`"
-    up = '../' * (len(here.parts) - 1)
-    base = doc_base()
-    if base: body = body.replace(f'href="{base}', f'href="{up}')
-    def nb_link(m):
-        target = m.group(1)
-        if re.match(r'^[a-z]+:', target): return m.group(0)
-        path, _, frag = target.partition('#')
-        key = os.path.normpath(here.parent/path)
-        new = names.get(key)
-        if new is None: return m.group(0)
-        return f'href="{up}{new}' + (f'#{frag}' if frag else '') + '"'
-    return re.sub(r'href="([^"]+?\.ipynb(?:#[^"]*)?)"', nb_link, body)
-
-SIDEBAR_SECTIONS = (('Home', lambda r: r.name == 'index.ipynb' and len(r.parts) == 1),
-                    ('Tutorials', lambda r: r.parts[0] == 'tutorials'),
-                    ('API', lambda r: True))
-
-def sections(pages):
-    "Group pages into sidebar sections, in order"
-    out, seen = [], set()
-    for title, pred in SIDEBAR_SECTIONS:
-        items = [p for p in pages if p['src'] not in seen and pred(p['src'])]
-        seen |= {p['src'] for p in items}
-        if items: out.append((title, items))
-    return [out[i] for i in sorted(range(len(out)), key=lambda i: ['Home', 'API', 'Tutorials'].index(out[i][0]))]
-
-CSS = """
-body{margin:0;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;line-height:1.55;color:#222}
-#sidebar{position:fixed;top:0;left:0;bottom:0;width:250px;overflow-y:auto;background:#f6f8fa;border-right:1px solid #ddd;padding:1em}
-#sidebar .site-title{font-weight:700;font-size:1.25em;text-decoration:none;color:#2c3e50}
-#sidebar h4{margin:1.2em 0 .3em;color:#666;text-transform:uppercase;font-size:.8em;letter-spacing:.05em}
-#sidebar ul{list-style:none;padding:0;margin:0}#sidebar li a{display:block;padding:.2em .4em;color:#2a6ebb;text-decoration:none;border-radius:4px}
-#sidebar li a.active{background:#2a6ebb;color:#fff}
-main{margin-left:290px;max-width:960px;padding:1em 2em 4em}
-main h1.title{margin-bottom:.2em}p.description{color:#555;font-size:1.1em;margin-top:0}
-pre{background:#f6f8fa;padding:.7em;overflow-x:auto;border-radius:4px}
-.input_area pre{border-left:3px solid #2a6ebb}
-.output_area pre{background:#fff;border-left:3px solid #ccc;white-space:pre-wrap}
-.cell{margin:.6em 0}
-table{border-collapse:collapse;margin:.8em 0}th,td{border:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:top}
-thead th{background:#f0f3f6}
-img{max-width:100%}
-p.source-link{float:right;font-size:smaller;margin:0}
-.anchor-link{display:none}
-.callout-note,.callout-tip,.callout-warning,.callout-important{border-left:4px solid #2a6ebb;background:#f3f7fc;padding:.2em 1em;margin:1em 0}
-.callout-warning,.callout-important{border-color:#d9822b;background:#fdf6ee}
-"""
-
-PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} – {site}</title>
-<link rel="stylesheet" href="{up}site.css">
-</head><body>
-<nav id="sidebar" aria-label="Site navigation">
-<a class="site-title" href="{up}index.html">{site}</a>
-{nav}
-</nav>
-<main>
-<h1 class="title">{title}</h1>
-{description}
-{body}
-</main></body></html>
-"""
-
-def render_nav(secs, here):
-    up = '../' * (len(here.parts) - 1)
-    out = []
-    for title, items in secs:
-        out.append(f'<h4>{title}</h4><ul>')
-        for p in items:
-            cls = ' class="active"' if p['out'] == here else ''
-            out.append(f'<li><a{cls} href="{up}{p["out"].as_posix()}">{html.escape(p["title"])}</a></li>')
-        out.append('</ul>')
-    return '\n'.join(out)
-
-def exporter():
-    ex = HTMLExporter(template_name='basic', exclude_input_prompt=True, exclude_output_prompt=True)
-    ex.register_preprocessor(TagRemovePreprocessor(remove_input_tags={'remove_input'}), enabled=True)
-    ex.register_preprocessor(ExtractOutputPreprocessor(extract_output_types={'image/png', 'image/jpeg', 'image/svg+xml'}),
-                             enabled=True)
-    return ex
-
-def build(proc=PROC, site=SITE, site_title=None):
-    if site.exists(): shutil.rmtree(site)
-    site.mkdir(parents=True)
-    if site_title is None:
-        try:
-            from nbdev.config import get_config
-            site_title = get_config().title
-        except Exception: site_title = 'Documentation'
+def prepare(proc=PROC):
+    "Rewrite `_proc` in place for Sphinx: one notebook per page, named as nbdev names it; return the pages"
+    from nbdev.config import get_config
+    cfg = get_config()
+    base = cfg.doc_host.rstrip('/') + '/' + cfg.doc_baseurl.strip('/') + '/'
+    nbs = {rel: nbformat.read(proc/rel, as_version=4) for rel in notebooks(proc)}
+    fronts = {rel: front_matter(nb) for rel, nb in nbs.items()}
+    names = {str(rel): page_name(rel, fronts[rel]) for rel in nbs}
     pages = []
-    for rel in notebooks(proc):
-        nb = nbformat.read(proc/rel, as_version=4)
-        fm = front_matter(nb)
-        out = Path(fm['output-file']).with_suffix('.html') if fm.get('output-file') else page_name(rel)
-        if len(rel.parts) > 1 and len(out.parts) == 1: out = rel.parent/out
-        pages.append(dict(src=rel, out=out, nb=nb, title=str(fm.get('title') or rel.stem),
-                          description=str(fm.get('description') or '')))
-    if not any(p['out'] == Path('index.html') for p in pages):
-        readme = ROOT/'README.md'
-        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(readme.read_text() if readme.exists() else '')])
-        pages.insert(0, dict(src=Path('index.ipynb'), out=Path('index.html'), nb=nb, title=site_title, description=''))
-    names = {str(p['src']): p['out'].as_posix() for p in pages}
-    secs = sections(pages)
-    ex = exporter()
-    for p in pages:
-        nb, out = p['nb'], p['out']
-        drop_widgets(nb)
-        apply_directives(nb)
+    for rel, nb in nbs.items():
+        fm, name = fronts[rel], names[str(rel)]
+        nb.metadata.pop('widgets', None)
+        nb.metadata['language_info'] = dict(name='python', pygments_lexer='ipython3')  # nbdev_clean drops it
+        head = f"# {fm.get('title') or Path(name).name}"
+        if fm.get('description'): head += f"\n\n```{{container}} description\n{fm['description']}\n```"
+        cells = [nbformat.v4.new_markdown_cell(head)]
         for c in nb.cells:
-            if c.metadata.pop('ebird_hide_input', False): c.metadata.setdefault('tags', []).append('remove_input')
-        clean_markdown(nb)
-        files_dir = out.with_suffix('').name + '_files'
-        body, res = ex.from_notebook_node(nb, resources={'output_files_dir': files_dir, 'unique_key': out.stem})
-        for name, data in res.get('outputs', {}).items():
-            dest = site/out.parent/name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(data)
-        body = relink(body, out, names)
-        body = re.sub(r'(<h[1-6][^>]*\bid=")([^"]+)"', lambda m: m.group(1) + m.group(2).lower() + '"', body)
-        body = re.sub(r'(<a class="anchor-link" href="#)([^"]+)"', lambda m: m.group(1) + m.group(2).lower() + '"', body)
-        desc = re.sub(r'`([^`]+)`', r'<code>\1</code>', html.escape(p['description']))
-        desc = f'<p class="description">{desc}</p>' if desc else ''
-        body = re.sub(r'<p>(<a href="[^"]+">source</a>)</p>', r'<p class="source-link">\1</p>', body)
-        up = '../' * (len(out.parts) - 1)
-        page = PAGE.format(title=html.escape(p['title']), site=html.escape(site_title), up=up,
-                           nav=render_nav(secs, out), description=desc, body=body)
-        (site/out).parent.mkdir(parents=True, exist_ok=True)
-        (site/out).write_text(page)
-    images = ROOT/'nbs'/'images'
-    if images.exists(): shutil.copytree(images, site/'images')
-    css = CSS + HtmlFormatter(style='default').get_style_defs('.highlight')
-    (site/'site.css').write_text(css)
-    (site/'pages.json').write_text(json.dumps([dict(path=p['out'].as_posix(), title=p['title'], source=p['src'].as_posix())
-                                               for p in pages], indent=1))
+            if c.cell_type == 'markdown' and c.source.startswith('<!-- WARNING: THIS FILE WAS AUTOGENERATED'): continue
+            if c.cell_type == 'code':
+                asis = cell_options(c)
+                clean_outputs(c)
+                if asis:  # Quarto splices `output: asis` markdown into the page: show_doc entries become sections
+                    c = nbformat.v4.new_markdown_cell('\n\n'.join(''.join(o['data']['text/markdown']) for o in c.outputs
+                                                                  if 'text/markdown' in o.get('data', {})))
+                else:
+                    for o in c.outputs:
+                        if 'text/markdown' in o.get('data', {}): o['data']['text/markdown'] = myst(o['data']['text/markdown'], rel, names, base)
+            if c.cell_type == 'markdown': c.source = myst(c.source, rel, names, base)
+            cells.append(c)
+        nb.cells = cells
+        (proc/rel).unlink()
+        nbformat.write(nb, proc/f'{name}.ipynb')
+        pages.append(dict(path=f'{name}.html', title=str(fm.get('title') or name), source=rel.as_posix()))
+    sections = {}  # the sidebar: the top-level notebooks as "API", then one section per folder ("Tutorials", ...)
+    for p in pages:
+        if p['path'] != 'index.html':
+            folder = p['path'].split('/')[0] if '/' in p['path'] else ''
+            sections.setdefault(folder.replace('_', ' ').capitalize() or 'API', []).append(p['path'][:-5])
+    index = nbformat.read(proc/'index.ipynb', as_version=4)
+    index.cells.append(nbformat.v4.new_markdown_cell(''.join(
+        f"```{{toctree}}\n:hidden:\n:caption: {cap}\n\n" + '\n'.join(docs) + '\n```\n\n'
+        for cap, docs in sorted(sections.items(), key=lambda kv: kv[0] != 'API'))))
+    nbformat.write(index, proc/'index.ipynb')
+    (proc/'_pages.json').write_text(json.dumps(pages, indent=1))
     return pages
+
+# --- 3. Sphinx --------------------------------------------------------------------------------------
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--no-proc', action='store_true', help='reuse the existing _proc/ instead of running nbdev')
     args = ap.parse_args(argv)
+    os.chdir(ROOT)
     failed = [] if args.no_proc else process_notebooks()
-    pages = build()
-    print(f'Built {len(pages)} pages in {SITE.relative_to(ROOT)}/: ' + ', '.join(p['out'].as_posix() for p in pages))
+    pages = prepare() if not args.no_proc else json.loads((PROC/'_pages.json').read_text())
+    from sphinx.cmd.build import build_main
+    build = PROC/'_build'  # Sphinx's work files (and MyST-NB's, which go beside its output folder) stay in _proc
+    rc = build_main(['-b', 'html', '-q', '-E', '-c', str(CONF), '-d', str(build/'doctrees'), str(PROC), str(build/'html')])
+    if rc: return rc
+    if SITE.exists(): shutil.rmtree(SITE)
+    shutil.move(build/'html', SITE)
+    (SITE/'pages.json').write_text(json.dumps(pages, indent=1))
+    print(f'Built {len(pages)} pages in {SITE.relative_to(ROOT)}/: ' + ', '.join(p['path'] for p in pages)
+          + f'\nTo read it: python -m http.server --directory {SITE.relative_to(ROOT)} 8000, then open http://localhost:8000')
     if failed:
         print('Not published (nbdev could not process them; an import cell or show_doc cell failed): '
               + ', '.join(map(str, failed)), file=sys.stderr)

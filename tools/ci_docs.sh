@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prerequisites of the documentation-site browser test (tests/test_docs_site.py):
 # Debian's Chromium and ChromeDriver (never a downloaded browser) and the selenium client.
+# The site generator itself (Sphinx, MyST-NB, Book theme, MathJax) comes with the package's dev extras.
 set -euo pipefail
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
