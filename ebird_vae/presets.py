@@ -14,8 +14,8 @@ __all__ = ['PRESETS', 'preset', 'model_options', 'trainer_options']
 PRESETS = {
     'spec': dict(epochs=50, batch_size=128, learning_rate=1e-3, likelihood='bernoulli', corruption='gaussian', noise_std=0.1,
                  dropout_rate=0.5, beta=1.0, free_bits=0.0, kl_warmup_epochs=0),
-    'recommended': dict(epochs=100, batch_size=128, learning_rate=1e-3, likelihood='bernoulli', corruption='dropout', noise_std=0.1,
-                        dropout_rate=0.5, beta=1.0, free_bits=0.5, kl_warmup_epochs=0),
+    'recommended': dict(epochs=80, batch_size=128, learning_rate=1e-3, likelihood='bernoulli', corruption='dropout', noise_std=0.1,
+                        dropout_rate=0.3, beta=0.5, free_bits=0.25, kl_warmup_epochs=0),
 }
 
 def preset(name:str='recommended', # A key of `PRESETS`
