@@ -30,10 +30,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 # %% auto #0
-__all__ = ['EBD_COLUMNS', 'COLUMN_RENAMES', 'EBD_REQUIRED', 'MATRIX_COLUMNS', 'PROTOCOL_CODES', 'EBirdDataError',
-           'EBirdDataWarning', 'normalise_column_names', 'normalise_protocol', 'find_ebd', 'ebd_text', 'write_text',
-           'ReadInfo', 'get_ebird_columns', 'load_ebird_data', 'taxon_key', 'SpeciesMatrix', 'build_species_matrix',
-           'create_species_matrix', 'EBirdPreprocessor']
+__all__ = ['EBD_COLUMNS', 'COLUMN_RENAMES', 'EBD_REQUIRED', 'MATRIX_COLUMNS', 'CATEGORIES', 'FIELD_CHECKS', 'PROTOCOL_CODES',
+           'EBirdDataError', 'EBirdDataWarning', 'normalise_column_names', 'field_problem', 'normalise_protocol',
+           'find_ebd', 'ebd_text', 'write_text', 'ReadInfo', 'get_ebird_columns', 'load_ebird_data', 'taxon_key',
+           'SpeciesMatrix', 'build_species_matrix', 'create_species_matrix', 'EBirdPreprocessor']
 
 # %% ../nbs/00a_ebd.ipynb #cc94562f
 class EBirdDataError(ValueError):
@@ -82,6 +82,31 @@ def normalise_column_names(raw):
         cmap.setdefault(COLUMN_RENAMES.get(r, r), r)
     if 'PROTOCOL TYPE' in raw: cmap.setdefault('PROTOCOL NAME', 'PROTOCOL TYPE')
     return cmap
+
+# %% ../nbs/00a_ebd.ipynb #dc3652b6
+CATEGORIES = ('species', 'issf', 'form', 'intergrade', 'domestic', 'spuh', 'slash', 'hybrid')
+_NUMBER, _OPT = r'-?[0-9]+(\.[0-9]+)?', lambda r: f'^({r})?$'
+
+FIELD_CHECKS = {   # column: (pattern every value must match, what the column holds)
+    'SAMPLING EVENT IDENTIFIER': (r'^S[0-9]+$', "'S' and digits"),
+    'CATEGORY': (f'^({"|".join(CATEGORIES)})$', 'a category (species, issf, spuh, ...)'),
+    'OBSERVATION DATE': (r'^[0-9]{4}-[0-9]{2}-[0-9]{2}$', 'a date YYYY-MM-DD'),
+    'ALL SPECIES REPORTED': (r'^[01]$', '0 or 1'),
+    'GROUP IDENTIFIER': (r'^(G[0-9]+)?$', "'G' and digits, or nothing"),
+    'LATITUDE': (f'^{_NUMBER}$', 'a number'), 'LONGITUDE': (f'^{_NUMBER}$', 'a number'),
+    'DURATION MINUTES': (_OPT(_NUMBER), 'a number or nothing'), 'EFFORT DISTANCE KM': (_OPT(_NUMBER), 'a number or nothing'),
+    'NUMBER OBSERVERS': (_OPT(_NUMBER), 'a number or nothing')}
+_PER_ROW = ('SAMPLING EVENT IDENTIFIER', 'CATEGORY')   # checked on every row; the others on each checklist's first row
+_CHECK_RE = {c: re.compile(p) for c, (p, _) in FIELD_CHECKS.items()}
+
+def field_problem(column: str, # a normalised column name
+                  value: str, # one value of it, as text
+                 ) -> str | None:
+    "Why `value` cannot be a `column` value (None if it can, or if the column has no check)."
+    r = _CHECK_RE.get(column)
+    if r is None or r.match(value): return None
+    return f'{column} is {value[:30]!r}, not {FIELD_CHECKS[column][1]}'
+
 
 # %% ../nbs/00a_ebd.ipynb #f7a52a1d
 PROTOCOL_CODES = {'P20': 'Incidental', 'P21': 'Stationary', 'P22': 'Traveling', 'P23': 'Area', 'P62': 'Historical'}
@@ -311,6 +336,7 @@ class ReadInfo:
     skipped_lines: list = field(default_factory=list) # their line numbers (first 100)
     invalid_utf8_rows: int = 0 # values with an invalid UTF-8 byte (replaced by U+FFFD)
     truncated_last_line: bool = False # a short last line without newline was dropped
+    skipped_reasons: dict = field(default_factory=dict) # why rows were skipped: 'fields' (wrong number of fields) or the column they break
 
 def _decode(arr: pa.Array):
     "UTF-8 string array from a binary array, replacing invalid bytes; (array, number of bad values)."
@@ -327,6 +353,62 @@ def _decode(arr: pa.Array):
 def _source_columns(cmap, columns):
     "Raw header cells to read for normalised `columns` (a raw cell may feed two columns)."
     return list(dict.fromkeys(cmap[c] for c in columns if c in cmap))
+
+# %% ../nbs/00a_ebd.ipynb #01d57600
+def _fails(arr, column) -> np.ndarray:
+    "Which values of a text or bytes array break `FIELD_CHECKS[column]` (checked in C++)."
+    if column == 'CATEGORY': ok = pc.is_in(arr, value_set=pa.array(CATEGORIES, arr.type))   # (faster than the pattern)
+    else: ok = pc.match_substring_regex(arr, FIELD_CHECKS[column][0])
+    return ~ok.to_numpy(zero_copy_only=False)
+
+def _fails_all(tbl, columns) -> np.ndarray:
+    "Which rows of `tbl` may break `FIELD_CHECKS` in one of `columns` (their values joined by tabs, checked by one pattern)."
+    pattern = '^' + '\t'.join(f'({FIELD_CHECKS[c][0][1:-1]})' for c in columns) + '$'
+    sep = pa.scalar(b'\t' if pa.types.is_binary(tbl.schema.field(columns[0]).type) else '\t', tbl.schema.field(columns[0]).type)
+    return ~pc.match_substring_regex(pc.binary_join_element_wise(*[_one_chunk(tbl[c]) for c in columns], sep), pattern).to_numpy(zero_copy_only=False)
+
+def _one_chunk(arr): return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+def _first_rows(local: np.ndarray) -> np.ndarray:
+    "Row of the first occurrence of each code, for codes numbered in order of first appearance."
+    top = np.maximum.accumulate(local)
+    return np.flatnonzero(np.r_[True, local[1:] > top[:-1]])
+
+def _line_numbers(pos, handled, start) -> list:
+    "Line numbers (as Arrow counts them) of the parsed rows at positions `pos`, the first row being line `start` and the lines `handled` having gone to the row handler."
+    h, n = np.sort(np.asarray(handled, np.int64)), pos + start
+    while True:
+        m = pos + start + np.searchsorted(h, n, side='right')
+        if (m == n).all(): return m.tolist()
+        n = m
+
+def _misaligned(tbl: pa.Table) -> tuple:
+    "(positions of the rows of `tbl` whose fields break `FIELD_CHECKS`, {column: rows}, the id column dictionary-encoded)."
+    bad, why, enc = np.zeros(len(tbl), bool), {}, None
+    def mark(rows, c):
+        rows = rows[~bad[rows]]
+        if len(rows): bad[rows] = True; why[c] = why.get(c, 0) + len(rows)
+    if 'SAMPLING EVENT IDENTIFIER' in tbl.column_names:
+        enc = _one_chunk(tbl['SAMPLING EVENT IDENTIFIER']).dictionary_encode()
+        wrong = _fails(enc.dictionary, 'SAMPLING EVENT IDENTIFIER')    # (each distinct id once)
+        if wrong.any(): mark(np.flatnonzero(wrong[enc.indices.to_numpy(zero_copy_only=False)]), 'SAMPLING EVENT IDENTIFIER')
+    if 'CATEGORY' in tbl.column_names: mark(np.flatnonzero(_fails(_one_chunk(tbl['CATEGORY']), 'CATEGORY')), 'CATEGORY')
+    rest = [c for c in FIELD_CHECKS if c in tbl.column_names and c not in _PER_ROW]
+    if enc is None or not rest: return np.flatnonzero(bad), why, enc
+    ids, seen = enc.indices.to_numpy(zero_copy_only=False), np.zeros(len(tbl), bool)
+    first = _first_rows(ids) if not bad.any() else None
+    while True:   # each checklist's first row; where one fails, the checklist's next row is its first
+        if first is None: ok = np.flatnonzero(~bad); first = ok[np.unique(ids[ok], return_index=True)[1]]
+        first = first[~seen[first]]
+        if not len(first): break
+        seen[first] = True
+        sub = tbl.select(rest).take(pa.array(first))
+        suspect = _fails_all(sub, rest)   # (one pattern for all columns, then each column on the rows it fails)
+        if not suspect.any(): break
+        for c in rest: mark(first[suspect][_fails(_one_chunk(sub[c]).filter(pa.array(suspect)), c)], c)
+        first = None
+    return np.flatnonzero(bad), why, enc
+
 
 # %% ../nbs/00a_ebd.ipynb #b4f24a97
 _RANGE_BLOCKS = 8   # a plain file is parsed in byte ranges of this many blocks (16 MB by default), several at once
@@ -449,16 +531,20 @@ def _read_blocks(found, columns, nrows, block_size, info, decode, say, ranges=Tr
     pos = {r: i for i, r in enumerate(raw)}
     anchor = cmap.get('ALL SPECIES REPORTED', cmap['SAMPLING EVENT IDENTIFIER'])
     min_fields = pos[anchor] + 1
-    def make_handler(st):   # st: repaired rows (line, cells), skipped line numbers, the last invalid row
+    checks = [(pos[cmap[c]], c) for c in FIELD_CHECKS if c in cmap]
+    def make_handler(st):   # st: repaired rows (line, cells), skipped line numbers and why, lines handled, the last invalid row
         def handler(row):
             text = (row.text.translate(_UNMARK) if st.get('marked') else row.text).rstrip('\r')   # marked: invalid bytes as surrogates
             cells = text.split('\t')
             n = len(cells)
             st['last'] = dict(number=row.number, text=text, n=n)
+            st['handled'].append(row.number)
             if n > n_header and not any(c.strip() for c in cells[n_header:]): fixed = cells[:n_header]
             elif min_fields <= n < n_header: fixed = cells + [''] * (n_header - n)
-            else:
-                st['skipped'].append(row.number)
+            else: fixed = None
+            why = st['last']['why'] = 'fields' if fixed is None else next((c for i, c in checks if field_problem(c, fixed[i])), None)
+            if why:   # (a padded row whose fields break a check lost or gained a tab inside it)
+                st['skipped'].append(row.number); st['why'][why] = st['why'].get(why, 0) + 1
                 return 'skip'
             st['pending'].append((row.number, [fixed[pos[s]] for s in src]))
             return 'skip'
@@ -474,12 +560,23 @@ def _read_blocks(found, columns, nrows, block_size, info, decode, say, ranges=Tr
                 bad += b
             cols[s] = arr
         return (pa.table({c: cols[cmap[c]] for c in want}) if want else pa.table({})), bad
+    def checked(df, st, start, seen):
+        "`df` less its rows that break `FIELD_CHECKS` (their line numbers go to `st`), its id column dictionary-encoded."
+        bad, why, enc = _misaligned(df)
+        if len(bad):
+            keep = np.ones(len(df), bool); keep[bad] = False
+            df, enc = df.filter(pa.array(keep)), None
+            st['skipped'] += _line_numbers(bad + seen, st['handled'], start)
+            for c, k in why.items(): st['why'][c] = st['why'].get(c, 0) + k
+        if 'SAMPLING EVENT IDENTIFIER' not in df.column_names: return df
+        i = df.column_names.index('SAMPLING EVENT IDENTIFIER')
+        return df.set_column(i, 'SAMPLING EVENT IDENTIFIER', enc if enc is not None else _one_chunk(df[i]).dictionary_encode())
     def pending_frame(rows):
         tbl = pa.table({s: pa.array([r[1][i].encode('utf-8', 'surrogateescape') for r in rows], pa.binary()) for i, s in enumerate(src)})
         info.padded_rows += len(rows)
         df, bad = to_frame(tbl)
         info.invalid_utf8_rows += bad
-        return df
+        return checked(df, dict(skipped=[], why={}, handled=[]), 0, 0)   # (checked in the handler: only encoded here)
     def options(st, skip_rows=1):
         return dict(read_options=pacsv.ReadOptions(column_names=raw, skip_rows=skip_rows, block_size=block_size, use_threads=False),
                     parse_options=pacsv.ParseOptions(delimiter='\t', quote_char=False, double_quote=False, escape_char=False,
@@ -496,7 +593,10 @@ def _read_blocks(found, columns, nrows, block_size, info, decode, say, ranges=Tr
             if last['n'] < n_header:
                 info.truncated_last_line = True
                 if st['pending'] and st['pending'][-1][0] == last['number']: st['pending'].pop()
-                if st['skipped'] and st['skipped'][-1] == last['number']: st['skipped'].pop()
+                if last['number'] in st['skipped']:
+                    st['skipped'].remove(last['number'])
+                    st['why'][last['why']] -= 1
+                    if not st['why'][last['why']]: del st['why'][last['why']]
                 say(f'{name}: the last line (line {line(last["number"])}) is truncated ({last["n"]} of {n_header} fields, '
                     f'no final newline) and was dropped; the file may be an incomplete download.')
     _quiet_handler_errors()
@@ -506,7 +606,7 @@ def _read_blocks(found, columns, nrows, block_size, info, decode, say, ranges=Tr
     done = 0
     try:
         if cuts is None:
-            for t in _stream_blocks(opener(), name, n_header, nrows, options, to_frame, pending_frame, truncated, stopped, skipped, info): yield prep(t)
+            for t in _stream_blocks(opener(), name, n_header, nrows, options, to_frame, pending_frame, truncated, stopped, skipped, info, checked): yield prep(t)
             return
         # a plain file: byte ranges split at line starts are parsed by a pool of threads, a few ranges ahead, and come out in order
         fd, n = os.open(path, os.O_RDONLY), len(cuts) - 1
@@ -518,7 +618,7 @@ def _read_blocks(found, columns, nrows, block_size, info, decode, say, ranges=Tr
                 parts.append(b); start += len(b)
             return parts[0] if len(parts) == 1 else b''.join(parts)
         def parse(k, marked=False):
-            st = dict(pending=[], skipped=[], last={}, marked=marked)
+            st = dict(pending=[], skipped=[], why={}, handled=[], last={}, marked=marked)
             data = read(cuts[k], cuts[k + 1])
             if marked: data = _mark_invalid(data, n_header)[0]
             try: tbl = pacsv.read_csv(pa.BufferReader(data), **options(st, 1 if k == 0 else 0))
@@ -534,6 +634,7 @@ def _read_blocks(found, columns, nrows, block_size, info, decode, say, ranges=Tr
                     df, b = to_frame(batch)
                     frames.append(df); bad += b
             frames = [pa.concat_tables(frames)] if len(frames) > 1 else frames   # one (chunked) table per range
+            frames = [d for d in (checked(d, st, 2 if k == 0 else 1, 0) for d in frames) if len(d)]
             return [(len(d), prep(d)) for d in frames], bad, st
         before = [0]   # lines (as Arrow numbers them) before each range, counted only when a line number is needed
         def lines_before(k):
@@ -552,8 +653,9 @@ def _read_blocks(found, columns, nrows, block_size, info, decode, say, ranges=Tr
                 if k == n - 1: truncated(st, read(max(0, cuts[-1] - 4096), cuts[-1]), lambda number: number + (lines_before(k) if k else 0))
                 if st['skipped'] and len(skipped) < 100:
                     off = lines_before(k) if k else 0
-                    skipped += [s + off for s in st['skipped']]
+                    skipped += sorted(s + off for s in st['skipped'])
                 else: unnumbered += len(st['skipped'])
+                for c, m in st['why'].items(): info.skipped_reasons[c] = info.skipped_reasons.get(c, 0) + m
                 if st['pending']:
                     d = pending_frame(st['pending'])
                     frames.append((len(d), prep(d)))
@@ -568,19 +670,26 @@ def _read_blocks(found, columns, nrows, block_size, info, decode, say, ranges=Tr
     finally:
         if cuts is not None: info.rows = done
         n_skipped = len(skipped) + unnumbered
+        skipped.sort()
         info.skipped_rows, info.skipped_lines = n_skipped, skipped[:100]
         if skipped:
             more = f' and {n_skipped - 10:,} more' if n_skipped > 10 else ''
-            say(f'{name}: skipped {n_skipped:,} malformed rows (wrong number of fields, expected {n_header}) '
+            say(f'{name}: skipped {n_skipped:,} malformed rows ({_skip_reasons(info.skipped_reasons, n_header)}) '
                 f'at lines {", ".join(map(str, skipped[:10]))}{more}.')
         if decode and info.invalid_utf8_rows:
             say(f'{name}: invalid UTF-8 bytes in {info.invalid_utf8_rows:,} value(s) were replaced by U+FFFD.')
 
-def _stream_blocks(stream, name, n_fields, nrows, options, to_frame, pending_frame, truncated, stopped, skipped, info):
+def _skip_reasons(why, n_header) -> str:
+    "Why rows were skipped, in words."
+    if set(why) <= {'fields'}: return f'wrong number of fields, expected {n_header}'
+    return '; '.join(f'{k:,} with the wrong number of fields (expected {n_header})' if c == 'fields' else
+                     f'{k:,} whose {c} is not {FIELD_CHECKS[c][1]} (a field left blank, or shifted by a lost or extra tab)' for c, k in why.items())
+
+def _stream_blocks(stream, name, n_fields, nrows, options, to_frame, pending_frame, truncated, stopped, skipped, info, checked):
     "`_read_blocks` for a stream (compressed, in an archive, or `nrows` given): pyarrow's streaming reader, one block at a time."
-    st = dict(pending=[], skipped=skipped, last={})   # the latest repaired row is held back until we know it is not the last line
+    st = dict(pending=[], skipped=skipped, why=info.skipped_reasons, handled=[], last={})   # the latest repaired row is held back until we know it is not the last line
     stream = _MarkedStream(stream, n_fields, st)       # (so that a malformed row with invalid UTF-8 reaches the handler)
-    done = 0
+    done = seen = 0
     try:
         try: reader = pacsv.open_csv(stream, **options(st))
         except pa.ArrowInvalid as e:
@@ -595,7 +704,7 @@ def _stream_blocks(stream, name, n_fields, nrows, options, to_frame, pending_fra
             if batch.num_rows:
                 df, bad = to_frame(batch)
                 info.invalid_utf8_rows += bad
-                frames.append(df)
+                frames.append(checked(df, st, 2, seen)); seen += batch.num_rows
             if len(pending) > 1:   # (pyarrow may parse ahead in a thread, calling the handler meanwhile: take a fixed count)
                 k = len(pending) - 1
                 frames.append(pending_frame(pending[:k])); del pending[:k]
@@ -790,11 +899,6 @@ class _Registry:
         self.sids = self.meta = self.counts = None
         return code, _checklist_table(meta), n_rows
 
-def _first_rows(local: np.ndarray) -> np.ndarray:
-    "Row of the first occurrence of each code, for codes numbered in order of first appearance."
-    top = np.maximum.accumulate(local)
-    return np.flatnonzero(np.r_[True, local[1:] > top[:-1]])
-
 _META = ['SAMPLING EVENT IDENTIFIER', 'GROUP IDENTIFIER', 'ALL SPECIES REPORTED', 'OBSERVATION TYPE', 'PROTOCOL NAME',
          'PROTOCOL CODE', 'DURATION MINUTES', 'EFFORT DISTANCE KM', 'NUMBER OBSERVERS', 'OBSERVATION DATE',
          'TIME OBSERVATIONS STARTED', 'LOCALITY ID', 'LATITUDE', 'LONGITUDE', 'COUNTY', 'COUNTY CODE', 'STATE CODE',
@@ -815,16 +919,17 @@ class _Block:
 
 def _prepare_block(tbl: pa.Table) -> _Block:
     "Dictionary-encode a block's checklist ids and taxon pairs and take each checklist's and pair's first row."
-    col = lambda c: tbl[c].combine_chunks() if isinstance(tbl[c], pa.ChunkedArray) else tbl[c]
-    enc = col('SAMPLING EVENT IDENTIFIER').dictionary_encode()
+    col = lambda c: _one_chunk(tbl[c])
+    enc = col('SAMPLING EVENT IDENTIFIER')   # (the reader encodes it as it checks the ids)
+    enc = enc if pa.types.is_dictionary(enc.type) else enc.dictionary_encode()
     rows = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    meta_cols = [c for c in _META if c in set(tbl.column_names)]
+    meta_cols = [c for c in _META if c in set(tbl.column_names) and c != 'SAMPLING EVENT IDENTIFIER']
     cat, sci = (col(c).cast(pa.binary()) for c in ('CATEGORY', 'SCIENTIFIC NAME'))
     tenc = pc.binary_join_element_wise(cat, sci, pa.scalar(b'\t', pa.binary())).dictionary_encode()
     trows = tenc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     first = pa.array(_first_rows(trows))
     return _Block(rows, enc.dictionary, np.bincount(rows, minlength=len(enc.dictionary)),
-                  tbl.select(meta_cols).take(pa.array(_first_rows(rows))), trows, tenc.dictionary,
+                  tbl.select(meta_cols).take(pa.array(_first_rows(rows))).append_column('SAMPLING EVENT IDENTIFIER', enc.dictionary), trows, tenc.dictionary,
                   col('COMMON NAME').take(first), col('TAXONOMIC ORDER').take(first) if 'TAXONOMIC ORDER' in tbl.column_names else None)
 
 def _reduce_block(block, reg: _Registry) -> np.ndarray:
@@ -1018,6 +1123,9 @@ def build_species_matrix(
     else: raise EBirdDataError(f'data must be a DataFrame of EBD rows or the path of an EBD file, not {type(data).__name__}.')
     for b in blocks:
         if len(b.rows): keys.append(_reduce_block(b, reg))
+    if not keys and info.skipped_rows:
+        raise EBirdDataError(f'{info.source}: no usable rows: all {info.skipped_rows:,} were skipped as malformed '
+                             f'({_skip_reasons(info.skipped_reasons, len(info.header))}). Check it is an EBD as eBird wrote it.')
     if not keys: raise EBirdDataError('the data has no rows.')
     code, ck, n_rows = reg.finish()
     if info.invalid_utf8_rows:
