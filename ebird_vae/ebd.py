@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gzip
 import inspect
 import io
@@ -18,6 +19,7 @@ import tarfile
 import threading
 import warnings
 import zipfile
+import zlib
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,10 +32,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 # %% auto #0
-__all__ = ['EBD_COLUMNS', 'COLUMN_RENAMES', 'EBD_REQUIRED', 'MATRIX_COLUMNS', 'CATEGORIES', 'FIELD_CHECKS', 'PROTOCOL_CODES',
-           'EBirdDataError', 'EBirdDataWarning', 'normalise_column_names', 'field_problem', 'normalise_protocol',
-           'find_ebd', 'ebd_text', 'write_text', 'ReadInfo', 'get_ebird_columns', 'load_ebird_data', 'taxon_key',
-           'SpeciesMatrix', 'build_species_matrix', 'create_species_matrix', 'EBirdPreprocessor']
+__all__ = ['EBD_COLUMNS', 'COLUMN_RENAMES', 'EBD_REQUIRED', 'MATRIX_COLUMNS', 'CATEGORIES', 'FIELD_CHECKS', 'COLUMN_TYPES',
+           'PROTOCOL_CODES', 'EBirdDataError', 'EBirdDataWarning', 'normalise_column_names', 'field_problem',
+           'normalise_protocol', 'find_ebd', 'ebd_text', 'write_text', 'ReadInfo', 'get_ebird_columns',
+           'load_ebird_data', 'taxon_key', 'SpeciesMatrix', 'build_species_matrix', 'create_species_matrix',
+           'EBirdPreprocessor']
 
 # %% ../nbs/00a_ebd.ipynb #cc94562f
 class EBirdDataError(ValueError):
@@ -108,6 +111,13 @@ def field_problem(column: str, # a normalised column name
     return f'{column} is {value[:30]!r}, not {FIELD_CHECKS[column][1]}'
 
 
+# %% ../nbs/00a_ebd.ipynb #36f35cc7
+COLUMN_TYPES = {**dict.fromkeys(['TAXONOMIC ORDER', 'LATITUDE', 'LONGITUDE'], 'float64'),
+                **dict.fromkeys(['DURATION MINUTES', 'EFFORT DISTANCE KM', 'EFFORT AREA HA', 'NUMBER OBSERVERS'], 'float32'),
+                **dict.fromkeys(['ALL SPECIES REPORTED', 'HAS MEDIA', 'APPROVED', 'REVIEWED'], 'bool'),
+                'OBSERVATION DATE': 'date'}   # every other column: categorical text
+
+
 # %% ../nbs/00a_ebd.ipynb #f7a52a1d
 PROTOCOL_CODES = {'P20': 'Incidental', 'P21': 'Stationary', 'P22': 'Traveling', 'P23': 'Area', 'P62': 'Historical'}
 _PROTOCOL_ALIASES = {'traveling count': 'Traveling', 'stationary count': 'Stationary', 'travelling': 'Traveling',
@@ -179,38 +189,54 @@ def _magic_open(raw_stream, name: str):
     if head == b'\x1f\x8b': return _Stream(gzip.GzipFile(fileobj=raw_stream, mode='rb'), raw_stream)
     return _Stream(raw_stream)
 
-def _read_head(opener, n=1 << 16) -> bytes:
-    with opener() as f:
-        try: return f.read(n)
-        except (OSError, EOFError, zipfile.BadZipFile) as e: raise EBirdDataError(f'cannot decompress: {e}') from None
+def _read_head(opener, name, n=1 << 16) -> bytes:
+    try:
+        with opener() as f: return f.read(n)
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, tarfile.TarError) as e:
+        raise EBirdDataError(f'{name} cannot be decompressed ({e}): the download is incomplete or damaged; download it again.') from None
 
 _SKIP_MEMBER = re.compile(r'(readme|terms|recommended|citation|license|\.pdf$|\.rtf$|\.html?$|\.md$|\.xlsx?$|\.csv$)', re.I)
 
+_MEMBER = re.compile(r'^(.+\.(?:zip|tar)):([^:]+)$', re.I)   # 'download.zip:ebd_..._.txt': one member of an archive
+
 def find_ebd(path):
-    "`(name, opener, raw_header)` of the EBD at `path`: a .txt, a .gz, or the EBD inside a .zip/.tar."
-    p = Path(path).expanduser()
+    "`(name, opener, raw_header)` of the EBD at `path`: a .txt, a .gz, the EBD inside a .zip/.tar, or `archive:member`."
+    p, member = Path(path).expanduser(), None
+    if not p.exists() and _MEMBER.match(str(path)): p, member = Path(_MEMBER.match(str(path))[1]).expanduser(), _MEMBER.match(str(path))[2]
     if not p.exists(): raise EBirdDataError(f'{p}: no such file. Check the path. {_DOWNLOAD_HINT}')
     if p.is_dir(): raise EBirdDataError(f'{p} is a folder; give the EBD file inside it (or the .tar/.zip itself).')
     with open(p, 'rb') as f: magic = f.read(512)
     if magic[:4] == b'PK\x03\x04' or (len(magic) > 262 and magic[257:262] == b'ustar'):
-        return _find_in_archive(p, zip_=magic[:4] == b'PK\x03\x04')
+        return _find_in_archive(p, zip_=magic[:4] == b'PK\x03\x04', member=member, given=str(path))
+    if member is not None: raise EBirdDataError(f'{p.name} is not a .zip or .tar archive, so it has no member {member!r}.')
     def opener(): return _magic_open(open(p, 'rb'), p.name)
     if magic[:2] != b'\x1f\x8b' and p.is_file(): opener.path = p   # a plain file: read in parallel byte ranges
-    head = _read_head(opener)
+    head = _read_head(opener, p.name)
     if magic[:2] == b'\x1f\x8b' and not head:
         raise EBirdDataError(f'{p.name} is an empty gzip file. {_DOWNLOAD_HINT}')
     return p.name, opener, _check_header(head, p.name)
 
-def _find_in_archive(p, zip_):
+def _members(p, zip_) -> list:
+    "(name, size) of the files in an archive; `EBirdDataError` if it is cut short or damaged."
+    try:
+        if zip_:
+            with zipfile.ZipFile(p) as z: return [(i.filename, i.file_size) for i in z.infolist() if not i.is_dir()]
+        with tarfile.open(p) as t: return [(m.name, m.size) for m in t.getmembers() if m.isfile()]
+    except _READ_ERRORS as e:
+        raise EBirdDataError(f'{p.name} is a damaged or incomplete {"zip" if zip_ else "tar"} archive ({e}); download it again.') from None
+
+def _find_in_archive(p, zip_, member=None, given=None):
+    members = _members(p, zip_)
+    if member is not None:
+        members = [(m, s) for m, s in members if m == member or m.rsplit('/', 1)[-1] == member]
+        if not members: raise EBirdDataError(f'{p.name} has no member {member!r}; it holds {[m for m, _ in _members(p, zip_)][:10]}.')
     if zip_:
-        with zipfile.ZipFile(p) as z: members = [(i.filename, i.file_size) for i in z.infolist() if not i.is_dir()]
         def member_opener(m):
             def opener():
                 z = zipfile.ZipFile(p); f = z.open(m)
                 return _magic_open(_Stream(f, z), m)
             return opener
     else:
-        with tarfile.open(p) as t: members = [(m.name, m.size) for m in t.getmembers() if m.isfile()]
         def member_opener(m):
             def opener():
                 t = tarfile.open(p); f = t.extractfile(m)
@@ -218,9 +244,10 @@ def _find_in_archive(p, zip_):
             return opener
     found, sed = [], []
     for m, size in members:
-        if _SKIP_MEMBER.search(m.rsplit('/', 1)[-1]): continue
-        try: raw = _check_header(_read_head(member_opener(m)), f'{p.name}:{m}')
+        if member is None and _SKIP_MEMBER.search(m.rsplit('/', 1)[-1]): continue
+        try: raw = _check_header(_read_head(member_opener(m), f'{p.name}:{m}'), f'{p.name}:{m}')
         except EBirdDataError as e:
+            if member is not None or 'cannot be decompressed' in str(e): raise
             if 'Sampling Event Data' in str(e): sed.append(m)
             continue
         found.append((size, m, raw))
@@ -228,7 +255,11 @@ def _find_in_archive(p, zip_):
         if sed: raise EBirdDataError(f'{p.name} holds only a Sampling Event Data file ({sed[0]}), no observation file: '
                                      f'download the EBD itself (the file without "sampling" in its name).')
         raise EBirdDataError(f'{p.name} holds no eBird Basic Dataset file (members: {[m for m, _ in members][:10]}). {_DOWNLOAD_HINT}')
-    size, m, raw = max(found)
+    if len(found) > 1:
+        names = [m for _, m, _ in sorted(found, reverse=True)]
+        raise EBirdDataError(f'{p.name} holds {len(found)} EBD files: {", ".join(names)}. Say which one to read: '
+                             f'{given or p}:{names[0].rsplit("/", 1)[-1]} (the archive, a colon, the file), or extract it.')
+    size, m, raw = found[0]
     return f'{p.name}:{m}', member_opener(m), raw
 
 class _Stream(io.RawIOBase):
@@ -368,6 +399,7 @@ def _fails_all(tbl, columns) -> np.ndarray:
     return ~pc.match_substring_regex(pc.binary_join_element_wise(*[_one_chunk(tbl[c]) for c in columns], sep), pattern).to_numpy(zero_copy_only=False)
 
 def _one_chunk(arr): return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+def _is_text(t): return pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t)
 
 def _first_rows(local: np.ndarray) -> np.ndarray:
     "Row of the first occurrence of each code, for codes numbered in order of first appearance."
@@ -388,12 +420,13 @@ def _misaligned(tbl: pa.Table) -> tuple:
     def mark(rows, c):
         rows = rows[~bad[rows]]
         if len(rows): bad[rows] = True; why[c] = why.get(c, 0) + len(rows)
-    if 'SAMPLING EVENT IDENTIFIER' in tbl.column_names:
+    text = [c for c in FIELD_CHECKS if c in tbl.column_names and _is_text(tbl.schema.field(c).type)]   # (typed columns are already checked)
+    if 'SAMPLING EVENT IDENTIFIER' in text:
         enc = _one_chunk(tbl['SAMPLING EVENT IDENTIFIER']).dictionary_encode()
         wrong = _fails(enc.dictionary, 'SAMPLING EVENT IDENTIFIER')    # (each distinct id once)
         if wrong.any(): mark(np.flatnonzero(wrong[enc.indices.to_numpy(zero_copy_only=False)]), 'SAMPLING EVENT IDENTIFIER')
-    if 'CATEGORY' in tbl.column_names: mark(np.flatnonzero(_fails(_one_chunk(tbl['CATEGORY']), 'CATEGORY')), 'CATEGORY')
-    rest = [c for c in FIELD_CHECKS if c in tbl.column_names and c not in _PER_ROW]
+    if 'CATEGORY' in text: mark(np.flatnonzero(_fails(_one_chunk(tbl['CATEGORY']), 'CATEGORY')), 'CATEGORY')
+    rest = [c for c in text if c not in _PER_ROW]
     if enc is None or not rest: return np.flatnonzero(bad), why, enc
     ids, seen = enc.indices.to_numpy(zero_copy_only=False), np.zeros(len(tbl), bool)
     first = _first_rows(ids) if not bad.any() else None
@@ -519,6 +552,8 @@ def _quiet_handler_errors():
     hook._ebd = True
     sys.unraisablehook = hook
 
+_READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, tarfile.TarError)   # a damaged or cut download
+
 def _read_blocks(found, columns, nrows, block_size, info, decode, say, ranges=True, prepare=None):
     "Arrow tables of the normalised `columns` (or `prepare` of each), block by block; repairs are counted in `info` and described to `say`."
     prep = prepare or (lambda t: t)
@@ -584,6 +619,9 @@ def _read_blocks(found, columns, nrows, block_size, info, decode, say, ranges=Tr
                     convert_options=pacsv.ConvertOptions(include_columns=src, column_types={s: pa.binary() for s in src},
                                                          strings_can_be_null=False, quoted_strings_can_be_null=False))
     def stopped(e, done):
+        if 'straddl' in str(e):   # (pyarrow: a row longer than a block)
+            return EBirdDataError(f'{name}: a row{f" after the first {done:,}" if done else ""} is longer than the block size ({block_size:,} bytes): '
+                                  f'it holds a very long field. Pass a larger block_size (e.g. block_size={block_size * 8}).')
         return EBirdDataError(f'{name}: reading stopped after {done:,} rows: {e}. The file may be corrupt or '
                               f'an incomplete download; download it again.')
     def truncated(st, tail, line=lambda number: number):
@@ -646,8 +684,8 @@ def _read_blocks(found, columns, nrows, block_size, info, decode, say, ranges=Tr
             for k in range(n):
                 while len(futures) < workers + 1 and k + len(futures) < n: futures.append(pool.submit(parse, k + len(futures)))
                 try: frames, bad, st = futures.popleft().result()
-                except (pa.ArrowInvalid, OSError, EOFError) as e:
-                    if k == 0: raise EBirdDataError(f'{name} cannot be parsed as an EBD: {e}') from None
+                except (pa.ArrowInvalid, *_READ_ERRORS) as e:
+                    if k == 0 and 'straddl' not in str(e): raise EBirdDataError(f'{name} cannot be parsed as an EBD: {e}') from None
                     raise stopped(re.sub(r'Row #(\d+)', lambda m: f'Row #{int(m[1]) + lines_before(k)}', str(e)), done) from None
                 info.invalid_utf8_rows += bad
                 if k == n - 1: truncated(st, read(max(0, cuts[-1] - 4096), cuts[-1]), lambda number: number + (lines_before(k) if k else 0))
@@ -694,12 +732,13 @@ def _stream_blocks(stream, name, n_fields, nrows, options, to_frame, pending_fra
         try: reader = pacsv.open_csv(stream, **options(st))
         except pa.ArrowInvalid as e:
             if 'Empty CSV file' in str(e): raise EBirdDataError(f'{name} has a header but no data rows.') from None
-            raise EBirdDataError(f'{name} cannot be parsed as an EBD: {e}') from None
+            raise stopped(e, 0) from None
+        except _READ_ERRORS as e: raise stopped(e, 0) from None
         pending = st['pending']
         while nrows is None or done < nrows:
             try: batch = reader.read_next_batch()
             except StopIteration: break
-            except (pa.ArrowInvalid, OSError, EOFError, zipfile.BadZipFile) as e: raise stopped(e, done) from None
+            except (pa.ArrowInvalid, *_READ_ERRORS) as e: raise stopped(e, done) from None
             frames = []
             if batch.num_rows:
                 df, bad = to_frame(batch)
@@ -738,6 +777,8 @@ def _iter_batches(path, # EBD file (.txt, .gz, .zip or .tar) or the result of `f
                   prepare=None, # a function applied to each table in the reader's threads; its results are yielded instead
                  ):
     "Yield Arrow tables of text columns with normalised names, block by block; parsing runs in background threads, ahead of the caller."
+    if nrows is not None and (isinstance(nrows, bool) or not isinstance(nrows, (int, np.integer)) or nrows < 1):
+        raise EBirdDataError(f'nrows must be a positive whole number of rows, or None to read them all; not {nrows!r}.')
     found = path if isinstance(path, tuple) else find_ebd(path)
     info = ReadInfo() if info is None else info
     q, stop, said = queue.Queue(maxsize=prefetch), threading.Event(), []
@@ -775,6 +816,43 @@ def get_ebird_columns(path, # EBD file: .txt, .gz, or the .zip/.tar eBird ships
     if raw: return [c for c in header if not c.startswith('_unnamed_')]
     return list(normalise_column_names(header))
 
+# %% ../nbs/00a_ebd.ipynb #b701b869
+def _typed(arr: pa.Array, column: str) -> tuple:
+    "(`arr`, a text column, as the type `COLUMN_TYPES` gives `column`; how many non-empty values could not be read as that type and the first of them)."
+    kind, arr = COLUMN_TYPES.get(column), _one_chunk(arr)
+    enc = arr if pa.types.is_dictionary(arr.type) else arr.dictionary_encode()   # (each distinct value converted once)
+    if kind is None: return enc, 0, None
+    v = enc.dictionary
+    empty = pc.equal(v, '')
+    if kind == 'date': out = pc.strptime(v, format='%Y-%m-%d', unit='s', error_is_null=True)
+    elif kind == 'bool': out = pc.is_in(v, value_set=pa.array(['1', 'true', 'True']))
+    else:
+        try: out = pc.cast(pc.if_else(empty, pa.scalar(None, v.type), v), kind)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError): out = pa.array(pd.to_numeric(v.to_pandas(), errors='coerce'), kind)
+    bad = pc.and_(pc.invert(empty), pc.invert(pc.is_in(v, value_set=pa.array(['0', '1', 'false', 'False', 'true', 'True'])))
+                  if kind == 'bool' else pc.is_null(out)).to_numpy(zero_copy_only=False)
+    idx = enc.indices.to_numpy(zero_copy_only=False)
+    n = int(np.bincount(idx, minlength=len(v))[bad].sum()) if bad.any() else 0
+    return out.take(enc.indices), n, (v.filter(pa.array(bad))[0].as_py() if n else None)
+
+def _typed_table(tbl: pa.Table, problems: dict) -> pa.Table:
+    "`_typed` applied to every column of `tbl`; values that did not fit are counted in `problems` ({column: [count, example]})."
+    cols = {}
+    for c in tbl.column_names:
+        cols[c], n, example = _typed(tbl[c], c)
+        if n:
+            p = problems.setdefault(c, [0, example])
+            p[0] += n
+    return pa.table(cols)
+
+def _type_warnings(problems: dict, name: str) -> list:
+    "The warnings for values that did not fit their column's type."
+    what = {'date': 'real dates (YYYY-MM-DD)', 'bool': '0 or 1', 'float32': 'numbers', 'float64': 'numbers'}
+    return [f'{name}: {n:,} value(s) of {c} are not {what[COLUMN_TYPES[c]]} (e.g. {ex!r}): read as missing'
+            f'{" (NaT)" if COLUMN_TYPES[c] == "date" else " (False)" if COLUMN_TYPES[c] == "bool" else " (NaN)"}.'
+            for c, (n, ex) in problems.items()]
+
+
 # %% ../nbs/00a_ebd.ipynb #403beeba
 def _resolve_columns(cmap, columns, name):
     "Normalised names for user-given `columns` (2025 or older names); `EBirdDataError` naming unknown ones."
@@ -797,8 +875,10 @@ def _normalise_protocol_columns(df, want):
 def load_ebird_data(path, # EBD file: .txt, .gz, or the .zip/.tar eBird ships
                     nrows=None, # read at most this many data rows
                     columns=None, # columns to read (2025 or older names); None: `MATRIX_COLUMNS` present in the file
+                    typed=True, # numbers, flags and dates typed (`COLUMN_TYPES`), other text categorical; False: all text, as in the file
+                    block_size=1 << 21, # bytes parsed per block (raise it for a file with very long fields)
                    ) -> pd.DataFrame:
-    "EBD rows as a DataFrame of text columns with 2025 names."
+    "EBD rows as a DataFrame with 2025 column names; what the reader skipped or repaired is in `df.attrs['read_info']`."
     found = find_ebd(path)
     name, _, raw = found
     cmap = normalise_column_names(raw)
@@ -806,10 +886,21 @@ def load_ebird_data(path, # EBD file: .txt, .gz, or the .zip/.tar eBird ships
     else: want = _resolve_columns(cmap, [columns] if isinstance(columns, str) else columns, name)
     types = {'OBSERVATION TYPE', 'PROTOCOL NAME'} & set(want)
     read = want + ['PROTOCOL CODE'] if types and 'PROTOCOL CODE' in cmap and 'PROTOCOL CODE' not in want else want
-    tables = list(_iter_batches(found, read, nrows=nrows))
+    info, problems, lock = ReadInfo(), {}, threading.Lock()
+    def prepare(t):
+        if not typed: return t
+        p = {}
+        t = _typed_table(t, p)
+        with lock:
+            for c, (n, ex) in p.items(): problems.setdefault(c, [0, ex])[0] += n
+        return t
+    tables = list(_iter_batches(found, read, nrows=nrows, block_size=block_size, info=info, prepare=prepare))
     df = pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame({c: pd.Series([], dtype='str') for c in read if c in cmap})
+    for m in _type_warnings(problems, name): warnings.warn(m, EBirdDataWarning, stacklevel=2)
     df = _normalise_protocol_columns(df, want)[want]   # PROTOCOL CODE fills empty or missing types, then is dropped unless asked for
-    df.attrs['ebd_source'] = name
+    if typed:
+        for c in {'OBSERVATION TYPE', 'PROTOCOL NAME'} & set(want): df[c] = df[c].astype('category')
+    df.attrs.update(ebd_source=name, read_info=dataclasses.asdict(info))
     return df
 
 # %% ../nbs/00a_ebd.ipynb #caf22374
@@ -844,8 +935,10 @@ class _Registry:
         self.combos, self.combo_tax, self.combo_set = [], np.zeros(0, np.int64), pa.array([], pa.binary())
 
     def text(self, arr):
-        "Decode an Arrow column to UTF-8 text, counting invalid values."
-        arr, bad = _decode(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr)
+        "Decode an Arrow column to UTF-8 text, counting invalid values (a typed column stays as it is)."
+        arr = _one_chunk(arr)
+        if not (_is_text(arr.type) or pa.types.is_dictionary(arr.type)): return arr
+        arr, bad = _decode(arr)
         self.info.invalid_utf8_rows += bad
         return arr
 
@@ -970,32 +1063,47 @@ def _as_table(df: pd.DataFrame) -> pa.Table:
             raise EBirdDataError('these are Sampling Event Data (one row per checklist, no species); give the EBD observation rows.')
         raise EBirdDataError(f'the DataFrame is not EBD rows: it lacks the required columns {missing}. Load it with `load_ebird_data`.')
     src = dict(zip(raw, df.columns))
-    out = {}
-    for c, r in cmap.items():
-        if c not in MATRIX_COLUMNS: continue
-        s = df[src[r]]
-        if not (pd.api.types.is_string_dtype(s) and not s.isna().any()):
-            s = s.astype(object).where(s.notna(), '').astype(str)
-            if pd.api.types.is_float_dtype(df[src[r]]): s = s.str.replace(r'\.0$', '', regex=True)
-        out[c] = (_arrow_text(s).cast(pa.string()) if isinstance(s.dtype, pd.StringDtype)     # pandas' own Arrow strings
-                  else pa.array(s.to_numpy(dtype=object), pa.string()))
-    return pa.table(out)
+    return pa.table({c: _column_array(df[src[r]], c) for c, r in cmap.items() if c in _builder_columns(cmap)})
+
+def _column_array(s: pd.Series, column: str) -> pa.Array:
+    "One DataFrame column as the builder reads it: numbers, flags and dates of `COLUMN_TYPES` columns as they are, anything else as text."
+    typed = pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s) or pd.api.types.is_datetime64_any_dtype(s)
+    if column in COLUMN_TYPES and typed: return pa.array(s, from_pandas=True)
+    if isinstance(s.dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(s.cat.categories):   # (from `load_ebird_data`)
+        return pc.fill_null(pa.array(s, from_pandas=True).cast(pa.string()), '')
+    if not (pd.api.types.is_string_dtype(s) and not s.isna().any()):
+        was_float, s = pd.api.types.is_float_dtype(s), s.astype(object).where(s.notna(), '').astype(str)
+        if was_float: s = s.str.replace(r'\.0$', '', regex=True)
+    return (_arrow_text(s).cast(pa.string()) if isinstance(s.dtype, pd.StringDtype)     # pandas' own Arrow strings
+            else pa.array(s.to_numpy(dtype=object), pa.string()))
 
 def _num(meta: pa.Table, col, dtype='float32') -> np.ndarray:
-    "A text column as numbers (empty or invalid: NaN)."
+    "A text (or already numeric) column as numbers (empty or invalid: NaN)."
     if col not in meta.column_names: return np.full(len(meta), np.nan, dtype)
+    if not _is_text(meta.schema.field(col).type): return pc.cast(meta[col], pa.float64()).to_numpy(zero_copy_only=False).astype(dtype)
     arr = pc.utf8_trim_whitespace(meta[col])
     try: return pc.cast(pc.if_else(pc.equal(arr, ''), pa.scalar(None, pa.string()), arr), pa.float64()).to_numpy(zero_copy_only=False).astype(dtype)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return pd.to_numeric(arr.to_pandas(), errors='coerce').to_numpy(dtype)
+
+def _dates(meta: pa.Table) -> pd.Series:
+    "The OBSERVATION DATE of each checklist; a warning counts text that is shaped like a date but is none (2020-13-45)."
+    if 'OBSERVATION DATE' not in meta.column_names: return pd.Series(pd.NaT, index=range(len(meta)))
+    d = meta['OBSERVATION DATE']
+    if not _is_text(d.type): return d.to_pandas()
+    out = pc.strptime(d, format='%Y-%m-%d', unit='s', error_is_null=True)
+    bad = pc.and_(pc.is_null(out), pc.not_equal(d, ''))
+    if n := pc.sum(bad).as_py():
+        warnings.warn(f'{n:,} checklist(s) have an OBSERVATION DATE that is no real date (e.g. {d.filter(bad)[0].as_py()!r}): '
+                      f'their date is missing (NaT), and a date_range drops them.', EBirdDataWarning, stacklevel=4)
+    return out.to_pandas()
 
 def _checklist_table(meta: pa.Table) -> pd.DataFrame:
     "Typed per-checklist metadata (snake_case names) from the text of each checklist's first row."
     txt = lambda c: meta[c].to_pandas() if c in meta.column_names else pd.Series([''] * len(meta), dtype='str')
     prot = _protocol(txt('OBSERVATION TYPE') if 'OBSERVATION TYPE' in meta.column_names else txt('PROTOCOL NAME'),
                      txt('PROTOCOL CODE') if 'PROTOCOL CODE' in meta.column_names else None)
-    date = (pc.strptime(meta['OBSERVATION DATE'], format='%Y-%m-%d', unit='s', error_is_null=True).to_pandas()
-            if 'OBSERVATION DATE' in meta.column_names else pd.Series(pd.NaT, index=range(len(meta))))
+    date = _dates(meta)
     ck = pd.DataFrame({
         'sampling_event_id': txt('SAMPLING EVENT IDENTIFIER'), 'group_id': txt('GROUP IDENTIFIER').str.strip(),
         'complete': _num(meta, 'ALL SPECIES REPORTED') == 1, 'protocol': prot,
@@ -1056,6 +1164,21 @@ def _required(o, have):
                              f'pass a full EBD, or switch those steps off (e.g. {next(iter(missing.values()))}=None, or apply_quality_filters=False).')
 
 # %% ../nbs/00a_ebd.ipynb #d93c55d6
+def _frame_blocks(tbl: pa.Table, info: ReadInfo, read=None, step=500_000):
+    "`_prepare_block`s of a DataFrame's rows (as `_as_table`), less the rows that break `FIELD_CHECKS` (counted in `info`, with their positions); `read`: the `read_info` of `load_ebird_data`."
+    if read: info.source, info.header, info.skipped_rows, info.skipped_lines, info.skipped_reasons = (
+        read['source'], read['header'], read['skipped_rows'], list(read['skipped_lines']), dict(read['skipped_reasons']))
+    for i in range(0, len(tbl), step):
+        t = tbl.slice(i, step)
+        bad, why, _ = _misaligned(t)
+        if len(bad):
+            info.source = info.source or 'the DataFrame'
+            info.skipped_rows += len(bad); info.skipped_lines += (bad + i).tolist()[:100 - len(info.skipped_lines)]
+            for c, k in why.items(): info.skipped_reasons[c] = info.skipped_reasons.get(c, 0) + k
+            keep = np.ones(len(t), bool); keep[bad] = False
+            t = t.filter(pa.array(keep))
+        if len(t): yield _prepare_block(t)
+
 def _builder_columns(names) -> list:
     "The normalised columns `build_species_matrix` reads from a file whose (normalised) columns are `names`."
     return [c for c in MATRIX_COLUMNS if c in names and not (c == 'PROTOCOL NAME' and 'OBSERVATION TYPE' in names)]
@@ -1112,9 +1235,10 @@ def build_species_matrix(
     info = ReadInfo()
     reg, keys = _Registry(rollup, info), []
     if isinstance(data, pd.DataFrame):
+        if not len(data): raise EBirdDataError('the DataFrame has no rows: load EBD rows into it first (e.g. with load_ebird_data).')
         tbl = _as_table(data)
         _required(o, tbl.column_names)
-        blocks = (_prepare_block(tbl.slice(i, 500_000)) for i in range(0, max(len(tbl), 1), 500_000))
+        blocks = _frame_blocks(tbl, info, data.attrs.get('read_info'))
     elif isinstance(data, (str, Path)):
         found = find_ebd(data)
         names = normalise_column_names(found[2])
@@ -1123,6 +1247,10 @@ def build_species_matrix(
     else: raise EBirdDataError(f'data must be a DataFrame of EBD rows or the path of an EBD file, not {type(data).__name__}.')
     for b in blocks:
         if len(b.rows): keys.append(_reduce_block(b, reg))
+    if info.source == 'the DataFrame' and info.skipped_rows:
+        warnings.warn(f'the DataFrame: skipped {info.skipped_rows:,} rows ({_skip_reasons(info.skipped_reasons, 0)}) '
+                      f'at positions {", ".join(map(str, info.skipped_lines[:10]))}{" and more" if info.skipped_rows > 10 else ""}.',
+                      EBirdDataWarning, stacklevel=2)
     if not keys and info.skipped_rows:
         raise EBirdDataError(f'{info.source}: no usable rows: all {info.skipped_rows:,} were skipped as malformed '
                              f'({_skip_reasons(info.skipped_reasons, len(info.header))}). Check it is an EBD as eBird wrote it.')
@@ -1131,7 +1259,7 @@ def build_species_matrix(
     if info.invalid_utf8_rows:
         warnings.warn(f'{info.source or "data"}: invalid UTF-8 bytes in {info.invalid_utf8_rows:,} value(s) were replaced by U+FFFD.',
                       EBirdDataWarning, stacklevel=2)
-    report = [_report_row('read', n_rows.sum(), n_rows.sum(), len(ck), len(ck))]
+    report = [_report_row('read', n_rows.sum() + info.skipped_rows, n_rows.sum(), len(ck), len(ck))]   # (rows skipped as malformed)
     alive = np.ones(len(ck), bool)
     for step, desc, param, mask in _filter_steps(ck, o):
         new = alive & mask
@@ -1233,7 +1361,7 @@ def build_species_matrix(
     matrix = pd.DataFrame(mat, index=ck.index, columns=pd.Index(names, name='species'), copy=False)
     rep = pd.DataFrame(report).astype({'species': 'Int64'})
     matrix.attrs['cleaning_report'] = rep.astype(object).where(rep.notna(), None).to_dict('records')
-    return SpeciesMatrix(matrix, names, ck, rep, sci, info if info.source else None, unknown)
+    return SpeciesMatrix(matrix, names, ck, rep, sci, info if info.source or info.skipped_rows else None, unknown)
 
 # %% ../nbs/00a_ebd.ipynb #66a6feee
 def create_species_matrix(data, # EBD rows (a DataFrame from `load_ebird_data`) or the path of an EBD file (streamed)
