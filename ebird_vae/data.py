@@ -22,6 +22,25 @@ _all_ = ['EBirdDataError', 'EBirdDataWarning', 'load_ebird_data', 'get_ebird_col
          'create_species_matrix', 'SpeciesMatrix', 'EBirdPreprocessor', 'ReadInfo', 'find_ebd', 'ebd_text', 'write_text',
          'EBD_COLUMNS', 'MATRIX_COLUMNS', 'COLUMN_RENAMES']
 
+# %% ../nbs/00_data.ipynb #5f958a8a
+def _presence_values(values, species) -> np.ndarray:
+    "`values` (a 2-d array or tensor) as uint8 if every cell is 0 or 1; otherwise `EBirdDataError` saying how many cells are not, and where."
+    a = values.cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+    if a.dtype == np.uint8 and (not a.size or a.max() <= 1): return a
+    bad = ~((a == 0) | (a == 1))                                    # (NaN is neither)
+    if not bad.any(): return a.astype(np.uint8)
+    v, cols = a[bad], np.flatnonzero(bad.any(axis=0)) if a.ndim == 2 else np.array([], int)
+    f = v.astype(float)
+    kinds = [f'{k:,} {what}' for k, what in ((np.isnan(f).sum(), 'NaN'), (((f % 1) != 0).sum() - np.isnan(f).sum(), 'fractions'),
+                                             (((f % 1) == 0).sum(), 'other whole numbers (e.g. counts)')) if k]
+    names = [str(species[c]) if species is not None and c < len(species) else str(c) for c in cols[:5]]
+    counts = ((f % 1) == 0).all() and (f > 0).all()
+    raise EBirdDataError(f'the matrix must hold only 0 and 1 (absent/present); {bad.sum():,} cells do not ({", ".join(kinds)}), '
+                         f'in {len(cols)} column(s): {names}{" ..." if len(cols) > 5 else ""}. '
+                         + ("These look like counts: pass (matrix > 0).astype('uint8')." if counts else
+                            'Build it with create_species_matrix, or fill or drop the missing and fractional cells first.'))
+
+
 # %% ../nbs/00_data.ipynb #be8b050f
 class SpeciesDataset(Dataset):
     "Checklist rows stored once as uint8; `ds[i]` is a float32 `[n_species]`, `ds[indices]` a float32 `[B, n_species]`."
@@ -30,7 +49,9 @@ class SpeciesDataset(Dataset):
                  checklist_ids=None, # one id per row
                  split_info=None, # how the rows were chosen
                 ):
-        self.data = torch.as_tensor(np.ascontiguousarray(data.values if isinstance(data, pd.DataFrame) else data), dtype=torch.uint8)
+        v = data.values if isinstance(data, pd.DataFrame) else data
+        if isinstance(v, torch.Tensor) and v.dtype == torch.uint8 and (not v.numel() or int(v.max()) <= 1): self.data = v
+        else: self.data = torch.as_tensor(np.ascontiguousarray(_presence_values(v, species)))   # (refuses anything but 0/1)
         self.species, self.checklist_ids, self.split_info = list(species), checklist_ids, split_info or {}
     def __len__(self): return self.data.shape[0]
     def __getitem__(self, idx):
@@ -87,11 +108,12 @@ def split_train_val(matrix, # checklist x species 0/1 DataFrame (or array), or a
                 raise EBirdDataError(f'matrix columns and species differ ({len(cols)} columns, {len(species)} species; '
                                      f'not in species: {extra}, not in matrix: {miss}); pass the species list that came with the matrix.')
             matrix = matrix[species]
-        ids, values = matrix.index.to_numpy(), matrix.to_numpy(np.uint8)
+        ids, values = matrix.index.to_numpy(), _presence_values(matrix.to_numpy(), species)
     else:
-        values = np.asarray(matrix.cpu() if isinstance(matrix, torch.Tensor) else matrix).astype(np.uint8, copy=False)
+        values = np.asarray(matrix.cpu() if isinstance(matrix, torch.Tensor) else matrix)
         if values.ndim != 2 or values.shape[1] != len(species):
             raise EBirdDataError(f'matrix has shape {values.shape} but there are {len(species)} species; they must match.')
+        values = _presence_values(values, species)
         ids = np.arange(len(values))
     n = len(values)
     if n < 2: raise EBirdDataError(f'need at least 2 checklists to split, got {n}.')
