@@ -132,18 +132,19 @@ def normalise_protocol(value: str) -> str:
     v = re.sub(r'^eBird\s*-+\s*', '', v)
     return _PROTOCOL_ALIASES.get(v.lower(), v)
 
-def _normalise_protocols(s: pd.Series) -> pd.Series:
-    "`normalise_protocol` applied to a text column, once per distinct value."
-    codes, uniq = pd.factorize(s, use_na_sentinel=False)
-    new = np.array([normalise_protocol(v if isinstance(v, str) else '') for v in uniq], dtype=object)
-    return pd.Series(new[codes], index=s.index, dtype='str')
-
-def _protocol(types: pd.Series, code: pd.Series|None=None) -> pd.Series:
-    "Normalised protocols of an `OBSERVATION TYPE` / `PROTOCOL NAME` column, its blanks filled from a `PROTOCOL CODE` column (if given)."
-    v = _normalise_protocols(types)
-    if code is None: return v
-    blank = v == ''
-    return v.where(~blank, _normalise_protocols(code)) if blank.any() else v
+def _protocol(types: pd.Series, code: pd.Series|None=None, categorical=False) -> pd.Series:
+    "Normalised protocols of an `OBSERVATION TYPE` / `PROTOCOL NAME` column, its blanks filled from a `PROTOCOL CODE` column (if given); worked out once per distinct pair."
+    text = lambda v: v if isinstance(v, str) else ''
+    tc, tu = pd.factorize(types, use_na_sentinel=False)
+    cc, cu = pd.factorize(code, use_na_sentinel=False) if code is not None else (np.zeros(len(types), np.int64), np.array(['']))
+    pair = tc.astype(np.int64) * len(cu) + cc
+    pairs = np.flatnonzero(np.bincount(pair, minlength=1))         # (the pairs present, without sorting the rows)
+    inv = np.zeros(pairs[-1] + 1 if len(pairs) else 1, np.int64); inv[pairs] = np.arange(len(pairs)); inv = inv[pair]
+    vals = [normalise_protocol(text(tu[p // len(cu)])) or normalise_protocol(text(cu[p % len(cu)])) for p in pairs]
+    cats = list(dict.fromkeys(vals))
+    codes = np.array([cats.index(v) for v in vals], np.int64)[inv.reshape(-1)]
+    if categorical: return pd.Series(pd.Categorical.from_codes(codes, cats), index=types.index)
+    return pd.Series(np.asarray(cats, dtype=object)[codes], index=types.index, dtype='str')
 
 # %% ../nbs/00a_ebd.ipynb #2c064030
 _DOWNLOAD_HINT = 'Download the EBD (a tab-separated .txt, or the .tar/.zip/.gz eBird ships) from https://ebird.org/data/download.'
@@ -399,7 +400,22 @@ def _fails_all(tbl, columns) -> np.ndarray:
     return ~pc.match_substring_regex(pc.binary_join_element_wise(*[_one_chunk(tbl[c]) for c in columns], sep), pattern).to_numpy(zero_copy_only=False)
 
 def _one_chunk(arr): return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-def _is_text(t): return pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t)
+def _is_text(t, coded=False):
+    "Whether Arrow type `t` holds text (`coded`: or dictionary-encoded text)."
+    if coded and pa.types.is_dictionary(t): t = t.value_type
+    return pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t)
+
+def _first_seen(arr) -> pa.DictionaryArray:
+    "`arr` dictionary-encoded with codes in order of first appearance (re-coded if it was encoded otherwise, e.g. a pandas categorical)."
+    arr = _one_chunk(arr)
+    if not pa.types.is_dictionary(arr.type): return arr.dictionary_encode()
+    e = arr.indices.dictionary_encode()
+    return pa.DictionaryArray.from_arrays(e.indices, arr.dictionary.take(e.dictionary))
+
+def _plain_text(arr):
+    "A text column as plain (not dictionary-encoded) text."
+    arr = _one_chunk(arr)
+    return arr.dictionary.take(arr.indices) if pa.types.is_dictionary(arr.type) else arr
 
 def _first_rows(local: np.ndarray) -> np.ndarray:
     "Row of the first occurrence of each code, for codes numbered in order of first appearance."
@@ -420,12 +436,15 @@ def _misaligned(tbl: pa.Table) -> tuple:
     def mark(rows, c):
         rows = rows[~bad[rows]]
         if len(rows): bad[rows] = True; why[c] = why.get(c, 0) + len(rows)
-    text = [c for c in FIELD_CHECKS if c in tbl.column_names and _is_text(tbl.schema.field(c).type)]   # (typed columns are already checked)
+    text = [c for c in FIELD_CHECKS if c in tbl.column_names and _is_text(tbl.schema.field(c).type, coded=True)]   # (typed columns are already checked)
     if 'SAMPLING EVENT IDENTIFIER' in text:
-        enc = _one_chunk(tbl['SAMPLING EVENT IDENTIFIER']).dictionary_encode()
+        enc = _first_seen(tbl['SAMPLING EVENT IDENTIFIER'])
         wrong = _fails(enc.dictionary, 'SAMPLING EVENT IDENTIFIER')    # (each distinct id once)
         if wrong.any(): mark(np.flatnonzero(wrong[enc.indices.to_numpy(zero_copy_only=False)]), 'SAMPLING EVENT IDENTIFIER')
-    if 'CATEGORY' in text: mark(np.flatnonzero(_fails(_one_chunk(tbl['CATEGORY']), 'CATEGORY')), 'CATEGORY')
+    if 'CATEGORY' in text:
+        cat = _one_chunk(tbl['CATEGORY'])
+        if pa.types.is_dictionary(cat.type): mark(np.flatnonzero(_fails(cat.dictionary, 'CATEGORY')[cat.indices.to_numpy(zero_copy_only=False)]), 'CATEGORY')
+        else: mark(np.flatnonzero(_fails(cat, 'CATEGORY')), 'CATEGORY')
     rest = [c for c in text if c not in _PER_ROW]
     if enc is None or not rest: return np.flatnonzero(bad), why, enc
     ids, seen = enc.indices.to_numpy(zero_copy_only=False), np.zeros(len(tbl), bool)
@@ -436,6 +455,7 @@ def _misaligned(tbl: pa.Table) -> tuple:
         if not len(first): break
         seen[first] = True
         sub = tbl.select(rest).take(pa.array(first))
+        sub = pa.table({c: _plain_text(sub[c]) for c in rest})
         suspect = _fails_all(sub, rest)   # (one pattern for all columns, then each column on the rows it fails)
         if not suspect.any(): break
         for c in rest: mark(first[suspect][_fails(_one_chunk(sub[c]).filter(pa.array(suspect)), c)], c)
@@ -864,12 +884,12 @@ def _resolve_columns(cmap, columns, name):
     if unknown: raise EBirdDataError(f'{name} has no column(s) {unknown}. It has: {list(cmap)}.')
     return list(dict.fromkeys(out))
 
-def _normalise_protocol_columns(df, want):
+def _normalise_protocol_columns(df, want, categorical=False):
     "`df`'s `OBSERVATION TYPE` / `PROTOCOL NAME` (and those of `want` the file lacks) as normalised protocols, filled from `PROTOCOL CODE`."
     code = df['PROTOCOL CODE'] if 'PROTOCOL CODE' in df else None
     for c in ('OBSERVATION TYPE', 'PROTOCOL NAME'):
         if c in df or (c in want and code is not None):
-            df[c] = _protocol(df[c] if c in df else pd.Series('', index=df.index, dtype='str'), code)
+            df[c] = _protocol(df[c] if c in df else pd.Series('', index=df.index, dtype='str'), code, categorical)
     return df
 
 def load_ebird_data(path, # EBD file: .txt, .gz, or the .zip/.tar eBird ships
@@ -897,9 +917,7 @@ def load_ebird_data(path, # EBD file: .txt, .gz, or the .zip/.tar eBird ships
     tables = list(_iter_batches(found, read, nrows=nrows, block_size=block_size, info=info, prepare=prepare))
     df = pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame({c: pd.Series([], dtype='str') for c in read if c in cmap})
     for m in _type_warnings(problems, name): warnings.warn(m, EBirdDataWarning, stacklevel=2)
-    df = _normalise_protocol_columns(df, want)[want]   # PROTOCOL CODE fills empty or missing types, then is dropped unless asked for
-    if typed:
-        for c in {'OBSERVATION TYPE', 'PROTOCOL NAME'} & set(want): df[c] = df[c].astype('category')
+    df = _normalise_protocol_columns(df, want, typed)[want]   # PROTOCOL CODE fills empty or missing types, then is dropped unless asked for
     df.attrs.update(ebd_source=name, read_info=dataclasses.asdict(info))
     return df
 
@@ -1014,10 +1032,12 @@ def _prepare_block(tbl: pa.Table) -> _Block:
     "Dictionary-encode a block's checklist ids and taxon pairs and take each checklist's and pair's first row."
     col = lambda c: _one_chunk(tbl[c])
     enc = col('SAMPLING EVENT IDENTIFIER')   # (the reader encodes it as it checks the ids)
-    enc = enc if pa.types.is_dictionary(enc.type) else enc.dictionary_encode()
-    rows = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    rows = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64) if pa.types.is_dictionary(enc.type) else None
+    if rows is None or (len(rows) and (rows[0] != 0 or (np.diff(np.maximum.accumulate(rows)) > 1).any())):   # (not in order of first appearance)
+        enc = _first_seen(enc)
+        rows = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     meta_cols = [c for c in _META if c in set(tbl.column_names) and c != 'SAMPLING EVENT IDENTIFIER']
-    cat, sci = (col(c).cast(pa.binary()) for c in ('CATEGORY', 'SCIENTIFIC NAME'))
+    cat, sci = (_plain_text(col(c)).cast(pa.binary()) for c in ('CATEGORY', 'SCIENTIFIC NAME'))
     tenc = pc.binary_join_element_wise(cat, sci, pa.scalar(b'\t', pa.binary())).dictionary_encode()
     trows = tenc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     first = pa.array(_first_rows(trows))
@@ -1069,8 +1089,9 @@ def _column_array(s: pd.Series, column: str) -> pa.Array:
     "One DataFrame column as the builder reads it: numbers, flags and dates of `COLUMN_TYPES` columns as they are, anything else as text."
     typed = pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s) or pd.api.types.is_datetime64_any_dtype(s)
     if column in COLUMN_TYPES and typed: return pa.array(s, from_pandas=True)
-    if isinstance(s.dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(s.cat.categories):   # (from `load_ebird_data`)
-        return pc.fill_null(pa.array(s, from_pandas=True).cast(pa.string()), '')
+    if isinstance(s.dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(s.cat.categories) and not s.isna().any():
+        a = pa.array(s, from_pandas=True)                    # (from `load_ebird_data`: stays encoded, no copy of the text)
+        return pa.DictionaryArray.from_arrays(a.indices, a.dictionary.cast(pa.string()))
     if not (pd.api.types.is_string_dtype(s) and not s.isna().any()):
         was_float, s = pd.api.types.is_float_dtype(s), s.astype(object).where(s.notna(), '').astype(str)
         if was_float: s = s.str.replace(r'\.0$', '', regex=True)
@@ -1170,7 +1191,8 @@ def _frame_blocks(tbl: pa.Table, info: ReadInfo, read=None, step=500_000):
         read['source'], read['header'], read['skipped_rows'], list(read['skipped_lines']), dict(read['skipped_reasons']))
     for i in range(0, len(tbl), step):
         t = tbl.slice(i, step)
-        bad, why, _ = _misaligned(t)
+        bad, why, enc = _misaligned(t)
+        if enc is not None: t = t.set_column(t.column_names.index('SAMPLING EVENT IDENTIFIER'), 'SAMPLING EVENT IDENTIFIER', enc)
         if len(bad):
             info.source = info.source or 'the DataFrame'
             info.skipped_rows += len(bad); info.skipped_lines += (bad + i).tolist()[:100 - len(info.skipped_lines)]
