@@ -35,8 +35,9 @@ import pyarrow.csv as pacsv
 __all__ = ['EBD_COLUMNS', 'COLUMN_RENAMES', 'EBD_REQUIRED', 'MATRIX_COLUMNS', 'CATEGORIES', 'FIELD_CHECKS', 'COLUMN_TYPES',
            'PROTOCOL_CODES', 'EBirdDataError', 'EBirdDataWarning', 'normalise_column_names', 'field_problem',
            'normalise_protocol', 'find_ebd', 'ebd_text', 'write_text', 'ReadInfo', 'get_ebird_columns',
-           'load_ebird_data', 'taxon_key', 'SpeciesMatrix', 'build_species_matrix', 'create_species_matrix',
-           'EBirdPreprocessor']
+           'load_ebird_data', 'taxon_key', 'SpeciesMatrix', 'complete_checklists', 'protocol_in', 'effort_at_most',
+           'dates_within', 'region_in', 'merge_group_checklists', 'apply_thresholds', 'build_species_matrix',
+           'create_species_matrix', 'EBirdPreprocessor']
 
 # %% ../nbs/00a_ebd.ipynb #cc94562f
 class EBirdDataError(ValueError):
@@ -1138,35 +1139,118 @@ def _checklist_table(meta: pa.Table) -> pd.DataFrame:
     ck.loc[stationary, 'effort_distance_km'] = 0.0
     return ck
 
-# %% ../nbs/00a_ebd.ipynb #23d22a02
-def _region_mask(ck, region):
-    codes = {region.strip().upper()} if isinstance(region, str) else {r.strip().upper() for r in region}
-    return (ck['country_code'].str.upper().isin(codes) | ck['state_code'].str.upper().isin(codes)
-            | ck['county_code'].str.upper().isin(codes) | ck['county'].str.upper().isin(codes)).to_numpy()
+# %% ../nbs/00a_ebd.ipynb #d075481a
+def complete_checklists(checklists: pd.DataFrame) -> np.ndarray:
+    "Which checklists are complete (`ALL SPECIES REPORTED` = 1): only on those does a missing species mean 'not detected'."
+    return checklists['complete'].to_numpy(bool)
 
-def _date_mask(ck, date_range):
+def protocol_in(checklists: pd.DataFrame, protocols=('Stationary', 'Traveling')) -> np.ndarray:
+    "Which checklists follow one of `protocols` (names or codes of any release)."
+    keep = [normalise_protocol(p) for p in ([protocols] if isinstance(protocols, str) else protocols)]
+    return checklists['protocol'].isin(keep).to_numpy()
+
+def effort_at_most(checklists: pd.DataFrame, column: str, limit) -> np.ndarray:
+    "Which checklists have `column` (e.g. `duration_minutes`) at most `limit`; a missing value fails, as in `dplyr::filter`."
+    return (checklists[column] <= limit).to_numpy()
+
+def dates_within(checklists: pd.DataFrame, date_range) -> np.ndarray:
+    "Which checklists fall in `date_range` = (first, last), inclusive, either end None for open; a missing date fails."
     lo, hi = date_range
-    d = ck['observation_date']
+    d = checklists['observation_date']
     m = d.notna()
     if lo is not None: m &= d >= pd.Timestamp(lo)
     if hi is not None: m &= d <= pd.Timestamp(hi)
     return m.to_numpy()
 
+def region_in(checklists: pd.DataFrame, region) -> np.ndarray:
+    "Which checklists lie in `region`: country, state or county code(s), or county names (any case)."
+    codes = {region.strip().upper()} if isinstance(region, str) else {r.strip().upper() for r in region}
+    return np.logical_or.reduce([checklists[c].str.upper().isin(codes).to_numpy() for c in ('country_code', 'state_code', 'county_code', 'county')])
+
+
+# %% ../nbs/00a_ebd.ipynb #8e1f4d5d
+def _rank_text(a) -> np.ndarray:
+    "Rank of each string of `a` in sorted order (ties in order of position), sorted in C++."
+    r = np.empty(len(a), np.int64)
+    r[pc.sort_indices(_arrow_text(a)).to_numpy()] = np.arange(len(a))
+    return r
+
+def _unique_text(a):
+    "`np.unique(a, return_inverse=True)` for a text Series or array of strings, hashed and sorted in C++."
+    enc = _arrow_text(a).dictionary_encode()
+    idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    order = pc.sort_indices(enc.dictionary).to_numpy()
+    rank = np.empty(len(order), np.int64); rank[order] = np.arange(len(order))
+    return enc.dictionary.take(order).to_numpy(zero_copy_only=False), rank[idx]
+
+def merge_group_checklists(X: np.ndarray, # checklist x species 0/1 uint8 matrix
+                           checklists: pd.DataFrame, # one row per matrix row: `sampling_event_id`, `group_id`, ...
+                           collapse=True, # False: each copy stays its own checklist (rows are only sorted by id)
+                          ) -> tuple:
+    "`(X, checklists)` with the copies of each group checklist merged (auk's `auk_unique`): their species' union, the first copy's metadata (by id), indexed by group id, with `n_copies`."
+    sid = checklists['sampling_event_id']
+    gid = checklists['group_id'].where(checklists['group_id'] != '', sid) if collapse else sid
+    ids, gcode = _unique_text(gid)
+    by_id = np.lexsort((_rank_text(sid), gcode))                              # by group, then sampling event id
+    g_sorted = gcode[by_id]
+    starts = np.flatnonzero(np.r_[True, np.diff(g_sorted) != 0])
+    if (by_id != np.arange(len(by_id))).any() or len(ids) < len(X):
+        copy_no = np.arange(len(by_id)) - starts[g_sorted]                     # 0 for a group's first copy, 1, 2, ...
+        G = X[by_id[starts]]
+        for k in range(1, int(copy_no.max()) + 1):                            # union with the k-th copies
+            sel = copy_no == k
+            G[g_sorted[sel]] |= X[by_id[sel]]
+        X = G
+    ck = checklists.iloc[by_id[starts]].drop(columns='complete', errors='ignore')
+    ck.index = pd.Index(ids, name='checklist_id')
+    ck.insert(2, 'n_copies', np.bincount(gcode, minlength=len(ids)))
+    return X, ck
+
+
+# %% ../nbs/00a_ebd.ipynb #9f0af3e7
+def apply_thresholds(X: np.ndarray, # checklist x species 0/1 matrix
+                     min_species_observations=None, # keep species on at least this many checklists
+                     min_checklist_species=None, # keep checklists with at least this many species
+                    ) -> tuple:
+    "`(rows kept, columns kept, removed)`: drop rare species and short checklists again and again until both hold in what is left; `removed[step] = [presences, checklists]`."
+    keep_rows, keep_cols = np.ones(len(X), bool), X.any(axis=0)
+    removed, changed = {'rare': [0, 0], 'short': [0, 0]}, bool(min_species_observations or min_checklist_species)
+    while changed:
+        changed = False
+        if min_species_observations:
+            cs = X.sum(axis=0, dtype=np.int64, where=keep_rows[:, None])
+            drop = keep_cols & (cs < min_species_observations)
+            if drop.any():
+                keep_cols &= ~drop
+                emptied = keep_rows & ~(X.any(axis=1, where=keep_cols[None, :]))
+                removed['rare'][0] += int(cs[drop].sum()); removed['rare'][1] += int(emptied.sum())
+                keep_rows &= ~emptied; changed = True
+        if min_checklist_species:
+            rs = X.sum(axis=1, dtype=np.int64, where=keep_cols[None, :])
+            drop = keep_rows & (rs < min_checklist_species)
+            if drop.any():
+                keep_rows &= ~drop
+                keep_cols &= X.any(axis=0, where=keep_rows[:, None])
+                removed['short'][0] += int(rs[drop].sum()); removed['short'][1] += int(drop.sum()); changed = True
+    return keep_rows, keep_cols, removed
+
+
+# %% ../nbs/00a_ebd.ipynb #23d22a02
 def _filter_steps(ck, o):
     "(step, description, parameter, mask) for each enabled checklist-level filter."
     q = o['apply_quality_filters']
     steps = []
-    if q and o['complete_only']: steps.append(('complete', 'complete checklists only', 'complete_only', ck['complete'].to_numpy()))
+    if q and o['complete_only']: steps.append(('complete', 'complete checklists only', 'complete_only', complete_checklists(ck)))
     if q and o['protocols'] is not None:
         keep = [normalise_protocol(p) for p in ([o['protocols']] if isinstance(o['protocols'], str) else o['protocols'])]
-        steps.append(('protocol', f'protocol in {keep}', 'protocols', ck['protocol'].isin(keep).to_numpy()))
+        steps.append(('protocol', f'protocol in {keep}', 'protocols', protocol_in(ck, keep)))
     for name, col, param, unit in (('duration', 'duration_minutes', 'max_duration_minutes', 'min'),
                                    ('distance', 'effort_distance_km', 'max_distance_km', 'km'),
                                    ('observers', 'number_observers', 'max_observers', '')):
         if q and o[param] is not None:
-            steps.append((name, f'{col} <= {o[param]}{unit}', param, (ck[col] <= o[param]).to_numpy()))
-    if o['date_range'] is not None: steps.append(('date', f'date in {tuple(o["date_range"])}', 'date_range', _date_mask(ck, o['date_range'])))
-    if o['region'] is not None: steps.append(('region', f'region {o["region"]}', 'region', _region_mask(ck, o['region'])))
+            steps.append((name, f'{col} <= {o[param]}{unit}', param, effort_at_most(ck, col, o[param])))
+    if o['date_range'] is not None: steps.append(('date', f'date in {tuple(o["date_range"])}', 'date_range', dates_within(ck, o['date_range'])))
+    if o['region'] is not None: steps.append(('region', f'region {o["region"]}', 'region', region_in(ck, o['region'])))
     return steps
 
 def _required(o, have):
@@ -1214,20 +1298,6 @@ def _nothing_left(report, step, desc, param):
     return EBirdDataError(f"no checklist is left after the '{step}' step ({desc}), which removed the last "
                           f"{report[-1]['checklists_removed']:,} checklists (read {report[0]['checklists']:,}; {done}). "
                           f"Relax or switch off that step ({param}=None), or check the file is the one you meant.")
-
-def _rank_text(a) -> np.ndarray:
-    "Rank of each string of `a` in sorted order (ties in order of position), sorted in C++."
-    r = np.empty(len(a), np.int64)
-    r[pc.sort_indices(_arrow_text(a)).to_numpy()] = np.arange(len(a))
-    return r
-
-def _unique_text(a):
-    "`np.unique(a, return_inverse=True)` for a text Series or array of strings, hashed and sorted in C++."
-    enc = _arrow_text(a).dictionary_encode()
-    idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    order = pc.sort_indices(enc.dictionary).to_numpy()
-    rank = np.empty(len(order), np.int64); rank[order] = np.arange(len(order))
-    return enc.dictionary.take(order).to_numpy(zero_copy_only=False), rank[idx]
 
 def build_species_matrix(
     data, # EBD rows (a DataFrame, e.g. from `load_ebird_data`) or the path of an EBD file, which is streamed
@@ -1308,45 +1378,13 @@ def build_species_matrix(
     ck = ck[alive]
     if not has.all(): X, ck = X[has], ck[has]
 
-    gid = ck['group_id'].where(ck['group_id'] != '', ck['sampling_event_id']) if collapse_groups else ck['sampling_event_id']
-    ids, gcode = _unique_text(gid)
-    n_copies = np.bincount(gcode, minlength=len(ids))
-    by_id = np.lexsort((_rank_text(ck['sampling_event_id']), gcode))     # by group, then sampling event id
-    g_sorted = gcode[by_id]
-    starts = np.flatnonzero(np.r_[True, np.diff(g_sorted) != 0])
-    if (by_id != np.arange(len(by_id))).any() or len(ids) < len(ck):
-        copy_no = np.arange(len(by_id)) - starts[g_sorted]                       # 0 for a group's first copy, 1, 2, ...
-        G = X[by_id[starts]]
-        for k in range(1, int(copy_no.max()) + 1):                              # union with the k-th copies
-            sel = copy_no == k
-            G[g_sorted[sel]] |= X[by_id[sel]]
-        X = G
-    ck = ck.iloc[by_id[starts]].drop(columns='complete')
-    ck.index = pd.Index(ids, name='checklist_id')
-    ck.insert(2, 'n_copies', n_copies)
+    X, ck = merge_group_checklists(X, ck, collapse_groups)
+    ids = ck.index
     report.append(_report_row('groups', report[-1]['rows'], X.sum(dtype=np.int64), report[-1]['checklists'], len(ids), report[-1]['species']))
 
-    keep_rows, keep_cols = np.ones(len(ids), bool), X.any(axis=0)
+    keep_rows = np.ones(len(ids), bool)
     if species is None:
-        removed = {'rare': [0, 0], 'short': [0, 0]}
-        changed = bool(min_species_observations or min_checklist_species)
-        while changed:
-            changed = False
-            if min_species_observations:
-                cs = X.sum(axis=0, dtype=np.int64, where=keep_rows[:, None])
-                drop = keep_cols & (cs < min_species_observations)
-                if drop.any():
-                    keep_cols &= ~drop
-                    emptied = keep_rows & ~(X.any(axis=1, where=keep_cols[None, :]))
-                    removed['rare'][0] += int(cs[drop].sum()); removed['rare'][1] += int(emptied.sum())
-                    keep_rows &= ~emptied; changed = True
-            if min_checklist_species:
-                rs = X.sum(axis=1, dtype=np.int64, where=keep_cols[None, :])
-                drop = keep_rows & (rs < min_checklist_species)
-                if drop.any():
-                    keep_rows &= ~drop
-                    keep_cols &= X.any(axis=0, where=keep_rows[:, None])
-                    removed['short'][0] += int(rs[drop].sum()); removed['short'][1] += int(drop.sum()); changed = True
+        keep_rows, keep_cols, removed = apply_thresholds(X, min_species_observations, min_checklist_species)
         for step, k, param in (('rare species', 'rare', 'min_species_observations'), ('short checklists', 'short', 'min_checklist_species')):
             v = locals()[param]
             if v:
