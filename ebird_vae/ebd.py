@@ -842,6 +842,8 @@ def _typed(arr: pa.Array, column: str) -> tuple:
     "(`arr`, a text column, as the type `COLUMN_TYPES` gives `column`; how many non-empty values could not be read as that type and the first of them)."
     kind, arr = COLUMN_TYPES.get(column), _one_chunk(arr)
     enc = arr if pa.types.is_dictionary(arr.type) else arr.dictionary_encode()   # (each distinct value converted once)
+    if pa.types.is_binary(enc.dictionary.type):                                   # raw bytes: decoded here, once per value
+        enc = pa.DictionaryArray.from_arrays(enc.indices, _decode(enc.dictionary)[0])
     if kind is None: return enc, 0, None
     v = enc.dictionary
     empty = pc.equal(v, '')
@@ -855,6 +857,13 @@ def _typed(arr: pa.Array, column: str) -> tuple:
     idx = enc.indices.to_numpy(zero_copy_only=False)
     n = int(np.bincount(idx, minlength=len(v))[bad].sum()) if bad.any() else 0
     return out.take(enc.indices), n, (v.filter(pa.array(bad))[0].as_py() if n else None)
+
+def _valid_utf8_column(arr) -> bool:
+    "Whether a text or bytes column is valid UTF-8 throughout (checked by Arrow, without a copy)."
+    arr = _one_chunk(arr)
+    if not pa.types.is_binary(arr.type): return True
+    try: pa.StringArray.from_buffers(len(arr), arr.buffers()[1], arr.buffers()[2], arr.buffers()[0], arr.null_count, arr.offset).validate(full=True); return True
+    except pa.ArrowInvalid: return False
 
 def _typed_table(tbl: pa.Table, problems: dict) -> pa.Table:
     "`_typed` applied to every column of `tbl`; values that did not fit are counted in `problems` ({column: [count, example]})."
@@ -907,16 +916,24 @@ def load_ebird_data(path, # EBD file: .txt, .gz, or the .zip/.tar eBird ships
     else: want = _resolve_columns(cmap, [columns] if isinstance(columns, str) else columns, name)
     types = {'OBSERVATION TYPE', 'PROTOCOL NAME'} & set(want)
     read = want + ['PROTOCOL CODE'] if types and 'PROTOCOL CODE' in cmap and 'PROTOCOL CODE' not in want else want
-    info, problems, lock = ReadInfo(), {}, threading.Lock()
-    def prepare(t):
+    info, problems, lock, bad_utf8 = ReadInfo(), {}, threading.Lock(), [0]
+    def prepare(t):   # (in the reader's threads: raw bytes to typed columns, each distinct value decoded once)
         if not typed: return t
-        p = {}
+        p, bad = {}, sum(_decode(_one_chunk(t[c]))[1] for c in t.column_names if not _valid_utf8_column(t[c]))
         t = _typed_table(t, p)
         with lock:
+            bad_utf8[0] += bad
             for c, (n, ex) in p.items(): problems.setdefault(c, [0, ex])[0] += n
         return t
-    tables = list(_iter_batches(found, read, nrows=nrows, block_size=block_size, info=info, prepare=prepare))
-    df = pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame({c: pd.Series([], dtype='str') for c in read if c in cmap})
+    tables = list(_iter_batches(found, read, nrows=nrows, block_size=block_size, info=info, decode=not typed, prepare=prepare))
+    if bad_utf8[0]:
+        info.invalid_utf8_rows = bad_utf8[0]
+        warnings.warn(f'{name}: invalid UTF-8 bytes in {bad_utf8[0]:,} value(s) were replaced by U+FFFD.', EBirdDataWarning, stacklevel=2)
+    if tables:
+        tbl = pa.concat_tables(tables); tables.clear()
+        pa.default_memory_pool().release_unused()      # (the parser's freed blocks go back to the system before pandas needs memory)
+        df = tbl.to_pandas(self_destruct=True, split_blocks=True); del tbl   # (each column freed once converted: one copy at a time)
+    else: df = pd.DataFrame({c: pd.Series([], dtype='str') for c in read if c in cmap})
     for m in _type_warnings(problems, name): warnings.warn(m, EBirdDataWarning, stacklevel=2)
     df = _normalise_protocol_columns(df, want, typed)[want]   # PROTOCOL CODE fills empty or missing types, then is dropped unless asked for
     df.attrs.update(ebd_source=name, read_info=dataclasses.asdict(info))
