@@ -31,121 +31,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from .schema import *
+from .schema import _PER_ROW, _protocol
+
+
 # %% auto #0
-__all__ = ['EBD_COLUMNS', 'COLUMN_RENAMES', 'EBD_REQUIRED', 'MATRIX_COLUMNS', 'CATEGORIES', 'FIELD_CHECKS', 'COLUMN_TYPES',
-           'PROTOCOL_CODES', 'EBirdDataError', 'EBirdDataWarning', 'normalise_column_names', 'field_problem',
-           'normalise_protocol', 'find_ebd', 'ebd_text', 'write_text', 'ReadInfo', 'get_ebird_columns',
-           'load_ebird_data', 'taxon_key', 'SpeciesMatrix', 'complete_checklists', 'protocol_in', 'effort_at_most',
-           'dates_within', 'region_in', 'merge_group_checklists', 'apply_thresholds', 'build_species_matrix',
-           'create_species_matrix', 'EBirdPreprocessor']
+__all__ = ['find_ebd', 'ebd_text', 'write_text', 'ReadInfo', 'get_ebird_columns', 'load_ebird_data', 'taxon_key', 'SpeciesMatrix',
+           'complete_checklists', 'protocol_in', 'effort_at_most', 'dates_within', 'region_in',
+           'merge_group_checklists', 'apply_thresholds', 'build_species_matrix', 'create_species_matrix',
+           'EBirdPreprocessor', 'EBirdDataError', 'EBirdDataWarning', 'EBD_COLUMNS', 'COLUMN_RENAMES', 'EBD_REQUIRED',
+           'MATRIX_COLUMNS', 'PROTOCOL_CODES', 'CATEGORIES', 'FIELD_CHECKS', 'COLUMN_TYPES', 'normalise_column_names',
+           'normalise_protocol', 'field_problem']
 
-# %% ../nbs/00a_ebd.ipynb #cc94562f
-class EBirdDataError(ValueError):
-    "An input that cannot be used as eBird data; the message says what is wrong and what to do."
+# %% ../nbs/00a_ebd.ipynb #250d2ece
+_all_ = ['EBirdDataError', 'EBirdDataWarning', 'EBD_COLUMNS', 'COLUMN_RENAMES', 'EBD_REQUIRED', 'MATRIX_COLUMNS', 'PROTOCOL_CODES',
+         'CATEGORIES', 'FIELD_CHECKS', 'COLUMN_TYPES', 'normalise_column_names', 'normalise_protocol', 'field_problem']   # (from `ebird_vae.schema`)
 
-class EBirdDataWarning(UserWarning):
-    "Something in an EBD file was repaired or skipped while reading it."
-
-# %% ../nbs/00a_ebd.ipynb #116e82d4
-EBD_COLUMNS = (
-    'GLOBAL UNIQUE IDENTIFIER|LAST EDITED DATE|TAXONOMIC ORDER|CATEGORY|TAXON CONCEPT ID|COMMON NAME|'
-    'SCIENTIFIC NAME|SUBSPECIES COMMON NAME|SUBSPECIES SCIENTIFIC NAME|EXOTIC CODE|OBSERVATION COUNT|'
-    'BREEDING CODE|BREEDING CATEGORY|BEHAVIOR CODE|AGE/SEX|COUNTRY|COUNTRY CODE|STATE|STATE CODE|COUNTY|'
-    'COUNTY CODE|IBA CODE|BCR CODE|USFWS CODE|ATLAS BLOCK|LOCALITY|LOCALITY ID|LOCALITY TYPE|LATITUDE|'
-    'LONGITUDE|OBSERVATION DATE|TIME OBSERVATIONS STARTED|OBSERVER ID|OBSERVER ORCID ID|'
-    'SAMPLING EVENT IDENTIFIER|OBSERVATION TYPE|PROTOCOL NAME|PROTOCOL CODE|PROJECT NAMES|'
-    'PROJECT IDENTIFIERS|DURATION MINUTES|EFFORT DISTANCE KM|EFFORT AREA HA|NUMBER OBSERVERS|'
-    'ALL SPECIES REPORTED|GROUP IDENTIFIER|HAS MEDIA|APPROVED|REVIEWED|REASON|CHECKLIST COMMENTS|'
-    'SPECIES COMMENTS').split('|')
-
-COLUMN_RENAMES = {
-    'COUNTRY_CODE': 'COUNTRY CODE', 'STATE_PROVINCE': 'STATE',               # 2017 custom downloads
-    'SUBNATIONAL1_CODE': 'STATE CODE', 'SUBNATIONAL2_CODE': 'COUNTY CODE',
-    'BREEDING BIRD ATLAS CODE': 'BREEDING CODE',                           # before 2021
-    'BREEDING BIRD ATLAS CATEGORY': 'BREEDING CATEGORY',
-    'PROTOCOL TYPE': 'OBSERVATION TYPE',                                   # before relMar-2025
-    'PROJECT CODE': 'PROJECT IDENTIFIERS', 'TRIP COMMENTS': 'CHECKLIST COMMENTS'}
-
-EBD_REQUIRED = ['SAMPLING EVENT IDENTIFIER', 'CATEGORY', 'COMMON NAME', 'SCIENTIFIC NAME']
-
-MATRIX_COLUMNS = [
-    'SAMPLING EVENT IDENTIFIER', 'GROUP IDENTIFIER', 'TAXONOMIC ORDER', 'CATEGORY', 'COMMON NAME',
-    'SCIENTIFIC NAME', 'COUNTRY CODE', 'STATE CODE', 'COUNTY', 'COUNTY CODE', 'LOCALITY ID', 'LATITUDE',
-    'LONGITUDE', 'OBSERVATION DATE', 'TIME OBSERVATIONS STARTED', 'OBSERVER ID', 'OBSERVATION TYPE',
-    'PROTOCOL NAME', 'PROTOCOL CODE', 'DURATION MINUTES', 'EFFORT DISTANCE KM', 'NUMBER OBSERVERS',
-    'ALL SPECIES REPORTED']
-
-# %% ../nbs/00a_ebd.ipynb #557ffedc
-def normalise_column_names(raw):
-    "Map each normalised (2025) column name to the raw header cell that supplies it."
-    cmap = {}
-    for r in raw:                                                  # exact 2025 names win over renamed ones
-        if r and r in EBD_COLUMNS: cmap.setdefault(r, r)
-    for r in raw:
-        if not r or r.startswith('_unnamed_'): continue
-        cmap.setdefault(COLUMN_RENAMES.get(r, r), r)
-    if 'PROTOCOL TYPE' in raw: cmap.setdefault('PROTOCOL NAME', 'PROTOCOL TYPE')
-    return cmap
-
-# %% ../nbs/00a_ebd.ipynb #dc3652b6
-CATEGORIES = ('species', 'issf', 'form', 'intergrade', 'domestic', 'spuh', 'slash', 'hybrid')
-_NUMBER, _OPT = r'-?[0-9]+(\.[0-9]+)?', lambda r: f'^({r})?$'
-
-FIELD_CHECKS = {   # column: (pattern every value must match, what the column holds)
-    'SAMPLING EVENT IDENTIFIER': (r'^S[0-9]+$', "'S' and digits"),
-    'CATEGORY': (f'^({"|".join(CATEGORIES)})$', 'a category (species, issf, spuh, ...)'),
-    'OBSERVATION DATE': (r'^[0-9]{4}-[0-9]{2}-[0-9]{2}$', 'a date YYYY-MM-DD'),
-    'ALL SPECIES REPORTED': (r'^[01]$', '0 or 1'),
-    'GROUP IDENTIFIER': (r'^(G[0-9]+)?$', "'G' and digits, or nothing"),
-    'LATITUDE': (f'^{_NUMBER}$', 'a number'), 'LONGITUDE': (f'^{_NUMBER}$', 'a number'),
-    'DURATION MINUTES': (_OPT(_NUMBER), 'a number or nothing'), 'EFFORT DISTANCE KM': (_OPT(_NUMBER), 'a number or nothing'),
-    'NUMBER OBSERVERS': (_OPT(_NUMBER), 'a number or nothing')}
-_PER_ROW = ('SAMPLING EVENT IDENTIFIER', 'CATEGORY')   # checked on every row; the others on each checklist's first row
-_CHECK_RE = {c: re.compile(p) for c, (p, _) in FIELD_CHECKS.items()}
-
-def field_problem(column: str, # a normalised column name
-                  value: str, # one value of it, as text
-                 ) -> str | None:
-    "Why `value` cannot be a `column` value (None if it can, or if the column has no check)."
-    r = _CHECK_RE.get(column)
-    if r is None or r.match(value): return None
-    return f'{column} is {value[:30]!r}, not {FIELD_CHECKS[column][1]}'
-
-
-# %% ../nbs/00a_ebd.ipynb #36f35cc7
-COLUMN_TYPES = {**dict.fromkeys(['TAXONOMIC ORDER', 'LATITUDE', 'LONGITUDE'], 'float64'),
-                **dict.fromkeys(['DURATION MINUTES', 'EFFORT DISTANCE KM', 'EFFORT AREA HA', 'NUMBER OBSERVERS'], 'float32'),
-                **dict.fromkeys(['ALL SPECIES REPORTED', 'HAS MEDIA', 'APPROVED', 'REVIEWED'], 'bool'),
-                'OBSERVATION DATE': 'date'}   # every other column: categorical text
-
-
-# %% ../nbs/00a_ebd.ipynb #f7a52a1d
-PROTOCOL_CODES = {'P20': 'Incidental', 'P21': 'Stationary', 'P22': 'Traveling', 'P23': 'Area', 'P62': 'Historical'}
-_PROTOCOL_ALIASES = {'traveling count': 'Traveling', 'stationary count': 'Stationary', 'travelling': 'Traveling',
-                     'exhaustive area count': 'Area', 'exhaustive area': 'Area', 'area count': 'Area',
-                     'casual observation': 'Incidental', 'incidental': 'Incidental', 'historical': 'Historical',
-                     'traveling': 'Traveling', 'stationary': 'Stationary', 'area': 'Area'}
-
-def normalise_protocol(value: str) -> str:
-    "The 2025 `OBSERVATION TYPE` value for a protocol name or code of any release."
-    v = (value or '').strip()
-    if v.upper() in PROTOCOL_CODES: return PROTOCOL_CODES[v.upper()]
-    v = re.sub(r'^eBird\s*-+\s*', '', v)
-    return _PROTOCOL_ALIASES.get(v.lower(), v)
-
-def _protocol(types: pd.Series, code: pd.Series|None=None, categorical=False) -> pd.Series:
-    "Normalised protocols of an `OBSERVATION TYPE` / `PROTOCOL NAME` column, its blanks filled from a `PROTOCOL CODE` column (if given); worked out once per distinct pair."
-    text = lambda v: v if isinstance(v, str) else ''
-    tc, tu = pd.factorize(types, use_na_sentinel=False)
-    cc, cu = pd.factorize(code, use_na_sentinel=False) if code is not None else (np.zeros(len(types), np.int64), np.array(['']))
-    pair = tc.astype(np.int64) * len(cu) + cc
-    pairs = np.flatnonzero(np.bincount(pair, minlength=1))         # (the pairs present, without sorting the rows)
-    inv = np.zeros(pairs[-1] + 1 if len(pairs) else 1, np.int64); inv[pairs] = np.arange(len(pairs)); inv = inv[pair]
-    vals = [normalise_protocol(text(tu[p // len(cu)])) or normalise_protocol(text(cu[p % len(cu)])) for p in pairs]
-    cats = list(dict.fromkeys(vals))
-    codes = np.array([cats.index(v) for v in vals], np.int64)[inv.reshape(-1)]
-    if categorical: return pd.Series(pd.Categorical.from_codes(codes, cats), index=types.index)
-    return pd.Series(np.asarray(cats, dtype=object)[codes], index=types.index, dtype='str')
 
 # %% ../nbs/00a_ebd.ipynb #2c064030
 _DOWNLOAD_HINT = 'Download the EBD (a tab-separated .txt, or the .tar/.zip/.gz eBird ships) from https://ebird.org/data/download.'
