@@ -92,11 +92,11 @@ def child(method, path):
 def _checks_off():
     "Switch the reader's row checks off (it still dictionary-encodes the ids, as the checks do), to measure what they cost."
     import numpy as np
-    import ebird_vae.ebd as ebd
+    import ebird_vae.reader as reader   # (where the block reader looks the checks up)
     def encode_only(tbl):
         c = 'SAMPLING EVENT IDENTIFIER'
-        return np.zeros(0, np.int64), {}, (ebd._one_chunk(tbl[c]).dictionary_encode() if c in tbl.column_names else None)
-    ebd._misaligned = encode_only
+        return np.zeros(0, np.int64), {}, (reader._one_chunk(tbl[c]).dictionary_encode() if c in tbl.column_names else None)
+    reader._misaligned = encode_only
 
 
 FLOOR = ('parse-columns', 'parse-one', 'polars-columns')
@@ -104,7 +104,8 @@ FLOOR = ('parse-columns', 'parse-one', 'polars-columns')
 def parse_only(method, path):
     "A function that parses the file's columns that `build_species_matrix` reads (or one of them), nothing else, and returns (rows, columns)."
     import pyarrow as pa, pyarrow.csv as pacsv
-    from ebird_vae.ebd import find_ebd, normalise_column_names, _builder_columns, _source_columns
+    from ebird_vae.ebd import find_ebd, normalise_column_names, _builder_columns
+    from ebird_vae.reader import _source_columns
     cmap = normalise_column_names(find_ebd(path)[2])
     cols = _source_columns(cmap, _builder_columns(cmap))   # the raw header cells the package reads
     if method == 'parse-one': cols = cols[:1]
