@@ -12,6 +12,10 @@ Methods, on the synthetic generator's file (`ebird_vae.synthetic.write_ebd`, cac
   package            `ebird_vae.ebd.build_species_matrix(path)` (re-exported by ebird_vae.data): a plain file parsed
                      in 16 MB byte ranges on a pool of threads, full auk-style cleaning (the default)
   package, no filters  the same with `apply_quality_filters=False` (rollup and group collapse still on)
+  package, no checks  the full cleaning with the row checks of issue 12 (`FIELD_CHECKS`, `_misaligned`) switched off,
+                     ids still dictionary-encoded: the difference to `package` is what the checks cost
+  quick start        the Quick Start path `create_species_matrix(load_ebird_data(path))`, imported from `ebird_vae.data`
+                     (so torch is imported too, and counts in the peak): typed columns, then the matrix from the DataFrame
   naive              `pd.read_csv(path, sep='\\t')` of all columns with default options, keep CATEGORY == 'species',
                      `pivot_table` checklist x common name (the pipeline the issue compares against)
   naive, QUOTE_NONE  the same with `quoting=csv.QUOTE_NONE`, run when the default read fails on the
@@ -51,12 +55,21 @@ def child(method, path):
         imported, cpu, t = _rss_now_mb(), time.process_time(), time.perf_counter()
         shape = parse()
         seconds = time.perf_counter() - t
-    elif method.startswith('package'):
-        from ebird_vae.ebd import build_species_matrix   # the torch-free module that ebird_vae.data re-exports
+    elif method == 'quick-start':
+        from ebird_vae.data import load_ebird_data, create_species_matrix   # as the Quick Start does (torch included)
         imported = _rss_now_mb()
         cpu = time.process_time()
         t = time.perf_counter()
-        sm = build_species_matrix(path, apply_quality_filters=method == 'package')
+        matrix, species = create_species_matrix(load_ebird_data(path))
+        seconds = time.perf_counter() - t
+        shape = matrix.shape
+    elif method.startswith('package'):
+        from ebird_vae.ebd import build_species_matrix   # the torch-free module that ebird_vae.data re-exports
+        if method == 'package-nochecks': _checks_off()
+        imported = _rss_now_mb()
+        cpu = time.process_time()
+        t = time.perf_counter()
+        sm = build_species_matrix(path, apply_quality_filters=method != 'package-nofilter')
         seconds = time.perf_counter() - t
         shape = sm.matrix.shape
     else:
@@ -76,12 +89,23 @@ def child(method, path):
     print(json.dumps(dict(method=method, seconds=seconds, cpu_seconds=cpu, peak_mb=peak, import_mb=imported, shape=list(shape))))
 
 
+def _checks_off():
+    "Switch the reader's row checks off (it still dictionary-encodes the ids, as the checks do), to measure what they cost."
+    import numpy as np
+    import ebird_vae.reader as reader   # (where the block reader looks the checks up)
+    def encode_only(tbl):
+        c = 'SAMPLING EVENT IDENTIFIER'
+        return np.zeros(0, np.int64), {}, (reader._one_chunk(tbl[c]).dictionary_encode() if c in tbl.column_names else None)
+    reader._misaligned = encode_only
+
+
 FLOOR = ('parse-columns', 'parse-one', 'polars-columns')
 
 def parse_only(method, path):
     "A function that parses the file's columns that `build_species_matrix` reads (or one of them), nothing else, and returns (rows, columns)."
     import pyarrow as pa, pyarrow.csv as pacsv
-    from ebird_vae.ebd import find_ebd, normalise_column_names, _builder_columns, _source_columns
+    from ebird_vae.ebd import find_ebd, normalise_column_names, _builder_columns
+    from ebird_vae.reader import _source_columns
     cmap = normalise_column_names(find_ebd(path)[2])
     cols = _source_columns(cmap, _builder_columns(cmap))   # the raw header cells the package reads
     if method == 'parse-one': cols = cols[:1]
@@ -131,6 +155,9 @@ def summarise(runs):
     return r
 
 
+def _cpu_all(runs): return [r['cpu_seconds'] for r in runs if 'error' not in r]
+
+
 def machine():
     cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), platform.processor())
     import numpy, pandas, pyarrow   # not torch: the parent stays small (and the children are measured alone anyway)
@@ -144,6 +171,7 @@ def machine():
 
 
 LABELS = {'package': 'ebird_vae `build_species_matrix` (full cleaning)', 'package-nofilter': 'ebird_vae, `apply_quality_filters=False`',
+          'package-nochecks': 'ebird_vae, full cleaning, row checks off', 'quick-start': 'Quick Start: `create_species_matrix(load_ebird_data(path))`',
           'naive': 'naive: `read_csv` (defaults) + `pivot_table`', 'naive-quote-none': 'naive with `quoting=QUOTE_NONE`',
           'parse-columns': "parsing only: pyarrow, the package's columns", 'parse-one': 'parsing only: pyarrow, one column',
           'polars-columns': "parsing only: polars, the package's columns"}
@@ -180,7 +208,7 @@ def main():
     info = machine()
     path = ensure_file(a.rows)
     size = path.stat().st_size / 2**20
-    methods = ['naive', 'package', 'package-nofilter']
+    methods = ['naive', 'package', 'package-nofilter', 'package-nochecks', 'quick-start']
     if a.floor:
         methods += ['parse-columns', 'parse-one']
         try: import polars  # noqa: F401
@@ -213,7 +241,8 @@ def main():
           "Each figure comes from a fresh process: time (wall clock) and CPU time are medians over the runs and cover the "
           "file-to-matrix work only (imports excluded); peak RSS is the process's own maximum resident set size (VmHWM), imports included. "
           "The package runs `ebird_vae.ebd.build_species_matrix`, which `ebird_vae.data` re-exports: `ebird_vae.ebd` does not "
-          f"import torch (a process that imports `ebird_vae.data`, and so torch, starts at {torch_mb:,.0f} MB instead).\n",
+          f"import torch (a process that imports `ebird_vae.data`, and so torch, starts at {torch_mb:,.0f} MB instead; the Quick Start "
+          "row imports `ebird_vae.data`, so its peak includes torch).\n",
           table(results, base), '']
     if base:
         pk = next((r for r in results if r['method'] == 'package' and 'error' not in r), None)
@@ -230,6 +259,19 @@ def main():
             if len(pairs) > 1:
                 md.append(f"Naive over package, run by run (each pair ran back to back): {min(pairs):.1f}x to {max(pairs):.1f}x, "
                           f"{sum(x >= 5 for x in pairs)} of {len(pairs)} runs at 5x or more.")
+            nc = next((r for r in results if r['method'] == 'package-nochecks' and 'error' not in r), None)
+            if nc:
+                cpu_pairs = [(k - n) / k for k, n in zip(_cpu_all(runs['package']), _cpu_all(runs['package-nochecks']))]
+                md.append(f"\nThe row checks (issue 12: at most 10% of the builder's time): the full cleaning takes {pk['cpu_seconds']:.2f} s of CPU "
+                          f"with them and {nc['cpu_seconds']:.2f} s without (medians), {100 * (pk['cpu_seconds'] - nc['cpu_seconds']) / pk['cpu_seconds']:.0f}% "
+                          f"of its CPU time; {pk['seconds']:.2f} s and {nc['seconds']:.2f} s of wall-clock time. Run by run (CPU, each pair back to back): "
+                          f"{', '.join(f'{100 * x:.0f}%' for x in cpu_pairs)}.")
+            qs = next((r for r in results if r['method'] == 'quick-start' and 'error' not in r), None)
+            if qs:
+                md.append(f"\nThe Quick Start path (issue 12: at least 3x faster than naive, at most 1/3 of its peak memory, torch import "
+                          f"included): {base['seconds'] / qs['seconds']:.1f}x faster in wall-clock time ({base['cpu_seconds'] / qs['cpu_seconds']:.1f}x in CPU time), "
+                          f"{qs['peak_mb'] / base['peak_mb']:.2f} of the peak memory ({qs['peak_mb']:,.0f} MB against {base['peak_mb']:,.0f} MB). "
+                          f"Every run (s): {qs.get('seconds_all')}.")
             pc_ = next((r for r in results if r['method'] == 'parse-columns' and 'error' not in r), None)
             p1 = next((r for r in results if r['method'] == 'parse-one' and 'error' not in r), None)
             if pc_ and p1:
