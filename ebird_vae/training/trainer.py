@@ -396,17 +396,17 @@ def check_resume(state:dict,      # A `resume_state` (its `metadata` says what t
                  model:nn.Module, # The model to continue training
                  metadata:dict,   # This run's checkpoint metadata: `species` and `split`, where known
                 ) -> None:
-    "Raise a `CheckpointError` saying what differs between the checkpoint's run and this one: model sizes, species or split."
+    "Raise a `CheckpointError` saying what differs between the checkpoint's run and this one: species, split or model."
     source = state.get('source', 'the checkpoint')
     saved, own = state.get('metadata') or {}, getattr(model, 'config', None) or {}
+    if saved.get('species') is not None and metadata.get('species') is not None:
+        _check_species(source, saved['species'], metadata['species'])
+    if saved.get('split') and metadata.get('split'): _check_split(source, saved['split'], metadata['split'])
     diff = _differences(saved.get('model_config') or {}, own, [k for k in own if k in (saved.get('model_config') or {})])
     if diff: raise CheckpointError(f"Cannot resume from {source}: the model differs ({diff}). Build the model the checkpoint "
                                    f"was trained with (`model_from_checkpoint`; on the command line the same --hidden-dim, "
                                    f"--latent-dim and --likelihood).")
     _check_shapes(model, state['model_state_dict'], source)
-    if saved.get('species') is not None and metadata.get('species') is not None:
-        _check_species(source, saved['species'], metadata['species'])
-    if saved.get('split') and metadata.get('split'): _check_split(source, saved['split'], metadata['split'])
 
 # %% ../../nbs/03_trainer.ipynb #a5c244a3
 CORRUPTIONS = ('gaussian', 'dropout')
