@@ -68,6 +68,7 @@ class Trainer:
         self.history = {k: [] for k in HISTORY_KEYS}
         self.autocast = contextlib.nullcontext  # `MixedPrecisionCB` swaps in `torch.autocast`
         self.finished, self.last_checkpoint = False, None   # (a completed `fit`; the last file `save` wrote)
+        self.interrupt = None   # a signal received, acted on at the next batch (`stop_if_interrupted`)
         self.snapshot = self.state()
 
     def callback(self, event:str):
@@ -96,6 +97,11 @@ class Trainer:
         self.epoch += 1
         try: self.callback('after_epoch')
         finally: self.snapshot = self.state()
+        self.stop_if_interrupted()
+
+    def stop_if_interrupted(self):
+        "Raise `TrainingInterrupted` if a signal arrived: between batches and after the epoch's snapshot, never inside one."
+        if self.interrupt is not None: raise TrainingInterrupted(self.interrupt)
 
     def _one_pass(self, loader, training:bool) -> tuple[float, float, float]:
         "One pass over `loader`; per-checklist averages of (total, reconstruction, KL)."
@@ -120,6 +126,7 @@ class Trainer:
                 pending.append((torch.stack([self.loss.detach(), rec.detach(), kl.detach()]), len(self.xb)))
                 if len(pending) >= self.sync_every: self._sync(pending)
                 self.callback('after_batch')
+                self.stop_if_interrupted()
         self._sync(pending)
         self.callback('after_pass')
         if self.n_seen == 0: raise ValueError(f"The {'training' if training else 'validation'} loader yielded no batches.")
@@ -380,8 +387,8 @@ def _differences(saved:dict, here:dict, keys) -> str:
 def _check_species(source, saved:list, here:list):
     if saved == here: return
     only_saved, only_here = sorted(set(saved) - set(here)), sorted(set(here) - set(saved))
-    detail = (f"{len(saved)} species in the checkpoint, {len(here)} here (only in the checkpoint: {only_saved[:3]}; only here: "
-              f"{only_here[:3]})" if only_saved or only_here else "the same species in another order")
+    detail = (f"{len(saved)} species in the checkpoint, {len(here)} here; only in the checkpoint: {only_saved[:3]}, only here: "
+              f"{only_here[:3]}" if only_saved or only_here else "the same species in another order")
     raise CheckpointError(f"Cannot resume from {source}: the species vocabulary differs ({detail}). Resume with the data "
                           f"and cleaning options the checkpoint was trained with, or start a new run.")
 
@@ -451,7 +458,12 @@ class TrainingInterrupted(KeyboardInterrupt):
     @property
     def exit_code(self) -> int: return 128 + int(self.signal)
 
-def _raise_interrupt(signum, frame): raise TrainingInterrupted(signum)
+def _on_signal(trainer:Trainer):
+    "A signal handler that asks `trainer` to stop after the current batch (a second signal stops it at once)."
+    def handler(signum, frame):
+        if trainer.interrupt is not None: raise TrainingInterrupted(signum)
+        trainer.interrupt = signum
+    return handler
 
 @contextlib.contextmanager
 def _signals_to(handler):
@@ -464,8 +476,8 @@ def _signals_to(handler):
     finally:
         for s, previous in saved.items(): signal.signal(s, previous if previous is not None else signal.SIG_DFL)
 
-def _interrupted(trainer:Trainer, model:nn.Module, checkpoint_dir, e:KeyboardInterrupt) -> TrainingInterrupted:
-    "Go back to the last completed epoch, save `interrupted.pt`, say how to continue; the `TrainingInterrupted` to report."
+def _interrupted(trainer:Trainer, model:nn.Module, checkpoint_dir, e:KeyboardInterrupt, returns:bool) -> TrainingInterrupted:
+    "Go back to the last completed epoch, save `interrupted.pt`, say what was kept; the `TrainingInterrupted` to report."
     trainer.restore(trainer.snapshot)
     _pending_resume(model, {**trainer.snapshot, 'source': 'the interrupted run'})
     stop = TrainingInterrupted(getattr(e, 'signal', signal.SIGINT), history=trainer.history)
@@ -473,8 +485,9 @@ def _interrupted(trainer:Trainer, model:nn.Module, checkpoint_dir, e:KeyboardInt
     if checkpoint_dir is not None:
         stop.checkpoint = trainer.save(Path(checkpoint_dir)/'interrupted.pt', trainer.snapshot)
         where = f" Saved a resumable checkpoint to '{stop.checkpoint}': resume later with `resume='{stop.checkpoint}'`."
+    again = " To continue now, call train_variational_autoencoder again with the same model." if returns else ''
     print(f"\nInterrupted ({stop.signal.name}) during epoch {trainer.epoch + 1}. The model holds the weights after epoch "
-          f"{trainer.epoch}.{where} To continue now, call train_variational_autoencoder again with the same model.", file=sys.stderr)
+          f"{trainer.epoch}.{where}{again}", file=sys.stderr)
     return stop
 
 # %% ../../nbs/03_trainer.ipynb #0598f593
@@ -561,11 +574,11 @@ def train_variational_autoencoder(
         print(f"Resuming after epoch {trainer.epoch} (from {state.get('source', 'the loaded checkpoint')}); training to epoch {num_epochs}.")
         if trainer.epoch >= num_epochs: print(f"Already trained for {trainer.epoch} epochs; nothing to do.")
     try:
-        with _signals_to(_raise_interrupt): trainer.fit(num_epochs)
+        with _signals_to(_on_signal(trainer)): trainer.fit(num_epochs)
     except NonFiniteLossError:
         trainer.restore(trainer.snapshot)
         raise
     except KeyboardInterrupt as e:
-        with _signals_to(signal.SIG_IGN): stop = _interrupted(trainer, model, checkpoint_dir, e)
+        with _signals_to(signal.SIG_IGN): stop = _interrupted(trainer, model, checkpoint_dir, e, on_interrupt == 'return')
         if on_interrupt == 'raise': raise stop from None
     return trainer.history

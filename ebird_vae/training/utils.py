@@ -12,6 +12,7 @@ import random
 import re
 import shutil
 import tempfile
+import warnings
 import weakref
 from pathlib import Path
 
@@ -209,7 +210,10 @@ def read_checkpoint(filepath:str|Path,             # A `.pt` file written by the
     if _looks_like_text(filepath):
         raise CheckpointError(f"'{filepath}' is a text file, not a PyTorch checkpoint: pass a .pt file written by the trainer "
                               f"(e.g. final_model.pt or checkpoints/checkpoint_epoch_N.pt).")
-    try: checkpoint = torch.load(filepath, map_location=device, weights_only=True)
+    try:
+        with warnings.catch_warnings():   # (torch warns about the pickle protocol of a corrupt file before failing on it)
+            warnings.simplefilter('ignore', UserWarning)
+            checkpoint = torch.load(filepath, map_location=device, weights_only=True)
     except pickle.UnpicklingError as e:
         unsafe = _unsafe_global(str(e))
         if unsafe is not None:
