@@ -14,15 +14,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from fastcore.script import call_parse
+from fastcore.script import Param, call_parse
 
-from .inference import ChecklistEmbedder
+from .inference import ChecklistEmbedder, training_data
 
 # %% auto #0
-__all__ = ['prevalence', 'bernoulli_nll', 'context_prevalence', 'mask_checklists', 'ranking_metrics', 'PopularityBaseline',
-           'ItemKNNBaseline', 'EASEBaseline', 'vae_probabilities', 'species_auc', 'reliability_curve',
-           'expected_calibration_error', 'richness_errors', 'probe_embeddings', 'latent_diagnostics', 'evaluate_model',
-           'summarize_report', 'plot_latent_map', 'plot_reliability', 'plot_recall', 'evaluate_cli']
+__all__ = ['EASE_L2_GRID', 'SEASONS', 'PROBE_LABELS', 'prevalence', 'bernoulli_nll', 'multinomial_nll', 'baseline_nll',
+           'context_prevalence', 'mask_checklists', 'ranking_metrics', 'PopularityBaseline', 'ItemKNNBaseline',
+           'EASEBaseline', 'select_ease_l2', 'vae_probabilities', 'species_auc', 'reliability_curve',
+           'expected_calibration_error', 'richness_errors', 'probe_embeddings', 'checklist_labels',
+           'latent_diagnostics', 'evaluate_model', 'summarize_report', 'plot_latent_map', 'plot_reliability',
+           'plot_recall', 'vae_versus_baselines', 'evaluate_cli']
 
 # %% ../nbs/07_evaluation.ipynb #55af00ad
 def prevalence(train:np.ndarray,  # Training checklists `[n, species]`, 0/1
@@ -39,6 +41,21 @@ def bernoulli_nll(X:np.ndarray,  # Checklists `[n, species]`, 0/1
     P = np.clip(np.asarray(P, np.float64), 1e-7, 1 - 1e-7)
     X = np.asarray(X, np.float64)
     return -(X * np.log(P) + (1 - X) * np.log1p(-P)).sum(-1)
+
+def multinomial_nll(X:np.ndarray,  # Checklists `[n, species]`, 0/1
+                    P:np.ndarray,  # Species shares `[species]` or `[n, species]` (each row is normalised to sum to 1)
+                   ) -> np.ndarray:
+    "Per-checklist negative log-likelihood (nats) of a checklist's species under the multinomial with shares `P`."
+    P = np.clip(np.asarray(P, np.float64), 1e-12, None)
+    P = P / P.sum(-1, keepdims=True)
+    return -(np.asarray(X, np.float64) * np.log(P)).sum(-1)
+
+def baseline_nll(X:np.ndarray,      # Checklists `[n, species]`
+                 P:np.ndarray,      # Prevalences `[species]` or `[n, species]`
+                 likelihood:str='bernoulli', # The likelihood of the model being compared
+                ) -> np.ndarray:
+    "A prevalence baseline's per-checklist NLL under the same likelihood as the model it is compared with."
+    return bernoulli_nll(X, P) if likelihood == 'bernoulli' else multinomial_nll(X, P)
 
 def context_prevalence(train:np.ndarray, # Training checklists `[n, species]`
                        train_context,     # A group label per training checklist (e.g. 'district|month')
@@ -141,6 +158,26 @@ class EASEBaseline:
         "`[n, species]` linear scores `X @ B`."
         return np.asarray(X, np.float64) @ self.weights_
 
+# %% ../nbs/07_evaluation.ipynb #bc583edb
+EASE_L2_GRID = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)
+
+def select_ease_l2(train:np.ndarray,         # Training checklists `[n, species]`, 0/1
+                   groups=None,              # `[n]` group per checklist (e.g. locality): no group on both sides
+                   grid=EASE_L2_GRID,        # Penalties to try
+                   val_fraction:float=0.2,   # Share of training checklists (or groups) held out for the choice
+                   metric:str='recall@10',   # Ranking metric to maximise
+                   seed:int=0,               # Seed of the split and the masking
+                  ) -> tuple[float, pd.DataFrame]:
+    "`(best_l2, table)`: the EASE penalty with the best masked-completion `metric` on a validation part of `train`."
+    from sklearn.model_selection import GroupShuffleSplit
+    X = np.asarray(train, np.float32)
+    g = np.arange(len(X)) if groups is None else np.asarray(groups)
+    fit, val = next(GroupShuffleSplit(1, test_size=val_fraction, random_state=seed).split(X, groups=g))
+    _, shown, hidden = mask_checklists(X[val], seed=seed)
+    scores = [ranking_metrics(EASEBaseline(l2).fit(X[fit]).scores(shown), shown, hidden)[metric].mean() for l2 in grid]
+    table = pd.DataFrame({'l2': list(grid), metric: scores})
+    return float(table.l2[table[metric].idxmax()]), table
+
 # %% ../nbs/07_evaluation.ipynb #295741b9
 def vae_probabilities(model,                # A `VariationalAutoencoder` (or a `ChecklistEmbedder`)
                       X:np.ndarray,         # Checklists `[n, species]` in the model's order
@@ -207,7 +244,7 @@ def probe_embeddings(features:dict,          # Name -> `[n, d]` representation (
                      raw:np.ndarray|None=None, # Presence vectors `[n, species]`: adds PCA-16 and random-16 representations
                      test_size:float=0.3,    # Share of groups in the probe's test side
                      n_components:int=16,    # Dimensions of the PCA and random projections
-                     forest_trees:int=100,   # Trees in the random forest
+                     forest_trees:int=100,   # Trees in the random forest (0: logistic probes only)
                      seed:int=0,             # Seed of the split, projection and forest
                     ) -> pd.DataFrame:
     "Test accuracy of logistic-regression and random-forest probes per representation, with the majority-class floor."
@@ -230,12 +267,43 @@ def probe_embeddings(features:dict,          # Name -> `[n, d]` representation (
     for name, F in feats.items():
         F = np.asarray(F, np.float64)
         scale = [] if name == 'presence' else [StandardScaler()]
-        for probe, clf in [('logistic', make_pipeline(*scale, LogisticRegression(max_iter=2000))),
-                           ('random_forest', RandomForestClassifier(forest_trees, random_state=seed, n_jobs=-1))]:
+        probes = [('logistic', make_pipeline(*scale, LogisticRegression(max_iter=2000)))]
+        if forest_trees: probes.append(('random_forest', RandomForestClassifier(forest_trees, random_state=seed, n_jobs=-1)))
+        for probe, clf in probes:
             rows.append(dict(representation=name, probe=probe, accuracy=float(clf.fit(F[tr], y[tr]).score(F[te], y[te]))))
     out = pd.DataFrame(rows)
     out['n_test'], out['n_classes'] = len(te), len(np.unique(y))
     return out
+
+# %% ../nbs/07_evaluation.ipynb #0778f88c
+SEASONS = {12: 'Dec-Feb', 1: 'Dec-Feb', 2: 'Dec-Feb', 3: 'Mar-May', 4: 'Mar-May', 5: 'Mar-May',
+           6: 'Jun-Aug', 7: 'Jun-Aug', 8: 'Jun-Aug', 9: 'Sep-Nov', 10: 'Sep-Nov', 11: 'Sep-Nov'}
+
+def _distinct(col:pd.Series) -> int: return col.replace('', np.nan).dropna().nunique()
+
+def checklist_labels(checklists:pd.DataFrame, # Checklist table (`SpeciesMatrix.checklists`), indexed by checklist id
+                     train_ids=None,           # Training checklists: the region clusters are fitted on their localities
+                     n_regions:int=8,          # Clusters of coordinates
+                     seed:int=0,               # Seed of the k-means
+                    ) -> tuple[pd.DataFrame, dict]:
+    "`(labels, skipped)`: county, region and season per checklist (those that can be built), and why any was not."
+    from sklearn.cluster import KMeans
+    ck, out, skipped = checklists, pd.DataFrame(index=checklists.index), {}
+    if 'county' in ck and _distinct(ck['county'].astype(str)) >= 2: out['county'] = ck['county'].astype(str).replace('', np.nan)
+    else: skipped['county'] = 'the file has no COUNTY column, or fewer than two counties in it'
+    if {'latitude', 'longitude'} <= set(ck.columns) and ck[['latitude', 'longitude']].notna().all(axis=1).any():
+        fit = ck if train_ids is None else ck.loc[list(train_ids)]
+        sites = fit.dropna(subset=['latitude', 'longitude']).groupby('locality_id')[['latitude', 'longitude']].first()
+        if len(sites) >= n_regions:
+            km = KMeans(n_regions, n_init=10, random_state=seed).fit(sites.to_numpy())
+            has = ck[['latitude', 'longitude']].notna().all(axis=1)
+            out.loc[has, 'region'] = [f'R{r}' for r in km.predict(ck.loc[has, ['latitude', 'longitude']].to_numpy())]
+        else: skipped['region'] = f'only {len(sites)} training localities, fewer than the {n_regions} regions'
+    else: skipped['region'] = 'the file has no coordinates'
+    if 'observation_date' in ck and ck['observation_date'].notna().any():
+        out['season'] = pd.to_datetime(ck['observation_date']).dt.month.map(SEASONS)
+    else: skipped['season'] = 'the file has no observation dates'
+    return out, skipped
 
 # %% ../nbs/07_evaluation.ipynb #cac19e6d
 def latent_diagnostics(mean:np.ndarray,          # Posterior means `[n, latent]`
@@ -250,39 +318,79 @@ def latent_diagnostics(mean:np.ndarray,          # Posterior means `[n, latent]`
 
 # %% ../nbs/07_evaluation.ipynb #137a879d
 _BUCKETS = ['1-5', '6-15', '>15']   # buckets of checklist length (species on it), as `_length_bucket` labels them
+PROBE_LABELS = ('county', 'region', 'season', 'district', 'habitat')
 
 def _length_bucket(n):
     return np.select([n <= 5, n <= 15], ['1-5', '6-15'], '>15')
 
-def _encode_all(emb:ChecklistEmbedder, X:np.ndarray, progress=None) -> tuple[np.ndarray, np.ndarray]:
-    mus, lvs = [], []
-    with torch.no_grad():
-        for xb in emb._batches(X, progress):
-            mu, lv = emb.model.encode(xb); mus.append(mu.cpu()); lvs.append(lv.cpu())
-    return torch.cat(mus).numpy(), torch.cat(lvs).numpy()
+def _row(section, metric, method, subset, value, n): 
+    return dict(section=section, metric=metric, method=method, subset=subset, value=float(value), n=int(n))
 
 def _density_rows(emb, test_X, train_X, iwae_samples, seed, train_context, test_context, progress=True):
-    rows, S = [], test_X.shape[1]
+    rows, S, lik = [], test_X.shape[1], emb.model.likelihood
     s = emb.surprise(test_X, n_samples=iwae_samples, seed=seed, progress=progress)   # per checklist: ELBO terms and, with samples, IWAE
-    add = lambda metric, method, v: rows.append(dict(section='density', metric=metric, method=method, subset='all',
-                                                     value=float(np.mean(v)), n=len(test_X)))
+    add = lambda metric, method, v: rows.append(_row('density', metric, method, 'all', np.mean(v), len(test_X)))
     add('neg_elbo_per_checklist', 'vae', (s['reconstruction'] + s['kl']).to_numpy())
     if iwae_samples:
         nll = s['surprise'].to_numpy()
         add(f'iwae_nll_per_checklist_k{iwae_samples}', 'vae', nll)
         add(f'iwae_nll_per_cell_k{iwae_samples}', 'vae', nll / S)
-    prev = bernoulli_nll(test_X, prevalence(train_X))
+    prev = baseline_nll(test_X, prevalence(train_X), lik)
     add('nll_per_checklist', 'prevalence', prev); add('nll_per_cell', 'prevalence', prev / S)
     if train_context is not None and test_context is not None:
-        ctx = bernoulli_nll(test_X, context_prevalence(train_X, train_context, test_context))
+        ctx = baseline_nll(test_X, context_prevalence(train_X, train_context, test_context), lik)
         add('nll_per_checklist', 'context_prevalence', ctx); add('nll_per_cell', 'context_prevalence', ctx / S)
     return rows
 
+# %% ../nbs/07_evaluation.ipynb #1db047db
+def _completion_rows(methods, shown, hidden, length, ks):
+    rows, bucket = [], _length_bucket(length)
+    for name, scores in methods.items():
+        rm = ranking_metrics(scores, shown, hidden, ks)
+        for subset, keep in [('all', np.ones(len(rm), bool))] + [(b, bucket == b) for b in _BUCKETS]:
+            for metric in rm.columns:
+                rows.append(_row('completion', metric, name, subset, rm.loc[keep, metric].mean() if keep.any() else np.nan, keep.sum()))
+        rows += [_row('species', metric, name, 'masked', v, len(rm)) for metric, v in species_auc(scores, shown, hidden).items()]
+    return rows
+
+def _calibration_rows(methods, shown, hidden, length):
+    rows, curves = [], {}
+    for name in [m for m in ('vae', 'vae_mc', 'popularity') if m in methods]:
+        P, cand, label = methods[name], shown == 0, 'prevalence' if name == 'popularity' else name
+        curves[label] = reliability_curve(P[cand], hidden[cand])
+        for metric, v in [('ece', expected_calibration_error(P[cand], hidden[cand])), *richness_errors(P, shown, length).items()]:
+            rows.append(_row('calibration', metric, label, 'masked', v, len(shown)))
+    return rows, curves
+
+# %% ../nbs/07_evaluation.ipynb #1dbdbdca
+def _diagnostic_rows(test_mean, test_lv):
+    diag = latent_diagnostics(test_mean, test_lv)
+    rows = [_row('diagnostics', 'kl_per_dimension', 'vae', f"z{r.dimension}", r.kl, len(test_mean)) for r in diag.itertuples()]
+    rows += [_row('diagnostics', 'active_units', 'vae', 'all', diag.active.sum(), len(test_mean)),
+             _row('diagnostics', 'latent_dimensions', 'vae', 'all', len(diag), len(test_mean))]
+    return rows, diag
+
+def _embedding_rows(mean, all_X, meta, labels, group_column, forest_trees, seed):
+    "Probe rows, and a table of which labels were probed (and why not)."
+    rows, status = [], []
+    groups = meta[group_column].to_numpy() if group_column in meta else np.arange(len(meta))
+    for label in labels:
+        if label not in meta.columns: status.append((label, False, 'no such label in the metadata')); continue
+        ok = meta[label].notna().to_numpy() & (meta[label].astype(str) != '').to_numpy()
+        if meta[label][ok].nunique() < 2: status.append((label, False, 'fewer than two classes')); continue
+        pr = probe_embeddings({f'vae{mean.shape[1]}': mean[ok]}, meta[label].to_numpy()[ok], groups[ok], raw=all_X[ok],
+                              n_components=mean.shape[1], forest_trees=forest_trees, seed=seed)
+        rows += [_row('embedding', f'{label}_accuracy_{r.probe}', r.representation, 'locality_grouped', r.accuracy, r.n_test)
+                 for r in pr.itertuples()]
+        status.append((label, True, f"{meta[label][ok].nunique()} classes, {ok.sum():,} checklists"))
+    return rows, pd.DataFrame(status, columns=['label', 'probed', 'reason'])
+
+# %% ../nbs/07_evaluation.ipynb #f8aefaa2
 def evaluate_model(model,                       # A `VariationalAutoencoder` or `ChecklistEmbedder`
                    train,                       # Training checklists: `[n, species]` array or DataFrame (baselines fit here)
                    test,                        # Held-out checklists, same form
                    metadata:pd.DataFrame|None=None, # Per-checklist labels for the probes, indexed like `train` and `test`
-                   labels=('district', 'habitat'), # Metadata columns to probe (those present are used)
+                   labels=PROBE_LABELS,         # Metadata columns to probe (those absent or with one class are skipped, and said)
                    group_column:str='locality_id', # Metadata column grouping the probe's split
                    context_column:str|None=None, # Metadata column for the context-prevalence baseline (e.g. 'district_month')
                    iwae_samples:int=100,        # Importance samples for the NLL (0: skip)
@@ -290,7 +398,7 @@ def evaluate_model(model,                       # A `VariationalAutoencoder` or 
                    min_species:int=5,           # Checklists with fewer species are not masked
                    ks=(5, 10, 20),              # Recall cut-offs
                    vae_samples:int=32,          # Posterior samples for the `vae_mc` method (0: posterior mean only)
-                   ease_l2:float=200.0,         # EASE ridge penalty
+                   ease_l2:float|None=None,     # EASE ridge penalty (None: chosen on a validation part of `train`)
                    knn_neighbors:int=50,        # Neighbours per species in item kNN
                    forest_trees:int=100,        # Trees in the probes' random forests
                    seed:int=0,                  # Seed of the masking, importance samples and probes
@@ -303,72 +411,44 @@ def evaluate_model(model,                       # A `VariationalAutoencoder` or 
     if not isinstance(model, ChecklistEmbedder):
         species = [str(c) for c in train.columns] if isinstance(train, pd.DataFrame) else None
         model = ChecklistEmbedder(model, species, device, batch_size)
-    emb = model
-    train_X, train_ids = emb.matrix(train)
-    test_X, test_ids = emb.matrix(test)
-    timings, rows, t0 = {}, [], time.perf_counter()
+    emb, timings, t0 = model, {}, time.perf_counter()
+    (train_X, train_ids), (test_X, test_ids) = emb.matrix(train), emb.matrix(test)
+    meta = None if metadata is None else metadata.reindex(train_ids.append(test_ids))
     ctx = lambda ids: metadata[context_column].reindex(ids).to_numpy() if (metadata is not None and context_column) else None
     bar = None if progress else False   # the other passes: a bar only when they are long, none at all if not `progress`
-    rows += _density_rows(emb, test_X, train_X, iwae_samples, seed, ctx(train_ids), ctx(test_ids), progress)
-    timings['density'] = time.perf_counter() - t0
+    rows = _density_rows(emb, test_X, train_X, iwae_samples, seed, ctx(train_ids), ctx(test_ids), progress)
+    timings['density'], t0 = time.perf_counter() - t0, time.perf_counter()
 
-    t0 = time.perf_counter()
+    if ease_l2 is None:
+        groups = meta[group_column].to_numpy()[:len(train_X)] if meta is not None and group_column in meta else None
+        ease_l2, _ = select_ease_l2(train_X, groups, seed=seed)
     mrows, shown, hidden = mask_checklists(test_X, mask_fraction, min_species, seed)
-    length = test_X[mrows].sum(1)
     methods = {'vae': vae_probabilities(emb, shown, progress=bar)}
     if vae_samples: methods['vae_mc'] = vae_probabilities(emb, shown, vae_samples, seed, progress=bar)
     for b in [PopularityBaseline(), ItemKNNBaseline(knn_neighbors), EASEBaseline(ease_l2)]:
         methods[b.name] = b.fit(train_X).scores(shown)
-    bucket = _length_bucket(length)
-    for name, scores in methods.items():
-        rm = ranking_metrics(scores, shown, hidden, ks)
-        for subset, keep in [('all', np.ones(len(rm), bool))] + [(b, bucket == b) for b in _BUCKETS]:
-            for metric in rm.columns:
-                rows.append(dict(section='completion', metric=metric, method=name, subset=subset,
-                                 value=float(rm.loc[keep, metric].mean()) if keep.any() else np.nan, n=int(keep.sum())))
-        for metric, v in species_auc(scores, shown, hidden).items():
-            rows.append(dict(section='species', metric=metric, method=name, subset='masked', value=float(v), n=len(rm)))
+    length = test_X[mrows].sum(1)
+    rows += _completion_rows(methods, shown, hidden, length, ks)
     timings['completion'] = time.perf_counter() - t0
-
     curves = {}
-    for name in [m for m in ('vae', 'vae_mc', 'popularity') if m in methods]:
-        P, cand = methods[name], shown == 0
-        curves['prevalence' if name == 'popularity' else name] = reliability_curve(P[cand], hidden[cand])
-        for metric, v in [('ece', expected_calibration_error(P[cand], hidden[cand])),
-                          *richness_errors(P, shown, length).items()]:
-            rows.append(dict(section='calibration', metric=metric, method='prevalence' if name == 'popularity' else name,
-                             subset='masked', value=float(v), n=len(mrows)))
+    if emb.model.likelihood == 'bernoulli':   # a multinomial decoder gives shares of a checklist, not presence probabilities
+        cal_rows, curves = _calibration_rows(methods, shown, hidden, length)
+        rows += cal_rows
 
-    t0 = time.perf_counter()
-    all_X = np.concatenate([train_X, test_X])
-    all_ids = train_ids.append(test_ids)
-    mean, log_variance = _encode_all(emb, all_X, bar)
-    test_mean, test_lv = mean[len(train_X):], log_variance[len(train_X):]
-    diag = latent_diagnostics(test_mean, test_lv)
-    for _, r in diag.iterrows():
-        rows.append(dict(section='diagnostics', metric='kl_per_dimension', method='vae', subset=f"z{r.dimension}",
-                         value=float(r.kl), n=len(test_X)))
-    rows.append(dict(section='diagnostics', metric='active_units', method='vae', subset='all',
-                     value=float(diag.active.sum()), n=len(test_X)))
-    rows.append(dict(section='diagnostics', metric='latent_dimensions', method='vae', subset='all',
-                     value=float(len(diag)), n=len(test_X)))
-    if metadata is not None:
-        meta = metadata.reindex(all_ids)
-        groups = meta[group_column].to_numpy() if group_column in meta else np.arange(len(meta))
-        for label in [l for l in labels if l in meta.columns]:
-            ok = meta[label].notna().to_numpy()
-            pr = probe_embeddings({f'vae{mean.shape[1]}': mean[ok]}, meta[label].to_numpy()[ok], groups[ok], raw=all_X[ok],
-                                  n_components=mean.shape[1], forest_trees=forest_trees, seed=seed)
-            for _, r in pr.iterrows():
-                rows.append(dict(section='embedding', metric=f'{label}_accuracy_{r.probe}', method=r.representation,
-                                 subset='locality_grouped', value=r.accuracy, n=int(r.n_test)))
+    t0, all_X = time.perf_counter(), np.concatenate([train_X, test_X])
+    mean, log_variance = emb.posterior(all_X, bar)
+    diag_rows, diag = _diagnostic_rows(mean[len(train_X):], log_variance[len(train_X):])
+    rows += diag_rows
+    probes = pd.DataFrame(columns=['label', 'probed', 'reason'])
+    if meta is not None:
+        emb_rows, probes = _embedding_rows(mean, all_X, meta, labels, group_column, forest_trees, seed)
+        rows += emb_rows
     timings['embeddings'] = time.perf_counter() - t0
     report = pd.DataFrame(rows, columns=['section', 'metric', 'method', 'subset', 'value', 'n'])
-    report.attrs['timings'] = timings
+    report.attrs.update(timings=timings, probes=probes, ease_l2=ease_l2, likelihood=emb.model.likelihood)
     if not details: return report
-    return report, dict(mean=mean, ids=all_ids, is_test=np.arange(len(all_ids)) >= len(train_X),
-                        reliability=curves, diagnostics=diag,
-                        metadata=None if metadata is None else metadata.reindex(all_ids))
+    return report, dict(mean=mean, ids=train_ids.append(test_ids), is_test=np.arange(len(all_X)) >= len(train_X),
+                        reliability=curves, diagnostics=diag, metadata=meta)
 
 # %% ../nbs/07_evaluation.ipynb #84f34195
 def summarize_report(report:pd.DataFrame, # From `evaluate_model`
@@ -384,14 +464,14 @@ def summarize_report(report:pd.DataFrame, # From `evaluate_model`
 # %% ../nbs/07_evaluation.ipynb #b88c4a8f
 def plot_latent_map(mean:np.ndarray,         # Posterior means `[n, latent]`
                     metadata:pd.DataFrame,    # Labels for the same rows
-                    labels=('district', 'habitat'), # Columns to colour by (one panel each)
+                    labels=None,              # Columns to colour by, one panel each (default: up to three of `PROBE_LABELS`)
                     max_points:int=5000,      # Subsample for legibility
                     seed:int=0,               # Seed of the subsample
                    ):
     "Scatter of the first two principal components of the embeddings, coloured by each label."
     import matplotlib.pyplot as plt
     from sklearn.decomposition import PCA
-    labels = [l for l in labels if l in metadata.columns]
+    labels = [l for l in (labels or PROBE_LABELS) if l in metadata.columns][:None if labels else 3]
     xy = PCA(2, random_state=seed).fit_transform(mean)
     keep = np.random.default_rng(seed).permutation(len(xy))[:max_points]
     fig, axes = plt.subplots(1, max(len(labels), 1), figsize=(5.5 * max(len(labels), 1), 4.5), squeeze=False)
@@ -429,6 +509,30 @@ def plot_recall(report:pd.DataFrame, # From `evaluate_model`
     return ax.figure
 
 # %% ../nbs/07_evaluation.ipynb #0f9742c2
+def _value(report, section, metric, method, subset=None):
+    r = report[(report.section == section) & (report.metric == metric) & (report.method == method)]
+    if subset is not None: r = r[r.subset == subset]
+    return float(r.value.iloc[0]) if len(r) else np.nan
+
+def vae_versus_baselines(report:pd.DataFrame, # From `evaluate_model`
+                        ) -> pd.DataFrame:
+    "Where the VAE wins and where it does not: one row per comparison (`comparison, vae, baseline, vae_wins`)."
+    rows, emb = [], report[report.section == 'embedding']
+    r10 = lambda m: _value(report, 'completion', 'recall@10', m, 'all')
+    rows.append(('Recall@10 vs EASE', r10('vae'), r10('ease')))
+    rows.append(('Recall@10 vs item kNN', r10('vae'), r10('item_knn')))
+    for metric in emb.metric[emb.metric.str.endswith('_accuracy_logistic')].unique():
+        vae_name = emb[emb.method.str.startswith('vae')].method.iloc[0]
+        rows.append((f"{metric.replace('_accuracy_logistic', '')} probe vs PCA-{vae_name[3:]}",
+                     _value(report, 'embedding', metric, vae_name), _value(report, 'embedding', metric, f'pca{vae_name[3:]}')))
+    nll = report[(report.section == 'density') & report.metric.str.startswith('iwae_nll_per_checklist')]
+    if len(nll): rows.append(('NLL vs prevalence (lower wins)', nll.value.iloc[0], _value(report, 'density', 'nll_per_checklist', 'prevalence')))
+    out = pd.DataFrame(rows, columns=['comparison', 'vae', 'baseline'])
+    lower = out.comparison.str.contains('lower wins')
+    out['vae_wins'] = np.where(lower, out.vae < out.baseline, out.vae >= out.baseline)
+    return out
+
+# %% ../nbs/07_evaluation.ipynb #f683ead8
 def _markdown_table(df:pd.DataFrame) -> str:
     "A DataFrame as a GitHub markdown table (without the optional `tabulate` dependency)."
     df = df.reset_index()
@@ -438,14 +542,18 @@ def _markdown_table(df:pd.DataFrame) -> str:
     return '\n'.join(lines)
 
 def _markdown_summary(report:pd.DataFrame) -> str:
-    parts = []
+    vs = vae_versus_baselines(report)
+    parts = ["## Where the VAE wins and where it does not\n\n" + _markdown_table(vs.set_index('comparison')) + "\n"]
     for section, subset in [('density', None), ('completion', 'all'), ('species', None), ('calibration', None),
                             ('embedding', None)]:
         if (report.section == section).any():
             parts.append(f"## {section}\n\n" + _markdown_table(summarize_report(report, section, subset)) + "\n")
+    probes = report.attrs.get('probes')
+    if probes is not None and len(probes): parts.append("## probes run and skipped\n\n" + _markdown_table(probes.set_index('label')) + "\n")
     d = report[(report.section == 'diagnostics') & (report.metric == 'active_units')]
     if len(d): parts.append(f"active units: {int(d.value.iloc[0])} of "
                             f"{int(report[(report.metric == 'latent_dimensions')].value.iloc[0])}\n")
+    if 'ease_l2' in report.attrs: parts.append(f"EASE l2: {report.attrs['ease_l2']:g} (chosen on a validation part of the training checklists unless given)\n")
     return "\n".join(parts)
 
 def _held_out(sm, recorded:dict, split=None, val_size=None, random_seed=None):
@@ -467,17 +575,32 @@ def _held_out(sm, recorded:dict, split=None, val_size=None, random_seed=None):
     return (list(map(str, train_ds.checklist_ids)), list(map(str, test_ds.checklist_ids)),
             f"{split} (val_size {val_size}, seed {random_seed}), re-split here")
 
+def _probe_metadata(sm, train_ids, labels_csv=None) -> tuple[pd.DataFrame, dict]:
+    "Labels for the probes (county, region, season, and a csv's columns), the locality and the context of the baselines."
+    ck = sm.checklists
+    meta, skipped = checklist_labels(ck, train_ids)
+    meta['locality_id'] = ck['locality_id'].astype(str)
+    if 'county' in meta: meta['district_month'] = meta['county'].astype(str) + '|' + ck['observation_date'].dt.month.astype(str)
+    if labels_csv:
+        extra = pd.read_csv(labels_csv, index_col=0)
+        extra.index = extra.index.astype(str)
+        extra = extra.drop(columns=[c for c in extra.columns if c in ('latitude', 'longitude', 'locality_id')])
+        meta = meta.drop(columns=[c for c in extra.columns if c in meta.columns]).join(extra, how='left')
+    return meta, skipped
+
+# %% ../nbs/07_evaluation.ipynb #f8cb4c86
 @call_parse
 def evaluate_cli(checkpoint:str,                 # Model checkpoint (.pt) written by training
-                 data:str,                       # The EBD file the model was trained on (.txt, .gz, .zip, .tar)
+                 data:Param("The EBD file the model was trained on (default: the file the checkpoint records)",
+                            str, opt=False, nargs='?')=None,
                  output_dir:str='evaluation',    # Folder for report.csv, summary.md and the plots
                  split:str=None,                 # Re-split instead: random, locality or spatial (default: the split recorded in the checkpoint)
                  val_size:float=None,            # Held-out share when re-splitting (default: recorded, else 0.2)
                  random_seed:int=None,           # Seed when re-splitting (default: recorded, else 42)
                  labels_csv:str=None,            # Optional csv of per-checklist labels (first column: checklist id)
-                 probe_labels:str='district,habitat', # Comma-separated label columns for the embedding probes
+                 probe_labels:str=','.join(PROBE_LABELS), # Comma-separated labels for the embedding probes (absent ones are skipped)
                  iwae_samples:int=100,           # Importance samples for the NLL (0: skip)
-                 ease_l2:float=200.0,            # EASE ridge penalty
+                 ease_l2:float=None,             # EASE ridge penalty (default: chosen on a validation part of the training checklists)
                  device:str='cpu',               # Device: cpu, cuda, mps
                  seed:int=0,                     # Seed of the masking and probes
                 ):
@@ -485,26 +608,31 @@ def evaluate_cli(checkpoint:str,                 # Model checkpoint (.pt) writte
     import matplotlib
     matplotlib.use('Agg')
     emb = ChecklistEmbedder.from_checkpoint(checkpoint, device=device)
+    data = data or training_data(emb.metadata)
+    print(f"Reading and cleaning {Path(data).name} with the model's vocabulary ...", flush=True)
     sm = emb._ebd_matrix(data)
     train_ids, test_ids, how = _held_out(sm, emb.metadata.get('split') or {}, split, val_size, random_seed)
-    ck = sm.checklists
-    meta = pd.DataFrame({'district': ck['county'].astype(str), 'locality_id': ck['locality_id'].astype(str)}, index=ck.index)
-    meta['district_month'] = meta['district'] + '|' + ck['observation_date'].dt.month.astype(str)
-    if labels_csv:
-        extra = pd.read_csv(labels_csv, index_col=0)
-        extra.index = extra.index.astype(str)
-        meta = meta.drop(columns=[c for c in extra.columns if c in meta.columns]).join(extra.drop(
-            columns=[c for c in extra.columns if c in ('latitude', 'longitude')]), how='left')
-    out = Path(output_dir); out.mkdir(parents=True, exist_ok=True)
-    report, det = evaluate_model(emb, sm.matrix.loc[train_ids], sm.matrix.loc[test_ids],
-                                 metadata=meta, labels=tuple(probe_labels.split(',')) if probe_labels else (),
-                                 context_column='district_month', iwae_samples=iwae_samples,
-                                 ease_l2=ease_l2, seed=seed, details=True, progress=sys.stdout.isatty())
+    meta, skipped = _probe_metadata(sm, train_ids, labels_csv)
+    print(f"Evaluating on {len(test_ids):,} held-out checklists ({how}) ...", flush=True)
+    report, det = evaluate_model(emb, sm.matrix.loc[train_ids], sm.matrix.loc[test_ids], metadata=meta,
+                                 labels=tuple(probe_labels.split(',')) if probe_labels else (),
+                                 context_column='district_month' if 'district_month' in meta else None,
+                                 iwae_samples=iwae_samples, ease_l2=ease_l2, seed=seed, details=True, progress=sys.stdout.isatty())
+    probes = report.attrs['probes']
+    probes['reason'] = [skipped.get(l, r) if not ok else r for l, ok, r in probes.itertuples(index=False)]
+    _write_evaluation(Path(output_dir), report, det, f"# Evaluation of {Path(checkpoint).name}\n\nsplit: {how}; "
+                      f"{len(train_ids):,} training and {len(test_ids):,} held-out checklists\n\n")
+
+# %% ../nbs/07_evaluation.ipynb #ec527ecc
+def _write_evaluation(out:Path, report, det, header:str):
+    "report.csv, summary.md and the plots of an `evaluate_model(details=True)` run, into `out`."
+    out.mkdir(parents=True, exist_ok=True)
     report.to_csv(out/'report.csv', index=False)
-    (out/'summary.md').write_text(f"# Evaluation of {checkpoint}\n\nsplit: {how}; "
-                                  f"{len(train_ids):,} training and {len(test_ids):,} held-out checklists\n\n" + _markdown_summary(report))
-    plot_latent_map(det['mean'], det['metadata']).savefig(out/'latent_map.png', dpi=110)
-    plot_reliability(det['reliability']).savefig(out/'reliability.png', dpi=110)
-    plot_recall(report).savefig(out/'recall_at_k.png', dpi=110)
-    print(summarize_report(report, 'completion', 'all').round(3).to_string())
-    print(f"Wrote {out/'report.csv'}, {out/'summary.md'} and 3 plots.")
+    (out/'summary.md').write_text(header + _markdown_summary(report))
+    plots = {'latent_map.png': lambda: plot_latent_map(det['mean'], det['metadata']), 'recall_at_k.png': lambda: plot_recall(report)}
+    if det['reliability']: plots['reliability.png'] = lambda: plot_reliability(det['reliability'])
+    import matplotlib.pyplot as plt
+    for name, draw in plots.items():
+        fig = draw(); fig.savefig(out/name, dpi=110); plt.close(fig)
+    print(vae_versus_baselines(report).round(3).to_string(index=False))
+    print(f"Wrote report.csv, summary.md and {len(plots)} plots to {out}/")

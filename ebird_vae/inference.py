@@ -13,17 +13,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from fastcore.basics import patch
-from fastcore.script import call_parse
+from fastcore.script import Param, call_parse
 from fastprogress.fastprogress import progress_bar
 
-from .models import VariationalAutoencoder
+from .models import VariationalAutoencoder, kl_divergence, reconstruction_loss
 from .training.utils import _read_checkpoint, _model_from
 
 # %% auto #0
 __all__ = ['align_species', 'negative_elbo', 'importance_weighted_nll', 'ChecklistEmbedder', 'save_embeddings', 'load_embeddings',
-           'nearest_checklists', 'decode_probabilities', 'embed_cli']
+           'nearest_checklists', 'decode_probabilities', 'training_data', 'embed_cli']
 
 # %% ../nbs/06_inference.ipynb #0181fba6
 def align_species(data:pd.DataFrame,   # Checklists x species (any column order), values 0/1 or counts
@@ -55,9 +54,7 @@ def negative_elbo(model:VariationalAutoencoder, # The VAE, in eval mode
     "Per-checklist `(reconstruction, kl)` in nats, decoding the posterior mean; their sum is the negative ELBO with z at the mean (a plug-in score, not a bound)."
     mean, log_variance = model.encode(x)
     logits = model.decode(mean, logits=True)
-    reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction='none').sum(-1)
-    kl = -0.5 * (1 + log_variance - mean.pow(2) - log_variance.exp()).sum(-1)
-    return reconstruction, kl
+    return reconstruction_loss(logits, x, model.likelihood), kl_divergence(mean, log_variance).sum(-1)
 
 @torch.no_grad()
 def importance_weighted_nll(model:VariationalAutoencoder, # The VAE, in eval mode
@@ -68,16 +65,13 @@ def importance_weighted_nll(model:VariationalAutoencoder, # The VAE, in eval mod
                            ) -> torch.Tensor:
     "Per-checklist importance-weighted estimate of -log p(x) in nats (IWAE bound with `n_samples` samples)."
     mean, log_variance = model.encode(x)
-    std = (0.5 * log_variance).exp()
     log_weights = []
     for start in range(0, n_samples, chunk):
-        s = min(chunk, n_samples - start)
-        eps = torch.randn((s, *mean.shape), device=x.device, dtype=mean.dtype, generator=generator)
-        z = mean + std * eps
+        z = model.reparameterize(mean, log_variance, min(chunk, n_samples - start), generator)
         logits = model.decode(z, logits=True)
-        log_px = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction='none').sum(-1)
+        log_px = -reconstruction_loss(logits, x.expand_as(logits), model.likelihood)
         log_pz = -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(-1)
-        log_qz = -0.5 * (eps.pow(2) + log_variance + math.log(2 * math.pi)).sum(-1)
+        log_qz = -0.5 * ((z - mean).pow(2) / log_variance.exp() + log_variance + math.log(2 * math.pi)).sum(-1)
         log_weights.append(log_px + log_pz - log_qz)
     return -(torch.logsumexp(torch.cat(log_weights), 0) - math.log(n_samples))
 
@@ -171,6 +165,12 @@ def _batches(self:ChecklistEmbedder, X:np.ndarray, progress:bool|None=None):
     if progress or (progress is None and len(starts) > 20): starts = progress_bar(starts, leave=False)
     for s in starts: yield torch.as_tensor(X[s:s + self.batch_size], dtype=torch.float32, device=self.device)
 
+@patch
+def _posteriors(self:ChecklistEmbedder, X:np.ndarray, progress:bool|None=None):
+    "The batched encode loop: `(mean, log_variance)` of q(z|x) for each batch of `X`, on the model's device."
+    with torch.no_grad():
+        for xb in self._batches(X, progress): yield self.model.encode(xb)
+
 # %% ../nbs/06_inference.ipynb #3fe705f3
 @patch
 def embed(self:ChecklistEmbedder,
@@ -180,11 +180,7 @@ def embed(self:ChecklistEmbedder,
           ) -> pd.DataFrame:
     "Posterior-mean (or sampled) embeddings, one row per checklist, columns `z0..`."
     X, ids = self.matrix(data)
-    out = []
-    with torch.no_grad():
-        for xb in self._batches(X, progress):
-            mean, log_variance = self.model.encode(xb)
-            out.append((self.model.reparameterize(mean, log_variance) if sample else mean).cpu())
+    out = [(self.model.reparameterize(mu, lv) if sample else mu).cpu() for mu, lv in self._posteriors(X, progress)]
     Z = torch.cat(out).numpy() if out else np.zeros((0, self.model.latent_dimension), np.float32)
     return pd.DataFrame(Z, index=ids, columns=[f'z{i}' for i in range(Z.shape[1])])
 
@@ -195,12 +191,18 @@ def sample_embeddings(self:ChecklistEmbedder,
                       ) -> np.ndarray:
     "`[n_samples, n_checklists, latent]` draws from each checklist's posterior."
     X, _ = self.matrix(data)
-    out = []
-    with torch.no_grad():
-        for xb in self._batches(X):
-            mean, log_variance = self.model.encode(xb)
-            out.append((mean + (0.5 * log_variance).exp() * torch.randn((n_samples, *mean.shape), device=self.device)).cpu())
-    return torch.cat(out, 1).numpy()
+    return torch.cat([self.model.reparameterize(mu, lv, n_samples).cpu() for mu, lv in self._posteriors(X)], 1).numpy()
+
+@patch
+def posterior(self:ChecklistEmbedder,
+              data,                    # Checklists, as for `embed`
+              progress:bool|None=None, # Progress bar (None: when there are more than 20 batches)
+             ) -> tuple[np.ndarray, np.ndarray]:
+    "`(mean, log_variance)` of each checklist's posterior q(z|x), as `[n_checklists, latent]` arrays."
+    X, _ = self.matrix(data)
+    parts = [(mu.cpu(), lv.cpu()) for mu, lv in self._posteriors(X, progress)]
+    if not parts: return (np.zeros((0, self.model.latent_dimension), np.float32),) * 2
+    return torch.cat([m for m, _ in parts]).numpy(), torch.cat([l for _, l in parts]).numpy()
 
 # %% ../nbs/06_inference.ipynb #1a2480a0
 def save_embeddings(embeddings:pd.DataFrame,      # From `ChecklistEmbedder.embed`: index checklist id, columns z0..
@@ -286,8 +288,7 @@ def decode_probabilities(model:VariationalAutoencoder, # The VAE, in eval mode
     "Species probabilities `[batch, species]`: at the posterior mean, or the posterior predictive E_q[p(x|z)]."
     mean, log_variance = model.encode(x)
     if not n_samples: return model.decode(mean)
-    eps = torch.randn((n_samples, *mean.shape), device=x.device, dtype=mean.dtype, generator=generator)
-    return model.decode(mean + (0.5 * log_variance).exp() * eps).mean(0)
+    return model.decode(model.reparameterize(mean, log_variance, n_samples, generator)).mean(0)
 
 @patch
 def reconstruct(self:ChecklistEmbedder,
@@ -358,9 +359,22 @@ def surprise(self:ChecklistEmbedder,
 # %% ../nbs/06_inference.ipynb #9ec8afd2
 _META_COLUMNS = ['locality_id', 'latitude', 'longitude', 'county', 'county_code', 'state_code', 'observation_date']
 
+def training_data(metadata:dict, # A checkpoint's metadata (`ChecklistEmbedder.metadata`)
+                 ) -> Path:
+    "The EBD file a model was trained on, as `ebird-vae train` records it (the bundled sample wherever it is installed)."
+    from ebird_vae.synthetic import sample_path
+    recorded = (metadata.get('run') or {}).get('data')
+    if recorded is None:
+        raise ValueError("No data file given, and the checkpoint does not record the file it was trained on: pass the EBD file.")
+    if Path(recorded).name == sample_path().name: return sample_path()
+    if not Path(recorded).exists():
+        raise FileNotFoundError(f"The model was trained on '{recorded}', which is not there any more: pass the EBD file.")
+    return Path(recorded)
+
 @call_parse
 def embed_cli(checkpoint:str,               # Model checkpoint (.pt) written by training
-              data:str,                     # EBD file (.txt, .gz, .zip, .tar) or species matrix (.parquet, or .csv with ids first)
+              data:Param("EBD file (.txt, .gz, .zip, .tar) or species matrix (.parquet, or .csv with ids first); "
+                         "default: the file the model was trained on", str, opt=False, nargs='?')=None,
               output:str='embeddings.parquet', # Output file: .parquet, .csv or .npz
               device:str='cpu',             # Device to run the model on: cpu, cuda, mps
               batch_size:int=1024,          # Checklists per forward pass
@@ -368,6 +382,7 @@ def embed_cli(checkpoint:str,               # Model checkpoint (.pt) written by 
              ):
     "Embed checklists with a trained model and save the embeddings with checklist ids and metadata."
     emb = ChecklistEmbedder.from_checkpoint(checkpoint, device=device, batch_size=batch_size)
+    data = data or training_data(emb.metadata)
     Z = emb.embed(data, sample=sample, progress=sys.stdout.isatty())   # (no bar redrawn into a log file)
     ck = emb.last_checklists
     meta = ck[[c for c in _META_COLUMNS if c in ck.columns]] if ck is not None else None

@@ -65,10 +65,12 @@ class VariationalAutoencoder(nn.Module):
         h = self.encoder_network(x)
         return self.latent_mean_layer(h), self.latent_log_variance_layer(h)
 
-    def reparameterize(self, mean:torch.Tensor, log_variance:torch.Tensor, n_samples:int|None=None) -> torch.Tensor:
+    def reparameterize(self, mean:torch.Tensor, log_variance:torch.Tensor, n_samples:int|None=None,
+                       generator:torch.Generator|None=None) -> torch.Tensor:
         "Sample z = mean + sigma * eps, differentiably; `[n_samples, *mean.shape]` draws if `n_samples`."
         shape = mean.shape if n_samples is None else (n_samples, *mean.shape)
-        return mean + torch.exp(0.5 * log_variance) * torch.randn(shape, dtype=mean.dtype, device=mean.device)
+        eps = torch.randn(shape, dtype=mean.dtype, device=mean.device, generator=generator)
+        return mean + torch.exp(0.5 * log_variance) * eps
 
     def decode(self, z:torch.Tensor, logits:bool=False) -> torch.Tensor:
         "Species probabilities (or logits, if `logits`) for latent codes `z`: per species (Bernoulli), or shares summing to 1 (multinomial)."

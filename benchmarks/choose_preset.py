@@ -1,0 +1,173 @@
+"""Choose the `recommended` training preset on a validation split, then report it against `spec` on a separate test split.
+
+    python benchmarks/choose_preset.py select --data sample [--seeds 0,1,2] [--epochs 100] [--configs a,b]
+    python benchmarks/choose_preset.py report --data sample|large [--seeds 0,1,2] [--epochs 100]
+
+Three disjoint parts, each grouped by locality (no locality in two parts): the *test* checklists are a locality split
+with seed 2026 (20%); the rest is split again (seed 7, 20%) into *train* and *validation*. Every model trains on the
+train part. `select` scores each candidate configuration on the validation part (EASE's l2 chosen on a validation part
+of the train checklists, inside `evaluate_model`); `report` trains `spec` and `recommended` (the values in
+`ebird_vae.presets.PRESETS`) and scores them on the test part, which `select` never sees. Probes: county, region and
+season (every EBD has them) and, on the bundled sample, the truth table's district and habitat.
+Writes benchmarks/results_preset_{select|report}_{data}.md: per-seed rows, means and the targets of issue 11.
+"""
+import argparse, datetime, os, time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ebird_vae.data import SpeciesDataset, build_species_matrix, create_dataloaders, split_train_val
+from ebird_vae.evaluation import checklist_labels, evaluate_model, vae_versus_baselines
+from ebird_vae.models import VariationalAutoencoder
+from ebird_vae.presets import PRESETS, model_options, preset, trainer_options
+from ebird_vae.synthetic import sample_path, sample_truth
+from ebird_vae.training import set_seed, train_variational_autoencoder
+from bench_data import ensure_file, machine
+
+CANDIDATES = {   # the configurations `select` compares: the specification's, and the remedies of issue 11
+    'spec': {},
+    'dropout': dict(corruption='dropout', dropout_rate=0.3),
+    'dropout_beta0.5_fb0.25': dict(corruption='dropout', dropout_rate=0.3, beta=0.5, free_bits=0.25),
+    'dropout_beta0.3_fb0.1': dict(corruption='dropout', dropout_rate=0.2, beta=0.3, free_bits=0.1),
+    'dropout_beta0.5_fb0.1_warmup': dict(corruption='dropout', dropout_rate=0.3, beta=0.5, free_bits=0.1, kl_warmup_epochs=20),
+    'gaussian_beta0.5_fb0.25': dict(beta=0.5, free_bits=0.25),
+    'multinomial_dropout_beta0.2': dict(likelihood='multinomial', corruption='dropout', dropout_rate=0.5, beta=0.2, kl_warmup_epochs=20),
+}
+
+
+def parts(sm):
+    "`(train_ids, val_ids, test_ids)`: three locality-disjoint parts of the matrix."
+    dev, test = split_train_val(sm, None, split='locality', val_size=0.2, random_seed=2026)
+    dev_ids = list(dev.checklist_ids)
+    train, val = split_train_val(sm.matrix.loc[dev_ids], sm.species, split='locality', val_size=0.2, random_seed=7,
+                                 checklists=sm.checklists.loc[dev_ids])
+    return list(train.checklist_ids), list(val.checklist_ids), list(test.checklist_ids)
+
+
+def labels(sm, train_ids, data):
+    meta, _ = checklist_labels(sm.checklists, train_ids)
+    meta['locality_id'] = sm.checklists['locality_id'].astype(str)
+    if data == 'sample': meta = meta.join(sample_truth()[['district', 'habitat']])
+    return meta
+
+
+def run(sm, meta, train_ids, eval_ids, cfg, seed, iwae):
+    set_seed(seed)
+    M = sm.matrix
+    tl, vl = create_dataloaders(SpeciesDataset(M.loc[train_ids], sm.species, train_ids),
+                                SpeciesDataset(M.loc[eval_ids], sm.species, eval_ids), batch_size=cfg['batch_size'])
+    model = VariationalAutoencoder(len(sm.species), **model_options(cfg))
+    t0 = time.perf_counter()
+    hist = train_variational_autoencoder(model, tl, vl, **trainer_options(cfg), progress=False, print_every=10 ** 6)
+    train_s = time.perf_counter() - t0
+    report = evaluate_model(model, M.loc[train_ids], M.loc[eval_ids], metadata=meta, iwae_samples=iwae, vae_samples=0,
+                            forest_trees=0, seed=seed, progress=False)
+    return report, hist, train_s
+
+
+def measures(report, hist, train_s):
+    "One row of the results: each comparison of `vae_versus_baselines` (VAE and baseline), active units, timings."
+    row = {}
+    for r in vae_versus_baselines(report).itertuples():
+        row[f'{r.comparison}: vae'], row[f'{r.comparison}: baseline'] = r.vae, r.baseline
+    row['active units'] = report.query("section == 'diagnostics' and metric == 'active_units'").value.iloc[0]
+    row['EASE l2'] = report.attrs['ease_l2']
+    row['val loss'], row['train s'] = hist['val_loss'][-1], train_s
+    return row
+
+
+TARGETS = [  # issue 11, each as (description, test on the mean row)
+    ('Recall@10 above EASE by >= 0.01', lambda r: r['Recall@10 vs EASE: vae'] - r['Recall@10 vs EASE: baseline'] >= 0.01),
+    ('every probe >= PCA-16', lambda r: all(r[k] >= r[k.replace(': vae', ': baseline')] for k in r.index if 'probe' in k and k.endswith(': vae'))),
+    ('>= 12 of 16 active units', lambda r: r['active units'] >= 12),
+    ('IWAE NLL >= 10% below prevalence', lambda r: r['NLL vs prevalence (lower wins): vae'] <= 0.9 * r['NLL vs prevalence (lower wins): baseline']),
+]
+
+
+def gaps(r):
+    "Signed margins to each target (>= 0: met)."
+    probes = [k for k in r.index if 'probe' in k and k.endswith(': vae')]
+    return {'Recall@10 margin over EASE - 0.01': r['Recall@10 vs EASE: vae'] - r['Recall@10 vs EASE: baseline'] - 0.01,
+            'worst probe margin over PCA-16': min(r[k] - r[k.replace(': vae', ': baseline')] for k in probes),
+            'active units - 12': r['active units'] - 12,
+            'NLL: 0.9 x prevalence - VAE': 0.9 * r['NLL vs prevalence (lower wins): baseline'] - r['NLL vs prevalence (lower wins): vae']}
+
+
+def side_by_side(values, sd=None):
+    "Measures as rows, one column per configuration (or configuration and seed): 'VAE vs baseline' cells, ± sd if given."
+    cell = lambda v, e: f'{v:.4g}' + (f' ± {e:.2g}' if e is not None and np.isfinite(e) else '')
+    out = {}
+    for key, r in values.iterrows():
+        col, e = {}, (sd.loc[key] if sd is not None else None)
+        for k in r.index:
+            if k.endswith(': baseline'): continue
+            name = k[:-len(': vae')] if k.endswith(': vae') else k
+            col[name] = cell(r[k], None if e is None else e[k])
+            if k.endswith(': vae'): col[name] += ' vs ' + cell(r[name + ': baseline'], None if e is None else e[name + ': baseline'])
+        out[' '.join(map(str, key)) if isinstance(key, tuple) else key] = col
+    return pd.DataFrame(out).rename_axis('measure (VAE vs baseline)').reset_index()
+
+
+def table(df):
+    fmt = lambda v: f'{v:.4g}' if isinstance(v, (float, np.floating)) else str(v)
+    lines = ['| ' + ' | '.join(map(str, df.columns)) + ' |', '|' + '---|' * len(df.columns)]
+    return '\n'.join(lines + ['| ' + ' | '.join(fmt(v) for v in row) + ' |' for row in df.itertuples(index=False)])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('phase', choices=['select', 'report'])
+    p.add_argument('--data', choices=['sample', 'large'], default='sample')
+    p.add_argument('--rows', type=int, default=1_000_000, help='rows of the generated file for --data large')
+    p.add_argument('--seeds', default='0,1,2')
+    p.add_argument('--epochs', type=int, default=None, help="override every configuration's epochs")
+    p.add_argument('--configs', default=None, help='select: comma-separated names of CANDIDATES (default: all)')
+    p.add_argument('--iwae', type=int, default=100)
+    p.add_argument('--out', default=None)
+    a = p.parse_args()
+    sm = build_species_matrix(sample_path() if a.data == 'sample' else ensure_file(a.rows))
+    train_ids, val_ids, test_ids = parts(sm)
+    meta = labels(sm, train_ids, a.data)
+    if a.phase == 'select':
+        names = a.configs.split(',') if a.configs else list(CANDIDATES)
+        configs = {n: preset('spec', **CANDIDATES[n]) for n in names}
+        eval_ids = val_ids
+    else:
+        configs, eval_ids = {n: preset(n) for n in ('spec', 'recommended')}, test_ids
+    if a.epochs: configs = {n: dict(c, epochs=a.epochs) for n, c in configs.items()}
+    rows = []
+    for name, cfg in configs.items():
+        for seed in map(int, a.seeds.split(',')):
+            report, hist, train_s = run(sm, meta, train_ids, eval_ids, cfg, seed, a.iwae)
+            rows.append(dict(config=name, seed=seed, **measures(report, hist, train_s)))
+            print(name, seed, {k: round(v, 3) for k, v in rows[-1].items() if isinstance(v, float)}, flush=True)
+    write(a, sm, configs, pd.DataFrame(rows), (train_ids, val_ids, test_ids))
+
+
+def write(a, sm, configs, df, split_ids):
+    part = 'validation' if a.phase == 'select' else 'test'
+    mean = df.drop(columns='seed').groupby('config', sort=False).mean()
+    sd = df.drop(columns='seed').groupby('config', sort=False).std()
+    md = [f"# Preset {a.phase} on the {'bundled sample' if a.data == 'sample' else f'generator file of {a.rows:,} rows'} ({part} checklists)", "",
+          f"`python benchmarks/choose_preset.py {a.phase} --data {a.data} --seeds {a.seeds}"
+          + (f" --epochs {a.epochs}" if a.epochs else '') + (f" --configs {a.configs}" if a.configs else '') + f" --iwae {a.iwae}`, "
+          f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {machine()['cpu']}, {os.cpu_count()} cores, "
+          f"{torch.get_num_threads()} torch threads (the machine was shared with other jobs: times are not benchmarks).", "",
+          f"Matrix {len(sm.matrix):,} checklists x {len(sm.species)} species; locality-disjoint parts: train {len(split_ids[0]):,}, "
+          f"validation {len(split_ids[1]):,}, test {len(split_ids[2]):,}. Scored on the **{part}** part. IWAE k = {a.iwae}; "
+          f"EASE l2 chosen on a validation part of the train checklists; probes: logistic regression on the 16 posterior means "
+          f"vs PCA-16 of the presence vectors, locality-grouped 70/30 split over train and scored checklists.", "",
+          "## Configurations", "", table(pd.DataFrame([dict(config=n, **c) for n, c in configs.items()])), "",
+          "## Mean over seeds", ""]
+    md += [table(side_by_side(mean, sd)), "", "## Targets (on the mean over seeds; margins >= 0 meet them)", "",
+           table(pd.DataFrame([dict(config=n, **{t: bool(f(r)) for t, f in TARGETS}, **{k: round(v, 4) for k, v in gaps(r).items()})
+                               for n, r in mean.iterrows()])), "",
+           "## Per seed", "", table(side_by_side(df.set_index(['config', 'seed'])))]
+    out = Path(a.out or f'benchmarks/results_preset_{a.phase}_{a.data}.md')
+    out.write_text('\n'.join(md) + '\n')
+    print(f'wrote {out}')
+
+
+if __name__ == '__main__': main()
