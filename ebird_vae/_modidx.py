@@ -533,6 +533,4 @@ d = { 'settings': { 'branch': 'main',
                                           'ebird_vae.training.utils.set_rng_state': ( 'training_utils.html#set_rng_state',
                                                                                       'ebird_vae/training/utils.py'),
                                           'ebird_vae.training.utils.set_seed': ( 'training_utils.html#set_seed',
-                                                                                 'ebird_vae/training/utils.py'),
-                                          'ebird_vae.training.utils.training_data': ( 'training_utils.html#training_data',
-                                                                                      'ebird_vae/training/utils.py')}}}
+                                                                                 'ebird_vae/training/utils.py')}}}

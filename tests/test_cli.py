@@ -206,6 +206,9 @@ def test_embed_and_evaluate(trained, tmp_path):
     assert '100.00%' not in r.stdout + r.stderr   # no progress bar into captured output
     emb = pd.read_parquet(tmp_path/'emb.parquet')
     assert len(emb) > 1000 and sum(c.startswith('z') for c in emb.columns) == 16
+    r = ebird_vae('embed', out/'final_model.pt', '--output', tmp_path/'default.parquet', '--no-sample')   # data: the training file
+    assert r.returncode == 0, r.stderr
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path/'default.parquet'), emb)
     r = ebird_vae('evaluate', out/'final_model.pt', sample_path(), '--output_dir', tmp_path/'eval', '--iwae_samples', 5)
     assert r.returncode == 0, r.stderr
     assert '100.00%' not in r.stdout + r.stderr

@@ -23,8 +23,7 @@ from torch import nn
 # %% auto #0
 __all__ = ['DEVICE_TYPES', 'get_device', 'check_device', 'set_seed', 'get_rng_state', 'set_rng_state', 'add_noise',
            'mask_species', 'count_parameters', 'print_model_summary', 'CheckpointError', 'save_checkpoint',
-           'read_checkpoint', 'resume_state', 'load_checkpoint', 'model_from_checkpoint', 'training_data',
-           'plot_training_curves']
+           'read_checkpoint', 'resume_state', 'load_checkpoint', 'model_from_checkpoint', 'plot_training_curves']
 
 # %% ../../nbs/02_training_utils.ipynb #a19d1026
 def get_device(prefer_cuda:bool=True # Try CUDA before Apple's MPS (False: MPS first)
@@ -305,20 +304,6 @@ def _model_from(checkpoint:dict, device='cpu', source='a checkpoint'):
     model = model_from_checkpoint(checkpoint, device)
     model._ebird_vae_resume = None
     return model
-
-# %% ../../nbs/02_training_utils.ipynb #d53511ed
-def training_data(checkpoint:str|Path|dict, # A checkpoint written by `ebird-vae train`, or a dict from `read_checkpoint`
-                 ) -> Path:
-    "The data file the checkpoint's model was trained on: the bundled sample (wherever the package is installed) or the recorded file."
-    from ebird_vae.synthetic import sample_path
-    if not isinstance(checkpoint, dict): checkpoint = read_checkpoint(checkpoint)
-    metadata = checkpoint.get('metadata') or {}
-    data = metadata.get('data') or {}
-    path = data.get('file') or (metadata.get('run') or {}).get('data')
-    if data.get('bundled_sample') or (path and Path(path).name == sample_path().name): return sample_path()
-    if path and Path(path).is_file(): return Path(path)
-    if path: raise FileNotFoundError(f"The model was trained on '{path}', which is not there any more: give the data file.")
-    raise FileNotFoundError("The checkpoint does not record which data it was trained on: give the data file.")
 
 # %% ../../nbs/02_training_utils.ipynb #9731d066
 def plot_training_curves(history:dict,              # Training history from `train_variational_autoencoder`
