@@ -5,21 +5,171 @@
 # %% ../nbs/04_cli.ipynb #12586c13
 from __future__ import annotations
 
+import argparse
 import importlib
+import inspect
 import json
+import shutil
 import sys
+import traceback
+import typing
 from pathlib import Path
 
-from fastcore.script import call_parse, bool_arg, anno_parser
+from fastcore.docments import docments
+from fastcore.script import Param
 
 # %% auto #0
-__all__ = ['COMMANDS', 'train', 'main']
+__all__ = ['SPLITS', 'RUN_FILES', 'COMMANDS', 'train', 'main']
 
-# %% ../nbs/04_cli.ipynb #2b558341
+# %% ../nbs/04_cli.ipynb #8670ba24
+SPLITS = ('random', 'locality', 'spatial')
+
+def _flag(name:str) -> str: return '--' + name.replace('_', '-')
+
+def _check_sizes(o:dict):
+    "Whole-number options of `train` that the trainer does not check."
+    for k, low in [('latent_dim', 1), ('hidden_dim', 1), ('batch_size', 1), ('min_species_observations', 1),
+                   ('min_checklist_species', 1), ('nrows', 1)]:
+        v = o[k]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < low):
+            raise ValueError(f"{_flag(k)} must be a whole number >= {low}, got {v!r}.")
+    v = o['val_size']
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < v < 1 or (v >= 1 and float(v).is_integer())):
+        raise ValueError(f"--val-size must be a fraction between 0 and 1 (e.g. 0.2) or a whole number of checklists, got {v!r}.")
+
+def _check_train_options(o:dict):
+    "Check every option of `train` before any data are read; return the preset's configuration and the device."
+    from ebird_vae.models import LIKELIHOODS
+    from ebird_vae.presets import preset, trainer_options
+    from ebird_vae.training import check_training_options, check_device
+    keys = ('epochs', 'batch_size', 'learning_rate', 'likelihood', 'corruption', 'noise_std', 'dropout_rate', 'beta', 'free_bits',
+            'kl_warmup_epochs')
+    cfg = preset(o['preset'], **{k: o[k] for k in keys})
+    if cfg['likelihood'] not in LIKELIHOODS:
+        raise ValueError(f"--likelihood must be one of {', '.join(LIKELIHOODS)}, got {cfg['likelihood']!r}.")
+    if o['split'] not in SPLITS: raise ValueError(f"--split must be one of {', '.join(SPLITS)}, got {o['split']!r}.")
+    _check_sizes({**o, 'batch_size': cfg['batch_size']})
+    names = {k: _flag(k) for k in o} | {'num_epochs': '--epochs'}
+    check_training_options(**trainer_options(cfg), print_every=o['print_every'], save_every=o['save_every'],
+                           early_stopping_patience=o['early_stopping_patience'], names=names)
+    if o['data'] is not None and not Path(o['data']).is_file():
+        raise FileNotFoundError(f"--data '{o['data']}' is not a file. Give the EBD file (.txt, .gz, .zip or .tar) you downloaded, "
+                                f"or leave --data out to train on the bundled sample.")
+    if o['resume'] and o['overwrite']: raise ValueError("--resume continues a run and --overwrite starts it again: give one of them.")
+    return cfg, check_device(o['device'], use='--device cpu')
+
+# %% ../nbs/04_cli.ipynb #ff619d8f
+RUN_FILES = ('final_model.pt', 'history.json', 'run.json', 'species.txt', 'training_curves.png')
+
+def _previous_run(out:Path) -> list[Path]:
+    "The files an earlier `ebird-vae train` left in `out`."
+    if not out.is_dir(): return []
+    checkpoints = out/'checkpoints'
+    return ([out/n for n in RUN_FILES if (out/n).exists()] +
+            (sorted(p for p in checkpoints.iterdir() if p.suffix == '.pt') if checkpoints.is_dir() else []))
+
+def _latest_checkpoint(out:Path) -> Path:
+    "The most recently written resumable checkpoint of the run in `out`."
+    found = [p for p in (out/'checkpoints').glob('*.pt') if p.name != 'best_model.pt'] if (out/'checkpoints').is_dir() else []
+    if not found: raise FileNotFoundError(f"--resume: '{out}' holds no checkpoint to continue from. Give the checkpoint's path "
+                                          f"(--resume PATH) or leave --resume out to start a new run.")
+    return max(found, key=lambda p: p.stat().st_mtime_ns)
+
+def _check_out(out:Path, resume, overwrite:bool) -> Path|None:
+    "Refuse an `--out` that cannot take this run; the checkpoint to resume from (None: a new run)."
+    if out.exists() and not out.is_dir(): raise ValueError(f"--out '{out}' is a file, not a folder: choose a folder for the outputs.")
+    if resume == 'latest': return _latest_checkpoint(out)
+    previous = _previous_run(out)
+    if previous and not resume and not overwrite:
+        raise ValueError(f"--out '{out}' holds a previous run ({len(previous)} files, e.g. {previous[0].relative_to(out)}). "
+                         f"Continue it with --resume, start it again with --overwrite (removes that run's files first), "
+                         f"or choose another --out.")
+    return Path(resume) if resume else None
+
+def _remove_run(out:Path) -> int:
+    "Delete the files of the previous run in `out` (and its emptied checkpoints folder); how many there were."
+    previous = _previous_run(out)
+    for p in previous: p.unlink()
+    if (out/'checkpoints').is_dir() and not any((out/'checkpoints').iterdir()): (out/'checkpoints').rmdir()
+    return len(previous)
+
+def _drop_if_empty(folder:Path):
+    "Remove `folder` if it holds nothing but empty folders (what a run that failed before writing anything leaves)."
+    if folder.is_dir() and not any(p.is_file() for p in folder.rglob('*')): shutil.rmtree(folder)
+
+# %% ../nbs/04_cli.ipynb #d6bb7b4b
 def _write_json(path:Path, obj) -> None:
     path.write_text(json.dumps(obj, indent=2, default=str))
 
-@call_parse
+def _resume_command(o:dict, checkpoint:Path) -> str:
+    "The `ebird-vae train` command that continues this run from `checkpoint`."
+    defaults = {k: p.default for k, p in inspect.signature(train).parameters.items()}
+    args = []
+    for k, v in o.items():
+        if k in ('resume', 'overwrite', 'progress') or v == defaults[k]: continue
+        args.append((_flag(k) if v else f"--no-{_flag(k)[2:]}") if isinstance(v, bool) else f"{_flag(k)} {v}")
+    return ' '.join(['ebird-vae train', *args, f'--resume {checkpoint}'])
+
+def _read_and_split(o:dict, cfg:dict):
+    "Read and clean the EBD file, then split it: `(data name, preprocessor, species matrix, train_ds, val_ds)`."
+    from ebird_vae.data import load_ebird_data, EBirdPreprocessor, split_train_val
+    from ebird_vae.synthetic import sample_path
+    data = o['data'] or sample_path()
+    name = str(data) if o['data'] else f"the bundled synthetic sample ({sample_path().name})"
+    print(f"Reading and cleaning {name} ...")
+    preprocessor = EBirdPreprocessor(min_species_observations=o['min_species_observations'],
+                                     min_checklist_species=o['min_checklist_species'])
+    sm = preprocessor.fit_transform(load_ebird_data(data, nrows=o['nrows']) if o['nrows'] else data)
+    print(sm.report.to_string(index=False))
+    print(f"Species matrix: {len(sm):,} checklists x {len(sm.species):,} species")
+    val_size = int(o['val_size']) if o['val_size'] >= 1 else o['val_size']
+    train_ds, val_ds = split_train_val(sm, None, val_size=val_size, random_seed=o['seed'], split=o['split'])
+    print(f"Split ({o['split']}, seed {o['seed']}): {len(train_ds):,} training and {len(val_ds):,} validation checklists")
+    return data, preprocessor, sm, train_ds, val_ds
+
+# %% ../nbs/04_cli.ipynb #59826782
+def _run(o:dict, cfg:dict, device, out:Path, resume:Path|None):
+    "Read the data, train, write the outputs; re-raise an interruption once they are written."
+    from ebird_vae.models import VariationalAutoencoder
+    from ebird_vae.presets import model_options, trainer_options
+    from ebird_vae.training import train_variational_autoencoder, set_seed, plot_training_curves, print_model_summary, TrainingInterrupted
+    set_seed(o['seed'])
+    data, preprocessor, sm, train_ds, val_ds = _read_and_split(o, cfg)
+    from ebird_vae.data import create_dataloaders
+    train_loader, val_loader = create_dataloaders(train_ds, val_ds, batch_size=cfg['batch_size'])
+    model = VariationalAutoencoder(input_dimension=len(sm.species), latent_dimension=o['latent_dim'], hidden_dimension=o['hidden_dim'],
+                                   **model_options(cfg))
+    print_model_summary(model)
+    if o['overwrite'] and _previous_run(out): print(f"--overwrite: removed the {_remove_run(out)} files of the previous run in {out}/")
+    run = dict({k: v for k, v in o.items() if k not in cfg}, **cfg, data=str(data))
+    metadata = {'preset': o['preset'], 'run': run, 'preprocessor': preprocessor.to_dict(),
+                'data': {'file': str(data), 'bundled_sample': o['data'] is None, 'nrows': o['nrows']}}
+    print(f"Training ({o['preset']} preset) for {cfg['epochs']} epochs on {device} ...")
+    stop = None
+    try: history = train_variational_autoencoder(
+        model, train_loader, val_loader, **trainer_options(cfg), device=device, print_every=o['print_every'],
+        checkpoint_dir=out/'checkpoints', save_every=o['save_every'], resume=resume or False, progress=o['progress'],
+        keep_best=o['keep_best'], early_stopping_patience=o['early_stopping_patience'], mixed_precision=o['mixed_precision'],
+        species=list(sm.species), metadata=metadata, final_model=out/'final_model.pt', on_interrupt='raise')
+    except TrainingInterrupted as e: history, stop = e.history, e
+    n_done = len(history['train_loss'])
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out/'run.json', dict(run, epochs_completed=n_done, n_checklists=len(sm), n_species=len(sm.species),
+                                     n_train=len(train_ds), n_val=len(val_ds), device=str(device), split_info=train_ds.split_info,
+                                     cleaning_report=sm.matrix.attrs.get('cleaning_report')))
+    _write_json(out/'history.json', history)
+    (out/'species.txt').write_text('\n'.join(map(str, sm.species)) + '\n')
+    if n_done:
+        import matplotlib.pyplot as plt
+        plt.close(plot_training_curves(history, out/'training_curves.png'))
+    if stop is not None:
+        print(f"Stopped by {stop.signal.name} after {n_done} of {cfg['epochs']} epochs; run.json and history.json are in {out}/. "
+              f"Continue with:\n  {_resume_command(o, stop.checkpoint)}", file=sys.stderr)
+        raise stop
+    print(f"Done: {n_done} epochs, final validation loss {history['val_loss'][-1]:.4f}. Outputs in {out}/" if n_done else
+          f"No epoch was trained (already at {cfg['epochs']} epochs?). Outputs in {out}/")
+
+# %% ../nbs/04_cli.ipynb #4d227a0c
 def train(
     data:str=None,                        # EBD file (.txt, .gz, .zip or .tar); default: the bundled synthetic Kerala sample
     out:str='runs/ebird_vae',             # Output folder for checkpoints, final model, history and curves
@@ -29,8 +179,8 @@ def train(
     learning_rate:float=None,             # Adam learning rate (default: the preset's)
     likelihood:str=None,                  # Decoder likelihood: bernoulli or multinomial (default: the preset's)
     corruption:str=None,                  # Input corruption: gaussian (noise_std) or dropout (dropout_rate) (default: the preset's)
-    noise_std:float=None,                 # Std dev of the Gaussian input noise (default: the preset's)
-    dropout_rate:float=None,              # Share of species hidden by input dropout (default: the preset's)
+    noise_std:float=None,                 # Std dev of the Gaussian input noise, 0 to 1 (default: the preset's)
+    dropout_rate:float=None,              # Share of species hidden by input dropout, 0 to <1 (default: the preset's)
     beta:float=None,                      # Weight of the KL term (default: the preset's)
     free_bits:float=None,                 # Nats per latent dimension the KL counts at least (default: the preset's)
     kl_warmup_epochs:int=None,            # Anneal the KL weight from 0 to beta over this many epochs (default: the preset's)
@@ -42,77 +192,74 @@ def train(
     split:str='random',                   # How to split: random, locality (no locality on both sides) or spatial
     nrows:int=None,                       # Read only the first N rows of the file
     seed:int=42,                          # Random seed for the split, the model and training
-    device:str=None,                      # cpu, cuda or mps; default: the best available
+    device:str=None,                      # cpu, cuda (cuda:N) or mps; default: the best available
     print_every:int=1,                    # Print a progress line every N epochs
     save_every:int=10,                    # Save a checkpoint every N epochs
-    resume:str=None,                      # Continue from this checkpoint (e.g. OUT/checkpoints/interrupted.pt)
-    keep_best:bool_arg=False,             # Also keep the lowest-validation-loss model as checkpoints/best_model.pt
+    resume:Param("Continue the run in OUT from its latest checkpoint, or from the checkpoint given", str, nargs='?', const='latest')=None,
+    overwrite:bool=False,                 # Start again in an OUT that holds a previous run, removing that run's files first
+    keep_best:bool=False,                 # Also keep the lowest-validation-loss model as checkpoints/best_model.pt
     early_stopping_patience:int=None,     # Stop after this many epochs without validation improvement
-    mixed_precision:bool_arg=False,       # Matrix products in bfloat16 (faster on CPUs with AVX512-BF16/AMX); weights stay float32
-    progress:bool_arg=None,               # Show a live progress bar; default: only when the output is a terminal
+    mixed_precision:bool=False,           # Matrix products in bfloat16 (faster on CPUs with AVX512-BF16/AMX); weights stay float32
+    progress:bool=None,                   # Show a live progress bar; default: only when the output is a terminal
 ):
     "Train the eBird checklist VAE on an EBD file and write model, checkpoints, history and curves to OUT."
-    from ebird_vae.data import load_ebird_data, EBirdPreprocessor, split_train_val, create_dataloaders
-    from ebird_vae.models import VariationalAutoencoder
-    from ebird_vae.presets import preset as get_preset, model_options, trainer_options
-    from ebird_vae.training import (train_variational_autoencoder, get_device, set_seed, save_checkpoint,
-                                    plot_training_curves, print_model_summary, split_metadata)
-    cfg = get_preset(preset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, likelihood=likelihood,
-                     corruption=corruption, noise_std=noise_std, dropout_rate=dropout_rate, beta=beta, free_bits=free_bits,
-                     kl_warmup_epochs=kl_warmup_epochs)
-    epochs, batch_size = cfg['epochs'], cfg['batch_size']
-    if progress is None: progress = sys.stdout.isatty()   # (a bar redrawn into a log file is only noise)
+    o = dict(locals())
+    if o['progress'] is None: o['progress'] = sys.stdout.isatty()   # (a bar redrawn into a log file is only noise)
+    cfg, device = _check_train_options(o)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    if data is None:
-        from ebird_vae.synthetic import sample_path
-        data = sample_path()
-        print(f"No data file given: training on the bundled synthetic sample {data}")
-    set_seed(seed)
-    print(f"Reading and cleaning {data} ...")
-    preprocessor = EBirdPreprocessor(min_species_observations=min_species_observations, min_checklist_species=min_checklist_species)
-    sm = preprocessor.fit_transform(load_ebird_data(data, nrows=nrows) if nrows else data)
-    species = sm.species
-    print(sm.report.to_string(index=False))
-    print(f"Species matrix: {len(sm):,} checklists x {len(species):,} species")
-    train_ds, val_ds = split_train_val(sm, None, val_size=int(val_size) if val_size >= 1 else val_size,
-                                       random_seed=seed, split=split)
-    train_loader, val_loader = create_dataloaders(train_ds, val_ds, batch_size=batch_size)
-    model = VariationalAutoencoder(input_dimension=len(species), latent_dimension=latent_dim, hidden_dimension=hidden_dim,
-                                   **model_options(cfg))
-    print_model_summary(model)
-    device = device or get_device()
-    options = dict(data=str(data), nrows=nrows, preset=preset, **cfg, latent_dim=latent_dim, hidden_dim=hidden_dim, seed=seed,
-                   split=split, val_size=val_size, min_species_observations=min_species_observations,
-                   min_checklist_species=min_checklist_species, keep_best=keep_best,
-                   early_stopping_patience=early_stopping_patience, mixed_precision=mixed_precision)
-    metadata = {'preprocessor': preprocessor.to_dict(), 'run': options}
-    history = train_variational_autoencoder(
-        model, train_loader, val_loader, **trainer_options(cfg), device=device, print_every=print_every,
-        checkpoint_dir=out/'checkpoints', save_every=save_every, resume=resume if resume else True, progress=progress, keep_best=keep_best,
-        early_stopping_patience=early_stopping_patience, mixed_precision=mixed_precision,
-        species=list(species),
-        metadata=metadata)
-    n_done = len(history['train_loss'])
-    run = dict(options, epochs_completed=n_done, n_checklists=len(sm), n_species=len(species), n_train=len(train_ds),
-               n_val=len(val_ds), device=str(device), split_info=train_ds.split_info,
-               cleaning_report=sm.matrix.attrs.get('cleaning_report'))
-    _write_json(out/'run.json', run)
-    _write_json(out/'history.json', history)
-    (out/'species.txt').write_text('\n'.join(map(str, species)) + '\n')
-    if n_done:
-        save_checkpoint(model, None, n_done, history['train_loss'][-1], history['val_loss'][-1], out/'final_model.pt',
-                        history=history, metadata={**metadata, 'species': [str(s) for s in species],
-                                                   'split': split_metadata(train_ds, val_ds)})
-        import matplotlib.pyplot as plt
-        plt.close(plot_training_curves(history, out/'training_curves.png'))
-    if n_done < epochs and early_stopping_patience is None:
-        print(f"Stopped after {n_done} of {epochs} epochs. Continue with:\n"
-              f"  ebird-vae train --out {out} --epochs {epochs} --resume {out/'checkpoints'/'interrupted.pt'} [same options]")
-    print(f"Done: {n_done} epochs, final validation loss {history['val_loss'][-1]:.4f}. Outputs in {out}/" if n_done else
-          f"No epoch completed, so no model was written (run.json, history.json and species.txt are in {out}/).")
+    resume, created = _check_out(out, resume, overwrite), not out.exists()
+    try: _run(o, cfg, device, out, resume)
+    finally:
+        if created: _drop_if_empty(out)
 
-# %% ../nbs/04_cli.ipynb #baa77c3c
+# %% ../nbs/04_cli.ipynb #5268170d
+_YES, _NO = ('true', 'yes', '1', 'on'), ('false', 'no', '0', 'off')
+
+class _Switch(argparse.Action):
+    "A yes/no option: `--name`, `--no-name`, or `--name true|false`."
+    def __init__(self, option_strings, dest, default=None, help=None, **kwargs):
+        names = [n for s in option_strings for n in (s, '--no-' + s[2:])]
+        super().__init__(names, dest, nargs='?', default=default, help=help, metavar='true|false')
+    def __call__(self, parser, namespace, value, option_string=None):
+        negated = option_string.startswith('--no-')
+        if value is not None and (negated or str(value).lower() not in _YES + _NO):
+            parser.error(f"{option_string} takes no value" if negated else f"{option_string} takes true or false, not {value!r}")
+        setattr(namespace, self.dest, (not negated) if value is None else str(value).lower() in _YES)
+
+def _plain_type(anno):
+    "`int` for `int|None` and the like."
+    args = [a for a in typing.get_args(anno) if a is not type(None)]
+    return args[0] if args else anno
+
+def _add_option(p:argparse.ArgumentParser, name:str, d):
+    "Add parameter `name` (its docments entry `d`) to `p`."
+    anno, kw, positional = d.anno, {}, d.default is inspect.Parameter.empty
+    if isinstance(anno, Param):
+        kw, positional = {k: getattr(anno, k) for k in ('nargs', 'const') if getattr(anno, k) is not None}, positional or not anno.opt
+        anno = anno.type
+    help = (d.docment or getattr(d.anno, 'help', '') or '') + ('' if d.default in (None, False, inspect.Parameter.empty) else f' (default: {d.default})')
+    if positional:
+        if d.default is not inspect.Parameter.empty: kw['default'] = d.default
+        return p.add_argument(name, type=_plain_type(anno), help=help, **kw)
+    if _plain_type(anno) is bool: return p.add_argument(_flag(name), action=_Switch, default=d.default, help=help)
+    p.add_argument(_flag(name), dest=name, type=_plain_type(anno), default=d.default, help=help, metavar=name.upper(), **kw)
+
+def _parser(func, prog:str) -> argparse.ArgumentParser:
+    "An argument parser for `func`, from its signature and documented parameters."
+    p = argparse.ArgumentParser(prog=prog, description=func.__doc__)
+    for name, d in docments(func, full=True, returns=False, eval_str=True).items(): _add_option(p, name, d)
+    return p
+
+def _dashes(args:list) -> list:
+    "Spell `--save_every` as `--save-every` (options only, up to a bare `--`)."
+    out = []
+    for i, a in enumerate(args):
+        if a == '--': return out + args[i:]
+        name, eq, value = a.partition('=')
+        out.append(name[:2] + name[2:].replace('_', '-') + eq + value if a.startswith('--') else a)
+    return out
+
+# %% ../nbs/04_cli.ipynb #5d50004f
 COMMANDS = {
     'train': ('ebird_vae.cli', 'train', 'Train the VAE on an EBD file (default: the bundled sample)'),
     'embed': ('ebird_vae.inference', 'embed_cli', 'Embed checklists from an EBD file or species matrix with a trained model'),
@@ -120,18 +267,30 @@ COMMANDS = {
 }
 
 def _usage() -> str:
-    lines = ['usage: ebird-vae COMMAND [options]', '', 'Denoising VAE embeddings of eBird checklists.', '', 'commands:']
+    lines = ['usage: ebird-vae [--version] [--debug] COMMAND [options]', '', 'Denoising VAE embeddings of eBird checklists.', '',
+             'commands:']
     lines += [f'  {name:<10} {help}' for name, (_, _, help) in COMMANDS.items()]
-    lines += ['', "Run 'ebird-vae COMMAND --help' for a command's options."]
+    lines += ['', "Run 'ebird-vae COMMAND --help' for a command's options; --debug shows the traceback of an error."]
     return '\n'.join(lines)
 
-def main():
-    "Entry point of the `ebird-vae` console command."
-    args = sys.argv[1:]
-    if not args or args[0] in ('-h', '--help', 'help'):
-        print(_usage())
-        return
-    name = args[0]
+def _package_errors() -> tuple:
+    "The exceptions that are the user's to fix (their messages say how), as opposed to bugs."
+    from ebird_vae.training import CheckpointError, NonFiniteLossError
+    try: from ebird_vae.ebd import EBirdDataError
+    except ImportError: EBirdDataError = ValueError
+    return (EBirdDataError, CheckpointError, NonFiniteLossError, ValueError, OSError)
+
+def _one_line(e:Exception) -> str:
+    "The message of `e` on one line (an `OSError` without its errno prefix)."
+    if isinstance(e, OSError) and e.strerror:
+        text = e.strerror + (f": '{e.filename}'" if e.filename else '')
+        if e.filename and not e.strerror.endswith('.'): text += '. Check the path, and that you may read and write there'
+    else: text = str(e)
+    return ' '.join(text.split())
+
+# %% ../nbs/04_cli.ipynb #0549ba5f
+def _job(name:str):
+    "The function that runs command `name`."
     if name not in COMMANDS:
         print(f"ebird-vae: unknown command '{name}'.\n\n{_usage()}", file=sys.stderr)
         raise SystemExit(2)
@@ -140,10 +299,26 @@ def main():
     except (ImportError, AttributeError) as e:
         print(f"ebird-vae: the '{name}' command is not available ({e}).", file=sys.stderr)
         raise SystemExit(2)
-    func = getattr(job, '__wrapped__', job)
-    parser = anno_parser(func, prog=f'ebird-vae {name}')
-    options = {k: v for k, v in vars(parser.parse_args(args[1:])).items() if k not in ('pdb', 'xtra')}
+    return getattr(job, '__wrapped__', job)
+
+def main(argv:list|None=None): # The arguments (default: the command line's)
+    "Entry point of the `ebird-vae` console command."
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = '--debug' in args
+    args = [a for a in args if a != '--debug']
+    if hasattr(sys.stdout, 'reconfigure'): sys.stdout.reconfigure(line_buffering=True)
+    if not args: raise SystemExit(print(_usage(), file=sys.stderr) or 2)
+    if args[0] in ('-h', '--help', 'help'): return print(_usage())
+    if args[0] in ('-V', '--version'):
+        from ebird_vae import __version__
+        return print(f'ebird-vae {__version__}')
+    func = _job(args[0])
+    options = vars(_parser(func, prog=f'ebird-vae {args[0]}').parse_args(_dashes(args[1:])))
+    from ebird_vae.training import TrainingInterrupted
     try: func(**options)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"ebird-vae {name}: error: {e}", file=sys.stderr)
+    except TrainingInterrupted as e: raise SystemExit(e.exit_code)   # (the run said how to continue)
+    except KeyboardInterrupt: raise SystemExit(print(f"ebird-vae {args[0]}: interrupted", file=sys.stderr) or 130)
+    except _package_errors() as e:
+        if debug: traceback.print_exc()
+        print(f"ebird-vae {args[0]}: error: {_one_line(e)}", file=sys.stderr)
         raise SystemExit(1)

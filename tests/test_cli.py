@@ -1,15 +1,28 @@
 "The `ebird-vae` console command, run as a user runs it: as a subprocess of the installed script."
-import json, subprocess
+import errno, json, os, shlex, shutil, signal, subprocess
 from pathlib import Path
+from unittest.mock import patch
 
 import pandas as pd
 import pytest
 import torch
 
+from ebird_vae.cli import main
+from ebird_vae.presets import PRESETS
 from ebird_vae.synthetic import sample_path
 
+ENV = {**os.environ, 'OMP_NUM_THREADS': '1'}   # (one thread: quicker on a shared machine, and runs compare bit for bit)
+SMALL = ['--nrows', 20000, '--hidden-dim', 32, '--latent-dim', 4]   # a small model on the first rows of the sample: seconds
+
 def ebird_vae(*args, **kw):
-    return subprocess.run(['ebird-vae', *map(str, args)], capture_output=True, text=True, timeout=600, **kw)
+    return subprocess.run(['ebird-vae', *map(str, args)], capture_output=True, text=True, timeout=600, env=ENV, **kw)
+
+def in_process(capsys, *args) -> tuple[int, str, str]:
+    "`ebird-vae ARGS` run by `main` in this process: (exit code, stdout, stderr)."
+    try: code = main(list(map(str, args))) or 0
+    except SystemExit as e: code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
@@ -25,14 +38,28 @@ def test_no_progress_bar_when_output_is_not_a_terminal(trained):
     assert 'Epoch 2/2 | Train Loss' in r.stdout
     assert '0.00%' not in r.stdout + r.stderr and '\r' not in r.stdout
 
+def test_a_line_per_phase(trained):
+    _, r = trained
+    lines = r.stdout.splitlines()
+    for phase in ['Reading and cleaning the bundled synthetic sample', 'Species matrix:', 'Split (random, seed 42):',
+                  'Training (recommended preset) for 2 epochs on', 'Done: 2 epochs']:
+        assert any(l.startswith(phase) for l in lines), phase
+
 def test_help_lists_commands_and_options():
     r = ebird_vae('--help')
     assert r.returncode == 0 and all(c in r.stdout for c in ['train', 'embed', 'evaluate'])
     r = ebird_vae('train', '--help')
     assert r.returncode == 0
-    for opt in ['--data', '--out', '--epochs', '--batch_size', '--learning_rate', '--noise_std', '--latent_dim',
-                '--hidden_dim', '--min_species_observations', '--resume', '--seed']:
+    for opt in ['--data', '--out', '--epochs', '--batch-size', '--learning-rate', '--noise-std', '--latent-dim',
+                '--hidden-dim', '--min-species-observations', '--resume', '--overwrite', '--seed', '--save-every',
+                '--keep-best', '--no-keep-best', '--progress', '--no-progress']:
         assert opt in r.stdout, opt
+
+def test_version_and_bare_command():
+    r = ebird_vae('--version')
+    assert r.returncode == 0 and r.stdout.startswith('ebird-vae 0.')
+    r = ebird_vae()
+    assert r.returncode == 2 and 'usage: ebird-vae' in r.stderr and 'train' in r.stderr
 
 def test_train_on_bundled_sample(trained):
     out, r = trained
@@ -41,14 +68,19 @@ def test_train_on_bundled_sample(trained):
                  'checkpoints/checkpoint_epoch_1.pt', 'checkpoints/checkpoint_epoch_2.pt']:
         assert (out/name).exists(), name
     assert len(json.loads((out/'history.json').read_text())['train_loss']) == 2
-    meta = torch.load(out/'final_model.pt', weights_only=True)['metadata']
+    ck = torch.load(out/'final_model.pt', weights_only=True)
+    meta = ck['metadata']
     assert meta['model_config']['hidden_dimension'] == 64
     assert len(meta['split']['val_ids']) == json.loads((out/'run.json').read_text())['n_val']
+    assert meta['preset'] == 'recommended' and meta['data']['bundled_sample']
+    assert {k: meta['trainer'][k] for k in ('corruption', 'noise_std', 'free_bits')} == \
+           {k: PRESETS['recommended'][k] for k in ('corruption', 'noise_std', 'free_bits')}
+    assert ck['optimizer_state_dict'] is not None   # written by the trainer: resumable like any checkpoint
 
 def test_resume_continues_the_run(trained, tmp_path):
     out, _ = trained
     copy = tmp_path/'run'
-    subprocess.run(['cp', '-r', str(out), str(copy)], check=True)
+    shutil.copytree(out, copy)
     r = ebird_vae('train', '--out', copy, '--epochs', 3, '--hidden_dim', 64, '--progress', 'False',
                   '--resume', copy/'checkpoints'/'checkpoint_epoch_2.pt')
     assert r.returncode == 0, r.stderr
@@ -57,6 +89,116 @@ def test_resume_continues_the_run(trained, tmp_path):
     assert len(history['train_loss']) == 3
     assert history['val_loss'][:2] == json.loads((out/'history.json').read_text())['val_loss']
 
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory):
+    "History of a small 20-epoch run that nothing interrupts."
+    out = tmp_path_factory.mktemp('signals')/'straight'
+    r = ebird_vae('train', '--out', out, '--epochs', 20, *SMALL)
+    assert r.returncode == 0, r.stderr
+    return json.loads((out/'history.json').read_text())
+
+@pytest.mark.parametrize('sig, code', [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=['SIGINT', 'SIGTERM'])
+def test_a_signal_saves_the_run_and_the_printed_command_resumes_it_exactly(sig, code, uninterrupted, tmp_path):
+    out = tmp_path/'run'
+    p = subprocess.Popen(['ebird-vae', 'train', '--out', str(out), '--epochs', '20', *map(str, SMALL)], env=ENV,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in p.stdout:
+        if line.startswith('Epoch '): p.send_signal(sig); break
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == code, err
+    assert (out/'checkpoints'/'interrupted.pt').exists() and not (out/'final_model.pt').exists()
+    done = json.loads((out/'run.json').read_text())['epochs_completed']
+    assert 1 <= done < 20 and len(json.loads((out/'history.json').read_text())['val_loss']) == done
+    assert f'Stopped by {sig.name} after {done} of 20 epochs' in err and 'Traceback' not in err
+    command = shlex.split(err.split('Continue with:')[1].strip().splitlines()[0])
+    assert command[-2:] == ['--resume', str(out/'checkpoints'/'interrupted.pt')]
+    r = subprocess.run(command, capture_output=True, text=True, timeout=600, env=ENV)
+    assert r.returncode == 0, r.stderr
+    assert f'Resuming after epoch {done}' in r.stdout
+    assert json.loads((out/'history.json').read_text()) == uninterrupted
+
+def test_an_out_with_a_previous_run_is_refused_until_resume_or_overwrite(trained, tmp_path):
+    out, _ = trained
+    copy = tmp_path/'run'
+    shutil.copytree(out, copy)
+    (copy/'checkpoints'/'checkpoint_epoch_99.pt').write_bytes(b'stale')
+    (copy/'notes.md').write_text('mine')
+    before = (copy/'history.json').read_text()
+    r = ebird_vae('train', '--out', copy, '--epochs', 1, *SMALL)
+    assert r.returncode == 1 and 'Traceback' not in r.stderr
+    assert 'holds a previous run' in r.stderr and '--resume' in r.stderr and '--overwrite' in r.stderr
+    assert (copy/'history.json').read_text() == before
+    r = ebird_vae('train', '--out', copy, '--epochs', 1, *SMALL, '--overwrite')
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads((copy/'history.json').read_text())['val_loss']) == 1
+    assert not (copy/'checkpoints').exists()                      # (no checkpoint in one epoch: the old ones are gone)
+    assert (copy/'notes.md').read_text() == 'mine'                # files that are not the run's stay
+    assert torch.load(copy/'final_model.pt', weights_only=True)['metadata']['model_config']['hidden_dimension'] == 32
+
+@pytest.mark.parametrize('extra, message', [
+    (['--seed', 7], 'the train/validation split differs (random_seed=42 in the checkpoint, 7 here)'),
+    (['--hidden-dim', 32], 'the model differs (hidden_dimension=64 in the checkpoint, 32 here)'),
+    (['--min-species-observations', 60], 'the species vocabulary differs'),
+], ids=['split', 'model', 'species'])
+def test_resume_says_what_differs(trained, tmp_path, extra, message):
+    out, _ = trained
+    r = ebird_vae('train', '--out', tmp_path/'new', '--epochs', 3, '--hidden-dim', 64, *extra,
+                  '--resume', out/'checkpoints'/'checkpoint_epoch_2.pt')
+    assert r.returncode == 1 and 'Traceback' not in r.stderr
+    assert message in r.stderr, r.stderr
+    assert not (tmp_path/'new').exists()
+
+@pytest.mark.parametrize('args, message', [
+    (['--epochs', -1], '--epochs must be a whole number >= 0, got -1'),
+    (['--split', 'bogus'], "--split must be one of random, locality, spatial, got 'bogus'"),
+    (['--val-size', 0], '--val-size must be a fraction between 0 and 1'),
+    (['--batch-size', 0], '--batch-size must be a whole number >= 1, got 0'),
+    (['--save-every', 0], '--save-every must be a whole number >= 1, got 0'),
+    (['--noise-std', 5], '--noise-std must be a number in [0, 1]'),
+    (['--likelihood', 'poisson'], "--likelihood must be one of bernoulli, multinomial, got 'poisson'"),
+    (['--corruption', 'salt'], "--corruption must be one of 'gaussian', 'dropout', got 'salt'"),
+    (['--preset', 'fast'], "Unknown preset 'fast': choose one of 'spec', 'recommended'"),
+    (['--device', 'gpu'], "Unknown device 'gpu': choose one of cpu, cuda, mps"),
+    (['--resume', 'a.pt', '--overwrite'], '--resume continues a run and --overwrite starts it again'),
+])
+def test_bad_options_fail_before_any_data_are_read(capsys, tmp_path, args, message):
+    code, out, err = in_process(capsys, 'train', '--out', tmp_path/'o', *args)
+    assert code == 1 and message in err, err
+    assert err.count('\n') == 1 and 'Reading' not in out
+    assert not (tmp_path/'o').exists()
+
+def test_bad_option_as_a_subprocess_and_debug(tmp_path):
+    r = ebird_vae('train', '--out', tmp_path/'o', '--epochs', -1)
+    assert r.returncode == 1 and r.stderr == 'ebird-vae train: error: --epochs must be a whole number >= 0, got -1.\n'
+    r = ebird_vae('train', '--out', tmp_path/'o', '--split', 'bogus', '--debug')
+    assert r.returncode == 1 and 'Traceback' in r.stderr and r.stderr.strip().endswith("got 'bogus'.")
+    assert not (tmp_path/'o').exists()
+
+@pytest.mark.skipif(torch.backends.cuda.is_built(), reason='this PyTorch build has CUDA')
+def test_cuda_on_a_cpu_build(tmp_path):
+    r = ebird_vae('train', '--out', tmp_path/'o', '--device', 'cuda')
+    assert r.returncode == 1
+    assert r.stderr == ('ebird-vae train: error: cuda is not available in this PyTorch build: install a CUDA build '
+                        'or use --device cpu\n')
+
+def test_out_pointing_at_a_file(tmp_path):
+    (tmp_path/'f').write_text('')
+    r = ebird_vae('train', '--out', tmp_path/'f', '--epochs', 1)
+    assert r.returncode == 1 and "is a file, not a folder" in r.stderr and 'Traceback' not in r.stderr
+
+def test_a_full_disk_says_so_and_names_the_last_good_checkpoint(capsys, tmp_path):
+    real, calls = torch.save, []
+    def save(*a, **kw):
+        calls.append(1)
+        if len(calls) > 1: raise OSError(errno.ENOSPC, 'No space left on device')
+        return real(*a, **kw)
+    with patch('torch.save', side_effect=save):
+        code, out, err = in_process(capsys, 'train', '--out', tmp_path/'run', '--epochs', 3, '--save-every', 1, *SMALL)
+    assert code == 1 and err.count('\n') == 1, err
+    assert 'the disk is full' in err and 'Training stopped after epoch 2' in err
+    assert f"the last good checkpoint is '{tmp_path/'run'/'checkpoints'/'checkpoint_epoch_1.pt'}'" in err
+    assert sorted(p.name for p in (tmp_path/'run'/'checkpoints').iterdir()) == ['checkpoint_epoch_1.pt']   # no half-written file
+
 def test_embed_and_evaluate(trained, tmp_path):
     out, _ = trained
     r = ebird_vae('embed', out/'final_model.pt', sample_path(), '--output', tmp_path/'emb.parquet')
@@ -64,12 +206,33 @@ def test_embed_and_evaluate(trained, tmp_path):
     assert '100.00%' not in r.stdout + r.stderr   # no progress bar into captured output
     emb = pd.read_parquet(tmp_path/'emb.parquet')
     assert len(emb) > 1000 and sum(c.startswith('z') for c in emb.columns) == 16
+    r = ebird_vae('embed', out/'final_model.pt', '--output', tmp_path/'default.parquet', '--no-sample')   # data: the training file
+    assert r.returncode == 0, r.stderr
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path/'default.parquet'), emb)
     r = ebird_vae('evaluate', out/'final_model.pt', sample_path(), '--output_dir', tmp_path/'eval', '--iwae_samples', 5)
     assert r.returncode == 0, r.stderr
     assert '100.00%' not in r.stdout + r.stderr
     summary = (tmp_path/'eval'/'summary.md').read_text()
     assert 'recorded in the checkpoint' in summary
     for name in ['report.csv', 'latent_map.png', 'reliability.png', 'recall_at_k.png']: assert (tmp_path/'eval'/name).exists()
+
+class Payload:
+    "Pickles as a call of `os.system`: what a malicious checkpoint carries."
+    def __init__(self, marker): self.marker = marker
+    def __reduce__(self): return (os.system, (f'touch {self.marker}',))
+
+def test_unsafe_and_text_checkpoints_are_one_line_errors(trained, tmp_path):
+    out, _ = trained
+    evil, marker = tmp_path/'evil.pt', tmp_path/'pwned'
+    ck = torch.load(out/'final_model.pt', weights_only=True)
+    torch.save({**ck, 'metadata': Payload(marker)}, evil)
+    r = ebird_vae('embed', evil, sample_path(), '--output', tmp_path/'e.parquet')
+    assert r.returncode == 1 and 'Traceback' not in r.stderr and r.stderr.count('\n') == 1
+    assert 'Refusing to load' in r.stderr and 'could run arbitrary code' in r.stderr
+    assert not marker.exists()
+    (tmp_path/'species.txt').write_text('House Crow\nCommon Myna\n')
+    r = ebird_vae('embed', tmp_path/'species.txt', sample_path())
+    assert r.returncode == 1 and 'is a text file, not a PyTorch checkpoint' in r.stderr and 'Traceback' not in r.stderr
 
 def test_bad_input_is_a_clear_error(tmp_path):
     r = ebird_vae('train', '--data', tmp_path/'missing.txt', '--out', tmp_path/'o')
@@ -79,5 +242,6 @@ def test_bad_input_is_a_clear_error(tmp_path):
     r = ebird_vae('train', '--data', csv, '--out', tmp_path/'o')
     assert r.returncode == 1 and 'Traceback' not in r.stderr
     assert 'tab' in r.stderr.lower(), r.stderr
+    assert not (tmp_path/'o').exists()
     r = ebird_vae('fly')
     assert r.returncode == 2 and "unknown command 'fly'" in r.stderr

@@ -8,3 +8,6 @@ __all__ = []
 # %% ../../nbs/03a_training.ipynb #28e11cdc
 from .utils import *
 from .trainer import *
+from . import utils as _utils, trainer as _trainer
+
+__all__ = _utils.__all__ + _trainer.__all__   # (so that `from ebird_vae.training import *` brings every public name)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import numbers
+import signal
 import sys
 import time
 import warnings
@@ -19,13 +21,15 @@ import torch
 from torch import nn
 
 from ..models import vae_loss
-from .utils import add_noise, mask_species, get_rng_state, set_rng_state, save_checkpoint, resume_state, _read_checkpoint
+from .utils import (add_noise, mask_species, get_rng_state, set_rng_state, save_checkpoint, resume_state,
+                                      read_checkpoint, check_device, CheckpointError, _check_shapes, _pending_resume)
 
 # %% auto #0
 __all__ = ['HISTORY_KEYS', 'CORRUPTIONS', 'CancelFitException', 'NonFiniteLossError', 'Callback', 'Trainer', 'NoiseCB',
            'InputDropoutCB', 'CheckDataCB', 'DataOnDeviceCB', 'KLWarmupCB', 'MixedPrecisionCB', 'GradClipCB',
-           'LRSchedulerCB', 'CheckpointCB', 'BestModelCB', 'EarlyStoppingCB', 'format_epoch', 'ProgressCB',
-           'split_metadata', 'train_variational_autoencoder']
+           'LRSchedulerCB', 'CheckpointCB', 'BestModelCB', 'FinalModelCB', 'EarlyStoppingCB', 'format_epoch',
+           'ProgressCB', 'split_metadata', 'check_resume', 'check_training_options', 'TrainingInterrupted',
+           'train_variational_autoencoder']
 
 # %% ../../nbs/03_trainer.ipynb #eac814f2
 HISTORY_KEYS = ('train_loss', 'train_recon_loss', 'train_kl_loss', 'val_loss', 'val_recon_loss', 'val_kl_loss')
@@ -63,6 +67,8 @@ class Trainer:
         self.epoch, self.num_epochs, self.running_loss = 0, 0, float('nan')
         self.history = {k: [] for k in HISTORY_KEYS}
         self.autocast = contextlib.nullcontext  # `MixedPrecisionCB` swaps in `torch.autocast`
+        self.finished, self.last_checkpoint = False, None   # (a completed `fit`; the last file `save` wrote)
+        self.interrupt = None   # a signal received, acted on at the next batch (`stop_if_interrupted`)
         self.snapshot = self.state()
 
     def callback(self, event:str):
@@ -73,11 +79,13 @@ class Trainer:
 
     def fit(self, num_epochs:int) -> dict:
         "Train until `num_epochs` epochs are complete, counting those done before a resume."
-        self.num_epochs = num_epochs
+        self.num_epochs, self.finished = num_epochs, False
         self.callback('before_fit')
         try:
-            while self.epoch < num_epochs: self._one_epoch()
-        except CancelFitException: pass
+            try:
+                while self.epoch < num_epochs: self._one_epoch()
+            except CancelFitException: pass
+            self.finished = True
         finally: self.callback('after_fit')
         return self.history
 
@@ -89,6 +97,11 @@ class Trainer:
         self.epoch += 1
         try: self.callback('after_epoch')
         finally: self.snapshot = self.state()
+        self.stop_if_interrupted()
+
+    def stop_if_interrupted(self):
+        "Raise `TrainingInterrupted` if a signal arrived: between batches and after the epoch's snapshot, never inside one."
+        if self.interrupt is not None: raise TrainingInterrupted(self.interrupt)
 
     def _one_pass(self, loader, training:bool) -> tuple[float, float, float]:
         "One pass over `loader`; per-checklist averages of (total, reconstruction, KL)."
@@ -113,6 +126,7 @@ class Trainer:
                 pending.append((torch.stack([self.loss.detach(), rec.detach(), kl.detach()]), len(self.xb)))
                 if len(pending) >= self.sync_every: self._sync(pending)
                 self.callback('after_batch')
+                self.stop_if_interrupted()
         self._sync(pending)
         self.callback('after_pass')
         if self.n_seen == 0: raise ValueError(f"The {'training' if training else 'validation'} loader yielded no batches.")
@@ -169,8 +183,14 @@ class Trainer:
         metadata = {**self.metadata, 'rng_state': state['rng_state'], 'callbacks': state['callbacks']}
         checkpoint_model = _StateDictView(self.model, state['model_state_dict'])
         checkpoint_opt = _StateDictView(self.optimizer, state['optimizer_state_dict'])
-        return save_checkpoint(checkpoint_model, checkpoint_opt, state['epoch'], last('train_loss'), last('val_loss'),
-                               filepath, history=history, metadata=metadata)
+        try: path = save_checkpoint(checkpoint_model, checkpoint_opt, state['epoch'], last('train_loss'), last('val_loss'),
+                                    filepath, history=history, metadata=metadata)
+        except OSError as e:
+            good = (f"the last good checkpoint is '{self.last_checkpoint}': free some space and resume from it"
+                    if self.last_checkpoint else "no checkpoint of this run was written before: free some space and start again")
+            raise OSError(e.errno, f"{e.strerror or e} Training stopped after epoch {self.epoch}; {good}.") from e
+        self.last_checkpoint = path
+        return path
 
 class _StateDictView:
     "Stands in for a model or optimiser whose `state_dict()` is a saved one."
@@ -282,6 +302,13 @@ class BestModelCB(Callback):
     def state_dict(self): return {'best': self.best, 'best_epoch': self.best_epoch}
     def load_state_dict(self, sd): self.best, self.best_epoch = sd['best'], sd['best_epoch']
 
+class FinalModelCB(Callback):
+    "Write the trained model, with everything a resume or `ebird-vae embed` needs, to `path` when training completes."
+    order = 35
+    def __init__(self, path): self.path = Path(path)
+    def after_fit(self, t):
+        if t.finished and t.epoch > 0: t.save(self.path)
+
 class EarlyStoppingCB(Callback):
     "Stop when the validation loss has not improved by `min_delta` for `patience` epochs."
     order = 40
@@ -347,21 +374,168 @@ def split_metadata(train_ds, val_ds) -> dict|None:
     return {**info, 'train_ids': [str(i) for i in ids[0]], 'val_ids': [str(i) for i in ids[1]]}
 
 def _resume_state(model:nn.Module, resume, device) -> dict|None:
-    "The saved state to continue from: a checkpoint file, or one `load_checkpoint`/an interrupted run left on `model`."
+    "The saved state to continue from: a checkpoint file, or one `load_checkpoint`/an interrupted run left for `model`."
+    pending = _pending_resume(model, pop=True)
     if resume is False or resume is None: return None
-    if resume is True: return getattr(model, '_ebird_vae_resume', None)
-    return resume_state(_read_checkpoint(resume, device), source=str(resume))
+    if resume is True: return pending
+    return resume_state(read_checkpoint(resume, device), source=str(resume))
 
-# %% ../../nbs/03_trainer.ipynb #0598f593
+# %% ../../nbs/03_trainer.ipynb #0d2c4efd
+def _differences(saved:dict, here:dict, keys) -> str:
+    return '; '.join(f"{k}={saved.get(k)!r} in the checkpoint, {here.get(k)!r} here" for k in keys if saved.get(k) != here.get(k))
+
+def _check_species(source, saved:list, here:list):
+    if saved == here: return
+    only_saved, only_here = sorted(set(saved) - set(here)), sorted(set(here) - set(saved))
+    detail = (f"{len(saved)} species in the checkpoint, {len(here)} here; only in the checkpoint: {only_saved[:3]}, only here: "
+              f"{only_here[:3]}" if only_saved or only_here else "the same species in another order")
+    raise CheckpointError(f"Cannot resume from {source}: the species vocabulary differs ({detail}). Resume with the data "
+                          f"and cleaning options the checkpoint was trained with, or start a new run.")
+
+def _check_split(source, saved:dict, here:dict):
+    if set(saved.get('val_ids', [])) == set(here.get('val_ids', [])) and set(saved.get('train_ids', [])) == set(here.get('train_ids', [])): return
+    how = _differences(saved, here, ('split', 'val_size', 'random_seed')) or 'other checklists on each side'
+    raise CheckpointError(f"Cannot resume from {source}: the train/validation split differs ({how}); resuming would train on "
+                          f"checklists held out for validation. Resume with the split, validation size and seed the checkpoint "
+                          f"was trained with, or start a new run.")
+
+def check_resume(state:dict,      # A `resume_state` (its `metadata` says what the checkpoint was trained on)
+                 model:nn.Module, # The model to continue training
+                 metadata:dict,   # This run's checkpoint metadata: `species` and `split`, where known
+                ) -> None:
+    "Raise a `CheckpointError` saying what differs between the checkpoint's run and this one: species, split or model."
+    source = state.get('source', 'the checkpoint')
+    saved, own = state.get('metadata') or {}, getattr(model, 'config', None) or {}
+    if saved.get('species') is not None and metadata.get('species') is not None:
+        _check_species(source, saved['species'], metadata['species'])
+    if saved.get('split') and metadata.get('split'): _check_split(source, saved['split'], metadata['split'])
+    diff = _differences(saved.get('model_config') or {}, own, [k for k in own if k in (saved.get('model_config') or {})])
+    if diff: raise CheckpointError(f"Cannot resume from {source}: the model differs ({diff}). Build the model the checkpoint "
+                                   f"was trained with (`model_from_checkpoint`; on the command line the same --hidden-dim, "
+                                   f"--latent-dim and --likelihood).")
+    _check_shapes(model, state['model_state_dict'], source)
+
+# %% ../../nbs/03_trainer.ipynb #a5c244a3
 CORRUPTIONS = ('gaussian', 'dropout')
 
+def _whole(name, v, low) -> str|None:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+        return f"{name} must be a whole number >= {low}, got {v!r}"
+
+def _within(name, v, low, high, low_open=False, high_open=False, hint='') -> str|None:
+    ok = (isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and (v > low if low_open else v >= low)
+          and (high is None or (v < high if high_open else v <= high)))
+    if not ok:
+        span = f"{'>' if low_open else '>='} {low}" if high is None else \
+               f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        return f"{name} must be a number {span}{hint}, got {v!r}"
+
+def check_training_options(num_epochs=50, learning_rate=1e-3, noise_std=0.1, print_every=1, save_every=10, corruption='gaussian',
+                           dropout_rate=0.5, beta=1.0, free_bits=0.0, kl_warmup_epochs=0, early_stopping_patience=None,
+                           grad_clip=None,
+                           names:dict|None=None, # How the caller calls each option (default: `name`), e.g. {'num_epochs': '--epochs'}
+                          ) -> None:
+    "Raise a `ValueError` naming the first of `train_variational_autoencoder`'s options that cannot work, and what it takes."
+    n = lambda k: (names or {}).get(k, f'`{k}`')
+    problems = [_whole(n('num_epochs'), num_epochs, 0), _whole(n('print_every'), print_every, 1), _whole(n('save_every'), save_every, 1),
+                _whole(n('kl_warmup_epochs'), kl_warmup_epochs, 0),
+                early_stopping_patience is not None and _whole(n('early_stopping_patience'), early_stopping_patience, 1),
+                _within(n('learning_rate'), learning_rate, 0, None, low_open=True, hint=' (typically 1e-4 to 1e-2)'),
+                _within(n('noise_std'), noise_std, 0, 1, hint=' (the data are 0/1: 0.05 to 0.3 is light to heavy noise, 0 none)'),
+                _within(n('dropout_rate'), dropout_rate, 0, 1, high_open=True, hint=' (the share of species hidden)'),
+                _within(n('beta'), beta, 0, None), _within(n('free_bits'), free_bits, 0, None, hint=' nats (0 = off)'),
+                grad_clip is not None and _within(n('grad_clip'), grad_clip, 0, None, low_open=True),
+                corruption not in CORRUPTIONS and f"{n('corruption')} must be one of {', '.join(map(repr, CORRUPTIONS))}, got {corruption!r}"]
+    problem = next((p for p in problems if p), None)
+    if problem: raise ValueError(problem + '.')
+
+# %% ../../nbs/03_trainer.ipynb #84a700f3
+class TrainingInterrupted(KeyboardInterrupt):
+    "Training stopped by a signal: `signal` (SIGINT or SIGTERM), where the resumable state went (`checkpoint`), `history` so far."
+    def __init__(self, signum:int=signal.SIGINT, checkpoint:Path|None=None, history:dict|None=None):
+        self.signal, self.checkpoint, self.history = signal.Signals(signum), checkpoint, history
+        super().__init__(self.signal.name)
+    @property
+    def exit_code(self) -> int: return 128 + int(self.signal)
+
+def _on_signal(trainer:Trainer):
+    "A signal handler that asks `trainer` to stop after the current batch (a second signal stops it at once)."
+    def handler(signum, frame):
+        if trainer.interrupt is not None: raise TrainingInterrupted(signum)
+        trainer.interrupt = signum
+    return handler
+
+@contextlib.contextmanager
+def _signals_to(handler):
+    "Within the block SIGINT and SIGTERM go to `handler` (`signal.SIG_IGN`: they are ignored); a no-op outside the main thread."
+    saved = {}
+    try:
+        for s in (signal.SIGINT, signal.SIGTERM): saved[s] = signal.signal(s, handler)
+    except ValueError: pass   # (signals can only be caught in the main thread)
+    try: yield
+    finally:
+        for s, previous in saved.items(): signal.signal(s, previous if previous is not None else signal.SIG_DFL)
+
+def _interrupted(trainer:Trainer, model:nn.Module, checkpoint_dir, e:KeyboardInterrupt, returns:bool) -> TrainingInterrupted:
+    "Go back to the last completed epoch, save `interrupted.pt`, say what was kept; the `TrainingInterrupted` to report."
+    trainer.restore(trainer.snapshot)
+    _pending_resume(model, {**trainer.snapshot, 'source': 'the interrupted run'})
+    stop = TrainingInterrupted(getattr(e, 'signal', signal.SIGINT), history=trainer.history)
+    where = ''
+    if checkpoint_dir is not None:
+        stop.checkpoint = trainer.save(Path(checkpoint_dir)/'interrupted.pt', trainer.snapshot)
+        where = f" Saved a resumable checkpoint to '{stop.checkpoint}': resume later with `resume='{stop.checkpoint}'`."
+    again = " To continue now, call train_variational_autoencoder again with the same model." if returns else ''
+    print(f"\nInterrupted ({stop.signal.name}) during epoch {trainer.epoch + 1}. The model holds the weights after epoch "
+          f"{trainer.epoch}.{where}{again}", file=sys.stderr)
+    return stop
+
+# %% ../../nbs/03_trainer.ipynb #0598f593
+def _callbacks(o:dict) -> list:
+    "The callbacks that `train_variational_autoencoder`'s options `o` ask for."
+    corrupt = NoiseCB(o['noise_std']) if o['corruption'] == 'gaussian' else InputDropoutCB(o['dropout_rate'])
+    cbs = [DataOnDeviceCB(), CheckDataCB(), corrupt, ProgressCB(o['print_every'], bar=o['progress'])]
+    if o['kl_warmup_epochs']: cbs.append(KLWarmupCB(o['kl_warmup_epochs'], o['beta']))
+    if o['grad_clip'] is not None: cbs.append(GradClipCB(o['grad_clip']))
+    if o['mixed_precision']: cbs.append(MixedPrecisionCB())
+    if o['lr_scheduler'] is not None: cbs.append(LRSchedulerCB(o['lr_scheduler']))
+    if o['checkpoint_dir'] is not None: cbs.append(CheckpointCB(o['checkpoint_dir'], o['save_every']))
+    if o['keep_best']: cbs.append(BestModelCB(o['checkpoint_dir']))
+    final = o['final_model'] or (Path(o['checkpoint_dir'])/'final_model.pt' if o['checkpoint_dir'] is not None else None)
+    if final is not None: cbs.append(FinalModelCB(final))
+    if o['early_stopping_patience'] is not None: cbs.append(EarlyStoppingCB(o['early_stopping_patience']))
+    return cbs + list(o['callbacks'])
+
+def _run_metadata(o:dict, train_loader, val_loader) -> dict:
+    "What every checkpoint of this run records besides the model: the trainer's settings, the species and the split."
+    loader_batch = getattr(train_loader, 'batch_size', None) or getattr(getattr(train_loader, 'sampler', None), 'batch_size', None)
+    keys = ('learning_rate', 'noise_std', 'corruption', 'dropout_rate', 'beta', 'free_bits', 'kl_warmup_epochs', 'mixed_precision')
+    meta = {**(o['metadata'] or {}), 'trainer': {**{k: o[k] for k in keys}, 'batch_size': loader_batch}}
+    species = o['species'] if o['species'] is not None else getattr(getattr(train_loader, 'dataset', None), 'species', None)
+    if species is not None: meta['species'] = [str(s) for s in species]
+    split = split_metadata(getattr(train_loader, 'dataset', None), getattr(val_loader, 'dataset', None))
+    if split is not None: meta.setdefault('split', split)
+    return meta
+
+def _check_arguments(o:dict) -> torch.device:
+    "Check every option before anything is built; the device to train on."
+    check_training_options(**{k: o[k] for k in ('num_epochs', 'learning_rate', 'noise_std', 'print_every', 'save_every', 'corruption',
+                                                'dropout_rate', 'beta', 'free_bits', 'kl_warmup_epochs', 'early_stopping_patience', 'grad_clip')})
+    if o['on_interrupt'] not in ('return', 'raise'): raise ValueError(f"`on_interrupt` must be 'return' or 'raise', got {o['on_interrupt']!r}.")
+    if o['keep_best'] and o['checkpoint_dir'] is None: raise ValueError("`keep_best=True` writes best_model.pt and needs a `checkpoint_dir`.")
+    for name in ('checkpoint_dir',):
+        if o[name] is not None and Path(o[name]).exists() and not Path(o[name]).is_dir():
+            raise ValueError(f"`checkpoint_dir` '{o[name]}' is a file, not a folder: choose a folder for the checkpoints.")
+    return check_device(o['device'])
+
+# %% ../../nbs/03_trainer.ipynb #edab46e4
 def train_variational_autoencoder(
     model:nn.Module,                    # VAE model to train
     train_loader,                       # Training data loader (float batches `[batch, n_species]`)
     val_loader,                         # Validation data loader
     num_epochs:int=50,                  # Number of training epochs (in total, counting epochs before a resume)
     learning_rate:float=1e-3,           # Learning rate for the Adam optimizer
-    noise_std:float=0.1,                # Std dev of Gaussian noise added to training inputs (0.0 = no noise; with `corruption='gaussian'`)
+    noise_std:float=0.1,                # Std dev of Gaussian noise added to training inputs, in [0, 1] (0.0 = no noise; with `corruption='gaussian'`)
     device:str|torch.device='cpu',      # Device to train on ('cpu', 'cuda', 'mps')
     print_every:int=1,                  # Print progress every N epochs
     checkpoint_dir:str|Path|None=None,  # Directory to save checkpoints (None = no saving)
@@ -382,54 +556,29 @@ def train_variational_autoencoder(
     species:list|None=None,             # Species vocabulary, stored in checkpoints (default: the loader's dataset's `species`)
     metadata:dict|None=None,            # Extra metadata stored in every checkpoint
     callbacks:list=(),                  # Extra `Callback`s
+    final_model:str|Path|None=None,     # Where the completed run writes its model (default: `checkpoint_dir`/final_model.pt)
+    on_interrupt:str='return',          # After Ctrl-C or SIGTERM (once interrupted.pt is saved): 'return' the history, or 'raise' `TrainingInterrupted`
 ) -> dict:
     "Train a VAE with input noise, checkpoints and progress; return the history of per-checklist average losses."
-    if num_epochs < 0: raise ValueError(f"`num_epochs` must be >= 0, got {num_epochs}.")
-    if corruption not in CORRUPTIONS:
-        raise ValueError(f"`corruption` must be one of {', '.join(map(repr, CORRUPTIONS))}, got {corruption!r}.")
-    if free_bits < 0: raise ValueError(f"`free_bits` must be >= 0 nats, got {free_bits}. Use 0 to switch free bits off.")
-    if keep_best and checkpoint_dir is None: raise ValueError("`keep_best=True` writes best_model.pt and needs a `checkpoint_dir`.")
-    device = torch.device(device)
+    o = dict(locals())
+    device = _check_arguments(o)
     model.to(device)
-    optimizer = _make_optimizer(model, learning_rate)
-    if species is None: species = getattr(getattr(train_loader, 'dataset', None), 'species', None)
-    batch_size = getattr(train_loader, 'batch_size', None) or getattr(getattr(train_loader, 'sampler', None), 'batch_size', None)
-    settings = dict(learning_rate=learning_rate, noise_std=noise_std, corruption=corruption, dropout_rate=dropout_rate, beta=beta,
-                    free_bits=free_bits, kl_warmup_epochs=kl_warmup_epochs, batch_size=batch_size, mixed_precision=mixed_precision)
-    meta = {**(metadata or {}), 'trainer': settings}
-    if species is not None: meta['species'] = [str(s) for s in species]
-    split = split_metadata(getattr(train_loader, 'dataset', None), getattr(val_loader, 'dataset', None))
-    if split is not None: meta.setdefault('split', split)
-    corrupt = NoiseCB(noise_std) if corruption == 'gaussian' else InputDropoutCB(dropout_rate)
-    cbs = [DataOnDeviceCB(), CheckDataCB(), corrupt, ProgressCB(print_every, bar=progress)]
-    if kl_warmup_epochs: cbs.append(KLWarmupCB(kl_warmup_epochs, beta))
-    if grad_clip is not None: cbs.append(GradClipCB(grad_clip))
-    if mixed_precision: cbs.append(MixedPrecisionCB())
-    if lr_scheduler is not None: cbs.append(LRSchedulerCB(lr_scheduler))
-    if checkpoint_dir is not None: cbs.append(CheckpointCB(checkpoint_dir, save_every))
-    if keep_best: cbs.append(BestModelCB(checkpoint_dir))
-    if early_stopping_patience is not None: cbs.append(EarlyStoppingCB(early_stopping_patience))
-    trainer = Trainer(model, train_loader, val_loader, optimizer, device, cbs + list(callbacks), beta=beta, free_bits=free_bits,
-                      metadata=meta)
-
+    meta = _run_metadata(o, train_loader, val_loader)
+    trainer = Trainer(model, train_loader, val_loader, _make_optimizer(model, learning_rate), device, _callbacks(o), beta=beta,
+                      free_bits=free_bits, metadata=meta)
     state = _resume_state(model, resume, device)
     if state is not None:
+        check_resume(state, model, meta)
         trainer.restore(state)
+        trainer.last_checkpoint = None if isinstance(resume, bool) else Path(resume)
         print(f"Resuming after epoch {trainer.epoch} (from {state.get('source', 'the loaded checkpoint')}); training to epoch {num_epochs}.")
         if trainer.epoch >= num_epochs: print(f"Already trained for {trainer.epoch} epochs; nothing to do.")
-    if hasattr(model, '_ebird_vae_resume'): del model._ebird_vae_resume
-
-    try: trainer.fit(num_epochs)
+    try:
+        with _signals_to(_on_signal(trainer)): trainer.fit(num_epochs)
     except NonFiniteLossError:
         trainer.restore(trainer.snapshot)
         raise
-    except KeyboardInterrupt:
-        trainer.restore(trainer.snapshot)
-        model._ebird_vae_resume = {**trainer.snapshot, 'source': 'the interrupted run'}
-        where = ''
-        if checkpoint_dir is not None:
-            path = trainer.save(Path(checkpoint_dir)/'interrupted.pt', trainer.snapshot)
-            where = f" Saved a resumable checkpoint to '{path}': resume later with `resume='{path}'`."
-        print(f"\nInterrupted during epoch {trainer.epoch + 1}. The model holds the weights after epoch {trainer.epoch}.{where} "
-              f"To continue now, call train_variational_autoencoder again with the same model.", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        with _signals_to(signal.SIG_IGN): stop = _interrupted(trainer, model, checkpoint_dir, e, on_interrupt == 'return')
+        if on_interrupt == 'raise': raise stop from None
     return trainer.history

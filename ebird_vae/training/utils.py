@@ -5,11 +5,15 @@
 # %% ../../nbs/02_training_utils.ipynb #e8d21c22
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import random
 import re
+import shutil
 import tempfile
+import warnings
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +21,9 @@ import torch
 from torch import nn
 
 # %% auto #0
-__all__ = ['get_device', 'set_seed', 'get_rng_state', 'set_rng_state', 'add_noise', 'mask_species', 'count_parameters',
-           'print_model_summary', 'CheckpointError', 'save_checkpoint', 'resume_state', 'load_checkpoint',
-           'model_from_checkpoint', 'plot_training_curves']
+__all__ = ['DEVICE_TYPES', 'get_device', 'check_device', 'set_seed', 'get_rng_state', 'set_rng_state', 'add_noise',
+           'mask_species', 'count_parameters', 'print_model_summary', 'CheckpointError', 'save_checkpoint',
+           'read_checkpoint', 'resume_state', 'load_checkpoint', 'model_from_checkpoint', 'plot_training_curves']
 
 # %% ../../nbs/02_training_utils.ipynb #a19d1026
 def get_device(prefer_cuda:bool=True # Try CUDA before Apple's MPS (False: MPS first)
@@ -29,6 +33,31 @@ def get_device(prefer_cuda:bool=True # Try CUDA before Apple's MPS (False: MPS f
     mps = getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available()
     order = [('cuda', cuda), ('mps', mps)] if prefer_cuda else [('mps', mps), ('cuda', cuda)]
     return torch.device(next((name for name, ok in order if ok), 'cpu'))
+
+# %% ../../nbs/02_training_utils.ipynb #adb1a01c
+DEVICE_TYPES = ('cpu', 'cuda', 'mps')
+
+def _mps_available() -> bool: return getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available()
+
+def check_device(device:str|torch.device|None=None, # 'cpu', 'cuda', 'cuda:N' or 'mps'; None: the best available (`get_device`)
+                 use:str="device='cpu'",            # How the caller picks the CPU, for the message (the CLI says '--device cpu')
+                ) -> torch.device:
+    "`device` as a `torch.device`, or a `ValueError` saying why it cannot be used here and what to use instead."
+    if device is None: return get_device()
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError): d = None
+    if d is None or d.type not in DEVICE_TYPES:
+        raise ValueError(f"Unknown device {str(device)!r}: choose one of {', '.join(DEVICE_TYPES)} (cuda:N for the N-th GPU).")
+    if d.type == 'cuda' and not torch.backends.cuda.is_built():
+        raise ValueError(f"cuda is not available in this PyTorch build: install a CUDA build or use {use}")
+    if d.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f"cuda is not available: this PyTorch build has CUDA but finds no GPU (check the driver and "
+                         f"CUDA_VISIBLE_DEVICES) or use {use}")
+    if d.type == 'cuda' and d.index is not None and d.index >= torch.cuda.device_count():
+        raise ValueError(f"There is no {d}: this machine has {torch.cuda.device_count()} GPU(s); use cuda:0 or {use}")
+    if d.type == 'mps' and not _mps_available():
+        raise ValueError(f"mps is not available here (it needs an Apple-silicon Mac and a PyTorch build with MPS): use {use}")
+    return d
 
 # %% ../../nbs/02_training_utils.ipynb #8727f472
 def set_seed(seed:int # The seed for Python's `random`, NumPy and PyTorch (CPU and CUDA)
@@ -102,8 +131,20 @@ class CheckpointError(ValueError):
     "A checkpoint that cannot be used: unsafe, corrupt, or made for a different model."
 
 # %% ../../nbs/02_training_utils.ipynb #f51ca566
+def _write_failure(filepath:Path, e:Exception) -> OSError:
+    "A one-line `OSError` for a failed save, saying so when the disk is full."
+    try: free = shutil.disk_usage(filepath.parent).free
+    except OSError: free = None
+    full = getattr(e, 'errno', None) == errno.ENOSPC or (free is not None and free < 64 * 2**20)
+    why = (f"the disk is full ({free / 2**20:.0f} MB free)" if full and free is not None else "the disk is full" if full
+           else f"{type(e).__name__}: {' '.join(str(e).split())}")
+    return OSError(errno.ENOSPC if full else getattr(e, 'errno', None) or errno.EIO, f"Could not write '{filepath}': {why}.")
+
 def _atomic_torch_save(obj, filepath:Path) -> None:
     "Write `obj` with `torch.save` to a temporary file beside `filepath`, then rename it into place."
+    if filepath.parent.exists() and not filepath.parent.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"Cannot save into '{filepath.parent}': it is a file, not a folder. "
+                                                f"Choose another folder.")
     filepath.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=filepath.parent, prefix=f'.{filepath.name}.', suffix='.tmp')
     try:
@@ -112,6 +153,9 @@ def _atomic_torch_save(obj, filepath:Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, filepath)
+    except (OSError, RuntimeError) as e:   # (torch reports a failed write as RuntimeError: "enforce fail ... file write failed")
+        Path(tmp).unlink(missing_ok=True)
+        raise _write_failure(filepath, e) from e
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -141,26 +185,53 @@ def save_checkpoint(model:nn.Module,                        # The model whose we
     return filepath
 
 # %% ../../nbs/02_training_utils.ipynb #7085eba1
-def _read_checkpoint(filepath:str|Path, device='cpu') -> dict:
-    "Load a checkpoint file safely (`weights_only=True`), with clear errors."
+def _unsafe_global(message:str) -> str|None:
+    "The Python object a refused `weights_only` load names (PyTorch words it in more than one way), or None."
+    m = re.search(r'(?:Unsupported global: |unsupported )GLOBAL (\S+)', message)
+    return m.group(1) if m else None
+
+def _looks_like_text(filepath:Path) -> bool:
+    "True if the file starts like text rather than a PyTorch file (a zip archive or a pickle)."
+    with open(filepath, 'rb') as f: head = f.read(512)
+    if not head or head.startswith((b'PK', b'\x80')) or b'\x00' in head: return False
+    try: head.decode('utf-8')
+    except UnicodeDecodeError: return False
+    return True
+
+def read_checkpoint(filepath:str|Path,             # A `.pt` file written by the trainer or `save_checkpoint`
+                    device:str|torch.device='cpu', # Device to map the tensors to
+                   ) -> dict:
+    "Read a checkpoint safely (`weights_only=True`): the dict of the documented keys, or a `CheckpointError` that says why not."
     filepath = Path(filepath)
-    if not filepath.exists():
-        raise FileNotFoundError(f"No checkpoint at '{filepath}'. Check the path; the trainer writes "
-                                f"'checkpoint_epoch_N.pt' files into its `checkpoint_dir`.")
-    try: checkpoint = torch.load(filepath, map_location=device, weights_only=True)
+    if not filepath.is_file():
+        raise FileNotFoundError(f"No checkpoint at '{filepath}'" + (" (it is a folder)" if filepath.is_dir() else "") +
+                                ". Check the path; the trainer writes 'checkpoint_epoch_N.pt' files into its `checkpoint_dir`.")
+    if _looks_like_text(filepath):
+        raise CheckpointError(f"'{filepath}' is a text file, not a PyTorch checkpoint: pass a .pt file written by the trainer "
+                              f"(e.g. final_model.pt or checkpoints/checkpoint_epoch_N.pt).")
+    try:
+        with warnings.catch_warnings():   # (torch warns about the pickle protocol of a corrupt file before failing on it)
+            warnings.simplefilter('ignore', UserWarning)
+            checkpoint = torch.load(filepath, map_location=device, weights_only=True)
     except pickle.UnpicklingError as e:
-        unsafe = re.search(r'Unsupported global: GLOBAL (\S+)', str(e))
-        if unsafe is None: raise CheckpointError(f"'{filepath}' is not a readable PyTorch checkpoint (truncated or corrupt?).") from None
-        raise CheckpointError(
-            f"Refusing to load '{filepath}': it contains the Python object `{unsafe.group(1)}`, not only tensors and "
-            f"plain values, and unpickling it could run arbitrary code. If you created this file yourself and trust it, "
-            f"load it with `torch.load(path, weights_only=False)`.") from None
-    except (RuntimeError, EOFError, OSError) as e:
-        raise CheckpointError(f"'{filepath}' is not a readable PyTorch checkpoint (truncated or corrupt?): {e}") from None
+        unsafe = _unsafe_global(str(e))
+        if unsafe is not None:
+            raise CheckpointError(
+                f"Refusing to load '{filepath}': it contains the Python object `{unsafe}`, not only tensors and plain values, and "
+                f"unpickling it could run arbitrary code. If you created this file yourself and trust it, load it with "
+                f"`torch.load(path, weights_only=False)`.") from None
+        why = re.search(r'WeightsUnpickler error:\s*(.+)', str(e))
+        raise CheckpointError(f"'{filepath}' is not a readable PyTorch checkpoint (truncated or corrupt?)"
+                              + (f": {why.group(1).strip()}" if why else '') + ".") from None
+    except Exception as e:   # (a truncated zip, a non-PyTorch file: RuntimeError, EOFError, KeyError, ValueError...)
+        raise CheckpointError(f"'{filepath}' is not a readable PyTorch checkpoint (truncated or corrupt?): "
+                              f"{type(e).__name__}: {' '.join(str(e).split())}") from None
     if not isinstance(checkpoint, dict) or 'model_state_dict' not in checkpoint:
         raise CheckpointError(f"'{filepath}' is a PyTorch file but not an ebird_vae checkpoint (no 'model_state_dict'). "
                               f"For a bare state dict use `model.load_state_dict(torch.load(path))`.")
     return checkpoint
+
+_read_checkpoint = read_checkpoint   # (the old private name)
 
 def _check_shapes(model:nn.Module, state_dict:dict, filepath) -> None:
     "Raise a `CheckpointError` naming the first layer whose shape differs between `model` and `state_dict`."
@@ -178,22 +249,20 @@ def _check_shapes(model:nn.Module, state_dict:dict, filepath) -> None:
 
 # %% ../../nbs/02_training_utils.ipynb #b4c51574
 def resume_state(checkpoint:dict, source:str='a checkpoint') -> dict:
-    "What the trainer needs from `checkpoint` to continue a run exactly."
+    "What the trainer needs from `checkpoint` to continue a run exactly (and, in `metadata`, to check it is the same run)."
     metadata = checkpoint.get('metadata') or {}
     return {'epoch': checkpoint['epoch'], 'model_state_dict': checkpoint['model_state_dict'],
             'optimizer_state_dict': checkpoint.get('optimizer_state_dict'), 'history': checkpoint.get('history'),
-            'rng_state': metadata.get('rng_state'), 'callbacks': metadata.get('callbacks'), 'source': source}
+            'rng_state': metadata.get('rng_state'), 'callbacks': metadata.get('callbacks'), 'source': source,
+            'metadata': {k: v for k, v in metadata.items() if k not in ('rng_state', 'callbacks')}}
 
 # %% ../../nbs/02_training_utils.ipynb #5aaa381c
-def _restore(checkpoint:dict, model:nn.Module, optimizer=None, device='cpu', source='a checkpoint') -> dict:
-    "Load an already-read `checkpoint` into `model` (and `optimizer`), checking shapes first."
-    _check_shapes(model, checkpoint['model_state_dict'], source)
-    model.load_state_dict(checkpoint['model_state_dict'])
-    model.to(device)
-    if optimizer is not None and checkpoint.get('optimizer_state_dict') is not None:
-        optimizer.load_state_dict(checkpoint['optimizer_state_dict'])
-    model._ebird_vae_resume = resume_state(checkpoint, source=str(source))
-    return checkpoint
+_PENDING = weakref.WeakKeyDictionary()   # model -> the state that training it again resumes from
+
+def _pending_resume(model:nn.Module, state:dict|None=None, pop:bool=False) -> dict|None:
+    "Set (with `state`), get, or take (`pop`) the saved state a later `train_variational_autoencoder(model)` resumes from."
+    if state is not None: _PENDING[model] = state
+    return _PENDING.pop(model, None) if pop else _PENDING.get(model)
 
 def load_checkpoint(filepath:str|Path,                           # A `.pt` file written by `save_checkpoint`
                     model:nn.Module,                             # Model to load the weights into
@@ -201,7 +270,14 @@ def load_checkpoint(filepath:str|Path,                           # A `.pt` file 
                     device:str|torch.device='cpu',               # Device to map the tensors to
                    ) -> dict:
     "Load a checkpoint into `model` (and `optimizer`); return the checkpoint dict. Training `model` again resumes from it."
-    return _restore(_read_checkpoint(filepath, device), model, optimizer, device, filepath)
+    checkpoint = read_checkpoint(filepath, device)
+    _check_shapes(model, checkpoint['model_state_dict'], filepath)
+    model.load_state_dict(checkpoint['model_state_dict'])
+    model.to(device)
+    if optimizer is not None and checkpoint.get('optimizer_state_dict') is not None:
+        optimizer.load_state_dict(checkpoint['optimizer_state_dict'])
+    _pending_resume(model, resume_state(checkpoint, source=str(filepath)))
+    return checkpoint
 
 # %% ../../nbs/02_training_utils.ipynb #4e611b18
 def _config_from_state_dict(state_dict:dict) -> dict:
@@ -210,19 +286,24 @@ def _config_from_state_dict(state_dict:dict) -> dict:
     latent = state_dict['latent_mean_layer.weight'].shape[0]
     return dict(input_dimension=int(inputs), latent_dimension=int(latent), hidden_dimension=int(hidden))
 
-def _model_from(checkpoint:dict, device='cpu', source='a checkpoint'):
-    "The `VariationalAutoencoder` of an already-read checkpoint, weights loaded, in eval mode."
-    from ebird_vae.models import VariationalAutoencoder
-    config = (checkpoint.get('metadata') or {}).get('model_config') or _config_from_state_dict(checkpoint['model_state_dict'])
-    model = VariationalAutoencoder(**config)
-    _restore(checkpoint, model, device=device, source=source)
-    return model.eval()
-
-def model_from_checkpoint(filepath:str|Path,              # A `.pt` file written by `save_checkpoint`
-                          device:str|torch.device='cpu',  # Device to put the model on
+def model_from_checkpoint(checkpoint:str|Path|dict,     # A `.pt` file written by the trainer, or a dict from `read_checkpoint`
+                          device:str|torch.device='cpu', # Device to put the model on
                          ):
     "Rebuild the `VariationalAutoencoder` stored in a checkpoint, weights loaded, in eval mode."
-    return _model_from(_read_checkpoint(filepath, device), device, filepath)
+    from ebird_vae.models import VariationalAutoencoder
+    source = 'the checkpoint' if isinstance(checkpoint, dict) else checkpoint
+    if not isinstance(checkpoint, dict): checkpoint = read_checkpoint(checkpoint, device)
+    config = (checkpoint.get('metadata') or {}).get('model_config') or _config_from_state_dict(checkpoint['model_state_dict'])
+    model = VariationalAutoencoder(**config)
+    _check_shapes(model, checkpoint['model_state_dict'], source)
+    model.load_state_dict(checkpoint['model_state_dict'])
+    return model.to(device).eval()
+
+def _model_from(checkpoint:dict, device='cpu', source='a checkpoint'):
+    "The old private name: `model_from_checkpoint` plus the attribute its old callers delete."
+    model = model_from_checkpoint(checkpoint, device)
+    model._ebird_vae_resume = None
+    return model
 
 # %% ../../nbs/02_training_utils.ipynb #9731d066
 def plot_training_curves(history:dict,              # Training history from `train_variational_autoencoder`
