@@ -18,7 +18,7 @@ from fastcore.script import Param, call_parse
 from fastprogress.fastprogress import progress_bar
 
 from .models import VariationalAutoencoder, kl_divergence, reconstruction_loss
-from .training.utils import _read_checkpoint, _model_from
+from .training import read_checkpoint, model_from_checkpoint
 
 # %% auto #0
 __all__ = ['align_species', 'negative_elbo', 'importance_weighted_nll', 'ChecklistEmbedder', 'save_embeddings', 'load_embeddings',
@@ -107,13 +107,12 @@ class ChecklistEmbedder:
                         batch_size:int=1024,            # Checklists per forward pass
                        ) -> ChecklistEmbedder:
         "Rebuild the model and its species vocabulary from a checkpoint alone."
-        checkpoint = _read_checkpoint(path, 'cpu')
+        checkpoint = read_checkpoint(path)
         metadata = checkpoint.get('metadata') or {}
         species = metadata.get('species')
         if species is None:
             warnings.warn(f"'{path}' stores no species vocabulary: only arrays in the model's column order can be embedded.")
-        model = _model_from(checkpoint, device, path)
-        del model._ebird_vae_resume   # (for inference only: no need to hold the optimiser state and history a resume would use)
+        model = model_from_checkpoint(checkpoint, device)
         return cls(model, species, device, batch_size, metadata)
 
     def __repr__(self):
