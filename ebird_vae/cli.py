@@ -299,7 +299,7 @@ def _job(name:str):
     except (ImportError, AttributeError) as e:
         print(f"ebird-vae: the '{name}' command is not available ({e}).", file=sys.stderr)
         raise SystemExit(2)
-    return getattr(job, '__wrapped__', job)
+    return inspect.unwrap(job)   # (the function behind fastcore's `call_parse`)
 
 def main(argv:list|None=None): # The arguments (default: the command line's)
     "Entry point of the `ebird-vae` console command."
