@@ -448,7 +448,7 @@ def evaluate_model(model,                       # A `VariationalAutoencoder` or 
         rows += emb_rows
     timings['embeddings'] = time.perf_counter() - t0
     report = pd.DataFrame(rows, columns=['section', 'metric', 'method', 'subset', 'value', 'n'])
-    report.attrs.update(timings=timings, probes=probes, ease_l2=ease_l2, likelihood=emb.model.likelihood)
+    report.attrs.update(timings=timings, probes=probes.to_dict('records'), ease_l2=ease_l2, likelihood=emb.model.likelihood)
     if not details: return report
     return report, dict(mean=mean, ids=train_ids.append(test_ids), is_test=np.arange(len(all_X)) >= len(train_X),
                         reliability=curves, diagnostics=diag, metadata=meta)
@@ -551,8 +551,8 @@ def _markdown_summary(report:pd.DataFrame) -> str:
                             ('embedding', None)]:
         if (report.section == section).any():
             parts.append(f"## {section}\n\n" + _markdown_table(summarize_report(report, section, subset)) + "\n")
-    probes = report.attrs.get('probes')
-    if probes is not None and len(probes): parts.append("## probes run and skipped\n\n" + _markdown_table(probes.set_index('label')) + "\n")
+    probes = pd.DataFrame(report.attrs.get('probes') or [])
+    if len(probes): parts.append("## probes run and skipped\n\n" + _markdown_table(probes.set_index('label')) + "\n")
     d = report[(report.section == 'diagnostics') & (report.metric == 'active_units')]
     if len(d): parts.append(f"active units: {int(d.value.iloc[0])} of "
                             f"{int(report[(report.metric == 'latent_dimensions')].value.iloc[0])}\n")
@@ -621,8 +621,8 @@ def evaluate_cli(checkpoint:str,                 # Model checkpoint (.pt) writte
                                  labels=tuple(probe_labels.split(',')) if probe_labels else (),
                                  context_column='district_month' if 'district_month' in meta else None,
                                  iwae_samples=iwae_samples, ease_l2=ease_l2, seed=seed, details=True, progress=sys.stdout.isatty())
-    probes = report.attrs['probes']
-    probes['reason'] = [skipped.get(l, r) if not ok else r for l, ok, r in probes.itertuples(index=False)]
+    for p in report.attrs['probes']:
+        if not p['probed']: p['reason'] = skipped.get(p['label'], p['reason'])
     _write_evaluation(Path(output_dir), report, det, f"# Evaluation of {Path(checkpoint).name}\n\nsplit: {how}; "
                       f"{len(train_ids):,} training and {len(test_ids):,} held-out checklists\n\n")
 
