@@ -21,7 +21,7 @@ import torch
 from ebird_vae.data import SpeciesDataset, build_species_matrix, create_dataloaders, split_train_val
 from ebird_vae.evaluation import checklist_labels, evaluate_model, vae_versus_baselines
 from ebird_vae.models import VariationalAutoencoder
-from ebird_vae.presets import PRESETS, model_options, preset, trainer_options
+from ebird_vae.presets import model_options, preset, trainer_options
 from ebird_vae.synthetic import sample_path, sample_truth
 from ebird_vae.training import set_seed, train_variational_autoencoder
 from bench_data import ensure_file, machine

@@ -5,7 +5,6 @@
 # %% ../nbs/07_evaluation.ipynb #a40a1d2c
 from __future__ import annotations
 
-import math
 import sys
 import warnings
 import time
@@ -13,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from fastcore.script import Param, call_parse
 
 from .inference import ChecklistEmbedder, training_data

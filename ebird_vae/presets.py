@@ -5,8 +5,6 @@
 # %% ../nbs/03b_presets.ipynb #2ec1f9ed
 from __future__ import annotations
 
-import inspect
-
 # %% auto #0
 __all__ = ['PRESETS', 'preset', 'model_options', 'trainer_options']
 
