@@ -30,10 +30,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+from fastcore.basics import patch
 
 from .schema import *
 from .schema import _PER_ROW, _protocol
-
 
 # %% auto #0
 __all__ = ['find_ebd', 'ebd_text', 'write_text', 'ReadInfo', 'get_ebird_columns', 'load_ebird_data']
@@ -417,9 +417,9 @@ def _incomplete_char(b: bytes) -> int:
 
 # %% ../nbs/00d_reader.ipynb #b6417290
 class _MarkedStream(io.RawIOBase):
-    "`stream` passed through, except that a chunk that is not valid UTF-8 gets `_mark_invalid` (and `st['marked']` is set once a line changed)."
-    def __init__(self, stream, n_fields, st):
-        self.s, self.n, self.st = stream, n_fields, st
+    "`stream` passed through, except that a chunk that is not valid UTF-8 gets `_mark_invalid` (and `part.marked` is set once a line changed)."
+    def __init__(self, stream, n_fields, part):
+        self.s, self.n, self.part = stream, n_fields, part
         self.carry, self.buf, self.head_tabs = b'', b'', 0   # bytes held back; processed bytes not yet returned; tabs of the open line
     @property
     def tail(self): return self.s.tail
@@ -438,7 +438,7 @@ class _MarkedStream(io.RawIOBase):
                 if cut < len(b): b, self.carry = b[:cut], b[cut:] + self.carry
                 if b:
                     b, k = _mark_invalid(b, self.n, self.head_tabs)
-                    if k: self.st['marked'] = True
+                    if k: self.part.marked = True
             if b:
                 i = b.rfind(b'\n'); i = max(i, b.rfind(b'\r', i + 1))   # (the second search only scans the last line)
                 self.head_tabs = self.head_tabs + b.count(b'\t') if i < 0 else b.count(b'\t', i + 1)
@@ -468,221 +468,277 @@ def _quiet_handler_errors():
     hook._ebd = True
     sys.unraisablehook = hook
 
-
 # %% ../nbs/00d_reader.ipynb #639c6071
 _READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, tarfile.TarError)   # a damaged or cut download
 
-def _read_blocks(found, columns, nrows, block_size, info, decode, say, ranges=True, prepare=None):
-    "Arrow tables of the normalised `columns` (or `prepare` of each), block by block; repairs are counted in `info` and described to `say`."
-    prep = prepare or (lambda t: t)
-    name, opener, raw = found
-    info.source, info.header = name, raw
-    cmap = normalise_column_names(raw)
-    want = [c for c in (columns or list(cmap)) if c in cmap]
-    src = _source_columns(cmap, want)
-    n_header = len(raw)
-    pos = {r: i for i, r in enumerate(raw)}
-    anchor = cmap.get('ALL SPECIES REPORTED', cmap['SAMPLING EVENT IDENTIFIER'])
-    min_fields = pos[anchor] + 1
-    checks = [(pos[cmap[c]], c) for c in FIELD_CHECKS if c in cmap]
-    def make_handler(st):   # st: repaired rows (line, cells), skipped line numbers and why, lines handled, the last invalid row
-        def handler(row):
-            text = (row.text.translate(_UNMARK) if st.get('marked') else row.text).rstrip('\r')   # marked: invalid bytes as surrogates
+@dataclass
+class _Part:
+    "What the row handler saw in one part of a file (a byte range, or the whole of a stream)."
+    pending: list = field(default_factory=list)  # repaired rows: (line number, cells of the columns read)
+    skipped: list = field(default_factory=list)  # line numbers of skipped rows (as Arrow numbers them in the part)
+    why: dict = field(default_factory=dict)      # why they were skipped: {'fields' or the check that failed: count}
+    handled: list = field(default_factory=list)  # line numbers of every row the handler saw
+    last: dict = field(default_factory=dict)     # the last of them: number, text, fields, why skipped
+    marked: bool = False                         # invalid bytes of malformed lines were marked (`_mark_invalid`)
+
+class _BlockReader:
+    "One EBD file read as Arrow tables of the normalised `columns`: its header, the rows it repairs or skips, what it tells `say`."
+    def __init__(self, found, columns, block_size, info, decode, say, prepare=None):
+        self.name, self.opener, self.raw = found
+        self.block_size, self.info, self.decode, self.say = block_size, info, decode, say
+        self.prep = prepare or (lambda t: t)
+        info.source, info.header = self.name, self.raw
+        self.cmap = cmap = normalise_column_names(self.raw)
+        self.want = [c for c in (columns or list(cmap)) if c in cmap]
+        self.src = _source_columns(cmap, self.want)
+        self.n_header, self.pos = len(self.raw), {r: i for i, r in enumerate(self.raw)}
+        self.min_fields = self.pos[cmap.get('ALL SPECIES REPORTED', cmap['SAMPLING EVENT IDENTIFIER'])] + 1
+        self.checks = [(self.pos[cmap[c]], c) for c in FIELD_CHECKS if c in cmap]
+        self.skipped, self.unnumbered, self.done = [], 0, 0   # skipped line numbers in the file (the first 100 or so), how many more, rows out
+
+    def repaired(self, cells) -> tuple:
+        "(`cells` of a row with the wrong number of fields made whole, or None; why the row is skipped, or None)."
+        n = len(cells)
+        if n > self.n_header and not any(c.strip() for c in cells[self.n_header:]): fixed = cells[:self.n_header]   # stray trailing tabs
+        elif self.min_fields <= n < self.n_header: fixed = cells + [''] * (self.n_header - n)                       # trailing empty fields left out
+        else: return None, 'fields'
+        return fixed, next((c for i, c in self.checks if field_problem(c, fixed[i])), None)   # (a lost or extra tab inside breaks a check)
+
+    def handler(self, part: _Part):
+        "pyarrow's `invalid_row_handler` for `part`: each row is repaired into `part.pending` or skipped, and noted."
+        def handle(row):
+            text = (row.text.translate(_UNMARK) if part.marked else row.text).rstrip('\r')   # marked: invalid bytes as surrogates
             cells = text.split('\t')
-            n = len(cells)
-            st['last'] = dict(number=row.number, text=text, n=n)
-            st['handled'].append(row.number)
-            if n > n_header and not any(c.strip() for c in cells[n_header:]): fixed = cells[:n_header]
-            elif min_fields <= n < n_header: fixed = cells + [''] * (n_header - n)
-            else: fixed = None
-            why = st['last']['why'] = 'fields' if fixed is None else next((c for i, c in checks if field_problem(c, fixed[i])), None)
-            if why:   # (a padded row whose fields break a check lost or gained a tab inside it)
-                st['skipped'].append(row.number); st['why'][why] = st['why'].get(why, 0) + 1
-                return 'skip'
-            st['pending'].append((row.number, [fixed[pos[s]] for s in src]))
+            fixed, why = self.repaired(cells)
+            part.last = dict(number=row.number, text=text, n=len(cells), why=why)
+            part.handled.append(row.number)
+            if why: part.skipped.append(row.number); part.why[why] = part.why.get(why, 0) + 1
+            else: part.pending.append((row.number, [fixed[self.pos[s]] for s in self.src]))
             return 'skip'
-        handler._ebd = True
-        return handler
-    def to_frame(tbl):
-        "(table of the `want` columns, number of values with invalid UTF-8)."
-        cols, bad = {}, 0
-        for s, arr in zip(src, tbl.columns):
-            arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-            if decode:
-                arr, b = _decode(arr)
-                bad += b
-            cols[s] = arr
-        return (pa.table({c: cols[cmap[c]] for c in want}) if want else pa.table({})), bad
-    def checked(df, st, start, seen):
-        "`df` less its rows that break `FIELD_CHECKS` (their line numbers go to `st`), its id column dictionary-encoded."
-        bad, why, enc = _misaligned(df)
-        if len(bad):
-            keep = np.ones(len(df), bool); keep[bad] = False
-            df, enc = df.filter(pa.array(keep)), None
-            st['skipped'] += _line_numbers(bad + seen, st['handled'], start)
-            for c, k in why.items(): st['why'][c] = st['why'].get(c, 0) + k
-        if 'SAMPLING EVENT IDENTIFIER' not in df.column_names: return df
-        i = df.column_names.index('SAMPLING EVENT IDENTIFIER')
-        return df.set_column(i, 'SAMPLING EVENT IDENTIFIER', enc if enc is not None else _one_chunk(df[i]).dictionary_encode())
-    def pending_frame(rows):
-        tbl = pa.table({s: pa.array([r[1][i].encode('utf-8', 'surrogateescape') for r in rows], pa.binary()) for i, s in enumerate(src)})
-        info.padded_rows += len(rows)
-        df, bad = to_frame(tbl)
-        info.invalid_utf8_rows += bad
-        return checked(df, dict(skipped=[], why={}, handled=[]), 0, 0)   # (checked in the handler: only encoded here)
-    def options(st, skip_rows=1):
-        return dict(read_options=pacsv.ReadOptions(column_names=raw, skip_rows=skip_rows, block_size=block_size, use_threads=False),
-                    parse_options=pacsv.ParseOptions(delimiter='\t', quote_char=False, double_quote=False, escape_char=False,
-                                                     newlines_in_values=False, ignore_empty_lines=True, invalid_row_handler=make_handler(st)),
-                    convert_options=pacsv.ConvertOptions(include_columns=src, column_types={s: pa.binary() for s in src},
-                                                         strings_can_be_null=False, quoted_strings_can_be_null=False))
-    def stopped(e, done):
-        if 'straddl' in str(e):   # (pyarrow: a row longer than a block)
-            return EBirdDataError(f'{name}: a row{f" after the first {done:,}" if done else ""} is longer than the block size ({block_size:,} bytes): '
-                                  f'it holds a very long field. Pass a larger block_size (e.g. block_size={block_size * 8}).')
-        return EBirdDataError(f'{name}: reading stopped after {done:,} rows: {e}. The file may be corrupt or '
-                              f'an incomplete download; download it again.')
-    def truncated(st, tail, line=lambda number: number):
-        "Drop a short last line without newline (`st` holds the last invalid row; `line` numbers it in the file)."
-        last = st['last']
-        if tail and not tail.endswith(b'\n') and last and last['text'].encode('utf-8', 'surrogateescape') == tail.rsplit(b'\n', 1)[-1].rstrip(b'\r'):
-            if last['n'] < n_header:
-                info.truncated_last_line = True
-                if st['pending'] and st['pending'][-1][0] == last['number']: st['pending'].pop()
-                if last['number'] in st['skipped']:
-                    st['skipped'].remove(last['number'])
-                    st['why'][last['why']] -= 1
-                    if not st['why'][last['why']]: del st['why'][last['why']]
-                say(f'{name}: the last line (line {line(last["number"])}) is truncated ({last["n"]} of {n_header} fields, '
-                    f'no final newline) and was dropped; the file may be an incomplete download.')
-    _quiet_handler_errors()
-    path = getattr(opener, 'path', None)
-    cuts = _line_cuts(path, _RANGE_BLOCKS * block_size) if ranges and path is not None and nrows is None else None
-    skipped, unnumbered = [], 0   # line numbers in the file (ranges: the first 100 or so), and how many more
-    done = 0
-    try:
-        if cuts is None:
-            for t in _stream_blocks(opener(), name, n_header, nrows, options, to_frame, pending_frame, truncated, stopped, skipped, info, checked): yield prep(t)
-            return
-        # a plain file: byte ranges split at line starts are parsed by a pool of threads, a few ranges ahead, and come out in order
-        fd, n = os.open(path, os.O_RDONLY), len(cuts) - 1
-        def read(start, end):
-            parts = []
-            while start < end:
-                b = os.pread(fd, end - start, start)
-                if not b: raise EOFError('the file got shorter while it was read')
-                parts.append(b); start += len(b)
-            return parts[0] if len(parts) == 1 else b''.join(parts)
-        def parse(k, marked=False):
-            st = dict(pending=[], skipped=[], why={}, handled=[], last={}, marked=marked)
-            data = read(cuts[k], cuts[k + 1])
-            if marked: data = _mark_invalid(data, n_header)[0]
-            try: tbl = pacsv.read_csv(pa.BufferReader(data), **options(st, 1 if k == 0 else 0))
-            except pa.ArrowInvalid as e:
-                if 'Empty CSV file' not in str(e):
-                    if marked or _valid_utf8(data): raise
-                    return parse(k, True)   # a malformed row with invalid UTF-8, which pyarrow cannot hand to the handler
-                if n == 1: raise EBirdDataError(f'{name} has a header but no data rows.') from None
-                tbl = None
-            frames, bad = [], 0
-            for batch in (tbl.to_batches() if tbl is not None else []):   # one per block: no copy
-                if batch.num_rows:
-                    df, b = to_frame(batch)
-                    frames.append(df); bad += b
-            frames = [pa.concat_tables(frames)] if len(frames) > 1 else frames   # one (chunked) table per range
-            frames = [d for d in (checked(d, st, 2 if k == 0 else 1, 0) for d in frames) if len(d)]
-            return [(len(d), prep(d)) for d in frames], bad, st
-        before = [0]   # lines (as Arrow numbers them) before each range, counted only when a line number is needed
-        def lines_before(k):
-            while len(before) <= k: before.append(before[-1] + _count_lines(read(cuts[len(before) - 1], cuts[len(before)])))
-            return before[k]
-        workers = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)))
-        pool, futures = ThreadPoolExecutor(workers, thread_name_prefix='ebd-parse'), deque()
-        try:
-            for k in range(n):
-                while len(futures) < workers + 1 and k + len(futures) < n: futures.append(pool.submit(parse, k + len(futures)))
-                try: frames, bad, st = futures.popleft().result()
-                except (pa.ArrowInvalid, *_READ_ERRORS) as e:
-                    if k == 0 and 'straddl' not in str(e): raise EBirdDataError(f'{name} cannot be parsed as an EBD: {e}') from None
-                    raise stopped(re.sub(r'Row #(\d+)', lambda m: f'Row #{int(m[1]) + lines_before(k)}', str(e)), done) from None
-                info.invalid_utf8_rows += bad
-                if k == n - 1: truncated(st, read(max(0, cuts[-1] - 4096), cuts[-1]), lambda number: number + (lines_before(k) if k else 0))
-                if st['skipped'] and len(skipped) < 100:
-                    off = lines_before(k) if k else 0
-                    skipped += sorted(s + off for s in st['skipped'])
-                else: unnumbered += len(st['skipped'])
-                for c, m in st['why'].items(): info.skipped_reasons[c] = info.skipped_reasons.get(c, 0) + m
-                if st['pending']:
-                    d = pending_frame(st['pending'])
-                    frames.append((len(d), prep(d)))
-                for rows, d in frames:
-                    if rows:
-                        done += rows
-                        yield d
-        finally:
-            for f in futures: f.cancel()
-            pool.shutdown(wait=True)
-            os.close(fd)
-    finally:
-        if cuts is not None: info.rows = done
-        n_skipped = len(skipped) + unnumbered
-        skipped.sort()
-        info.skipped_rows, info.skipped_lines = n_skipped, skipped[:100]
-        if skipped:
-            more = f' and {n_skipped - 10:,} more' if n_skipped > 10 else ''
-            say(f'{name}: skipped {n_skipped:,} malformed rows ({_skip_reasons(info.skipped_reasons, n_header)}) '
-                f'at lines {", ".join(map(str, skipped[:10]))}{more}.')
-        if decode and info.invalid_utf8_rows:
-            say(f'{name}: invalid UTF-8 bytes in {info.invalid_utf8_rows:,} value(s) were replaced by U+FFFD.')
+        handle._ebd = True
+        return handle
 
+# %% ../nbs/00d_reader.ipynb #7e3d17d5
+@patch
+def to_frame(self: _BlockReader, tbl) -> tuple:
+    "(table of the `want` columns, number of values with invalid UTF-8)."
+    cols, bad = {}, 0
+    for s, arr in zip(self.src, tbl.columns):
+        arr = _one_chunk(arr)
+        if self.decode:
+            arr, b = _decode(arr)
+            bad += b
+        cols[s] = arr
+    return (pa.table({c: cols[self.cmap[c]] for c in self.want}) if self.want else pa.table({})), bad
 
-# %% ../nbs/00d_reader.ipynb #b0f4148b
+@patch
+def checked(self: _BlockReader, df, part: _Part, start, seen=0):
+    "`df` less its rows that break `FIELD_CHECKS` (their line numbers, from `start`, go to `part`), its id column dictionary-encoded."
+    bad, why, enc = _misaligned(df)
+    if len(bad):
+        keep = np.ones(len(df), bool); keep[bad] = False
+        df, enc = df.filter(pa.array(keep)), None
+        part.skipped += _line_numbers(bad + seen, part.handled, start)
+        for c, k in why.items(): part.why[c] = part.why.get(c, 0) + k
+    if 'SAMPLING EVENT IDENTIFIER' not in df.column_names: return df
+    i = df.column_names.index('SAMPLING EVENT IDENTIFIER')
+    return df.set_column(i, 'SAMPLING EVENT IDENTIFIER', enc if enc is not None else _one_chunk(df[i]).dictionary_encode())
+
+@patch
+def pending_frame(self: _BlockReader, rows) -> pa.Table:
+    "The rows the handler repaired, as a table like the others (already checked by the handler: only encoded here)."
+    tbl = pa.table({s: pa.array([r[1][i].encode('utf-8', 'surrogateescape') for r in rows], pa.binary()) for i, s in enumerate(self.src)})
+    self.info.padded_rows += len(rows)
+    df, bad = self.to_frame(tbl)
+    self.info.invalid_utf8_rows += bad
+    return self.checked(df, _Part(), 0)
+
+@patch
+def options(self: _BlockReader, part: _Part, skip_rows=1) -> dict:
+    "pyarrow's CSV options: tab-separated, no quoting, the columns read as bytes, malformed rows to `part`'s handler."
+    return dict(read_options=pacsv.ReadOptions(column_names=self.raw, skip_rows=skip_rows, block_size=self.block_size, use_threads=False),
+                parse_options=pacsv.ParseOptions(delimiter='\t', quote_char=False, double_quote=False, escape_char=False,
+                                                 newlines_in_values=False, ignore_empty_lines=True, invalid_row_handler=self.handler(part)),
+                convert_options=pacsv.ConvertOptions(include_columns=self.src, column_types={s: pa.binary() for s in self.src},
+                                                     strings_can_be_null=False, quoted_strings_can_be_null=False))
+
+# %% ../nbs/00d_reader.ipynb #74780257
+@patch
+def stopped(self: _BlockReader, e, done) -> EBirdDataError:
+    "The error for a parse that failed after `done` rows: a row longer than a block, or a damaged file."
+    if 'straddl' in str(e):   # (pyarrow: a row longer than a block)
+        return EBirdDataError(f'{self.name}: a row{f" after the first {done:,}" if done else ""} is longer than the block size '
+                              f'({self.block_size:,} bytes): it holds a very long field. Pass a larger block_size (e.g. block_size={self.block_size * 8}).')
+    return EBirdDataError(f'{self.name}: reading stopped after {done:,} rows: {e}. The file may be corrupt or '
+                          f'an incomplete download; download it again.')
+
+@patch
+def truncated(self: _BlockReader, part: _Part, tail, line=lambda number: number):
+    "Drop a short last line without newline (`part.last` is the last malformed row, `tail` the file's last bytes; `line` numbers it in the file)."
+    last = part.last
+    if not (tail and not tail.endswith(b'\n') and last and last['n'] < self.n_header
+            and last['text'].encode('utf-8', 'surrogateescape') == tail.rsplit(b'\n', 1)[-1].rstrip(b'\r')): return
+    self.info.truncated_last_line = True
+    if part.pending and part.pending[-1][0] == last['number']: part.pending.pop()
+    if last['number'] in part.skipped:
+        part.skipped.remove(last['number'])
+        part.why[last['why']] -= 1
+        if not part.why[last['why']]: del part.why[last['why']]
+    self.say(f'{self.name}: the last line (line {line(last["number"])}) is truncated ({last["n"]} of {self.n_header} fields, '
+             f'no final newline) and was dropped; the file may be an incomplete download.')
+
+@patch
+def report(self: _BlockReader):
+    "Skipped rows and invalid bytes into `info`, and one message for each to `say`."
+    info, skipped = self.info, sorted(self.skipped)
+    n = len(skipped) + self.unnumbered
+    info.skipped_rows, info.skipped_lines = n, skipped[:100]
+    if skipped:
+        more = f' and {n - 10:,} more' if n > 10 else ''
+        self.say(f'{self.name}: skipped {n:,} malformed rows ({_skip_reasons(info.skipped_reasons, self.n_header)}) '
+                 f'at lines {", ".join(map(str, skipped[:10]))}{more}.')
+    if self.decode and info.invalid_utf8_rows:
+        self.say(f'{self.name}: invalid UTF-8 bytes in {info.invalid_utf8_rows:,} value(s) were replaced by U+FFFD.')
+
 def _skip_reasons(why, n_header) -> str:
     "Why rows were skipped, in words."
     if set(why) <= {'fields'}: return f'wrong number of fields, expected {n_header}'
     return '; '.join(f'{k:,} with the wrong number of fields (expected {n_header})' if c == 'fields' else
                      f'{k:,} whose {c} is not {FIELD_CHECKS[c][1]} (a field left blank, or shifted by a lost or extra tab)' for c, k in why.items())
 
-def _stream_blocks(stream, name, n_fields, nrows, options, to_frame, pending_frame, truncated, stopped, skipped, info, checked):
-    "`_read_blocks` for a stream (compressed, in an archive, or `nrows` given): pyarrow's streaming reader, one block at a time."
-    st = dict(pending=[], skipped=skipped, why=info.skipped_reasons, handled=[], last={})   # the latest repaired row is held back until we know it is not the last line
-    stream = _MarkedStream(stream, n_fields, st)       # (so that a malformed row with invalid UTF-8 reaches the handler)
-    done = seen = 0
-    try:
-        try: reader = pacsv.open_csv(stream, **options(st))
-        except pa.ArrowInvalid as e:
-            if 'Empty CSV file' in str(e): raise EBirdDataError(f'{name} has a header but no data rows.') from None
-            raise stopped(e, 0) from None
-        except _READ_ERRORS as e: raise stopped(e, 0) from None
-        pending = st['pending']
-        while nrows is None or done < nrows:
+# %% ../nbs/00d_reader.ipynb #aff17d0e
+@patch
+def stream(self: _BlockReader, nrows=None):
+    "Tables of a stream (compressed, in an archive, or `nrows` given): pyarrow's streaming reader, one block at a time, in this thread."
+    part = _Part(skipped=self.skipped, why=self.info.skipped_reasons)   # (the latest repaired row is held back until we know it is not the last line)
+    stream = _MarkedStream(self.opener(), self.n_header, part)          # (so that a malformed row with invalid UTF-8 reaches the handler)
+    with contextlib.closing(stream):
+        reader = self._open_stream(stream, part)
+        seen = 0
+        while nrows is None or self.done < nrows:
             try: batch = reader.read_next_batch()
             except StopIteration: break
-            except (pa.ArrowInvalid, *_READ_ERRORS) as e: raise stopped(e, done) from None
+            except (pa.ArrowInvalid, *_READ_ERRORS) as e: raise self.stopped(e, self.done) from None
             frames = []
             if batch.num_rows:
-                df, bad = to_frame(batch)
-                info.invalid_utf8_rows += bad
-                frames.append(checked(df, st, 2, seen)); seen += batch.num_rows
-            if len(pending) > 1:   # (pyarrow may parse ahead in a thread, calling the handler meanwhile: take a fixed count)
-                k = len(pending) - 1
-                frames.append(pending_frame(pending[:k])); del pending[:k]
-            for df in frames:
-                if nrows is not None and done + len(df) > nrows: df = df.slice(0, nrows - done)
-                done += len(df)
-                if len(df): yield df
-        else:
-            return
-        truncated(st, stream.tail)
-        if pending:
-            df = pending_frame(pending)
-            if nrows is not None: df = df.slice(0, nrows - done)
-            done += len(df)
-            if len(df): yield df
-    finally:
-        stream.close()
-        info.rows = done
+                df, bad = self.to_frame(batch)
+                self.info.invalid_utf8_rows += bad
+                frames.append(self.checked(df, part, 2, seen)); seen += batch.num_rows
+            if len(part.pending) > 1:   # (pyarrow may parse ahead in a thread, calling the handler meanwhile: take a fixed count)
+                k = len(part.pending) - 1
+                frames.append(self.pending_frame(part.pending[:k])); del part.pending[:k]
+            yield from self._counted(frames, nrows)
+        else: return
+        self.truncated(part, stream.tail)
+        if part.pending: yield from self._counted([self.pending_frame(part.pending)], nrows)
 
+@patch
+def _open_stream(self: _BlockReader, stream, part):
+    "pyarrow's streaming CSV reader on `stream`, or the `EBirdDataError` for a file without rows or one that cannot be read."
+    try: return pacsv.open_csv(stream, **self.options(part))
+    except pa.ArrowInvalid as e:
+        if 'Empty CSV file' in str(e): raise EBirdDataError(f'{self.name} has a header but no data rows.') from None
+        raise self.stopped(e, 0) from None
+    except _READ_ERRORS as e: raise self.stopped(e, 0) from None
+
+@patch
+def _counted(self: _BlockReader, frames, nrows=None):
+    "`prepare` of each non-empty table of `frames`, cut at `nrows` rows in all, counted in `done`."
+    for df in frames:
+        if nrows is not None and self.done + len(df) > nrows: df = df.slice(0, nrows - self.done)
+        self.done += len(df)
+        if len(df): yield self.prep(df)
+
+# %% ../nbs/00d_reader.ipynb #a5aab681
+def _pread(fd, start, end) -> bytes:
+    "Bytes `start:end` of the open file `fd`."
+    parts = []
+    while start < end:
+        b = os.pread(fd, end - start, start)
+        if not b: raise EOFError('the file got shorter while it was read')
+        parts.append(b); start += len(b)
+    return parts[0] if len(parts) == 1 else b''.join(parts)
+
+class _LinesBefore:
+    "Lines (as Arrow numbers them) before each byte range of `cuts`, counted only when a line number is needed."
+    def __init__(self, fd, cuts): self.fd, self.cuts, self.before = fd, cuts, [0]
+    def __call__(self, k) -> int:
+        b, c = self.before, self.cuts
+        while len(b) <= k: b.append(b[-1] + _count_lines(_pread(self.fd, c[len(b) - 1], c[len(b)])))
+        return b[k]
+
+@patch
+def parse_range(self: _BlockReader, fd, cuts, k, marked=False) -> tuple:
+    "Byte range `k` of a plain file: ([(rows, prepared table)], values with invalid UTF-8, its `_Part`); a range with a malformed non-UTF-8 row is parsed again `marked`."
+    part, data = _Part(marked=marked), _pread(fd, cuts[k], cuts[k + 1])
+    if marked: data = _mark_invalid(data, self.n_header)[0]
+    try: tbl = pacsv.read_csv(pa.BufferReader(data), **self.options(part, 1 if k == 0 else 0))
+    except pa.ArrowInvalid as e:
+        if 'Empty CSV file' not in str(e):
+            if marked or _valid_utf8(data): raise
+            return self.parse_range(fd, cuts, k, True)   # (pyarrow cannot hand such a row to the handler)
+        if len(cuts) == 2: raise EBirdDataError(f'{self.name} has a header but no data rows.') from None
+        tbl = None
+    frames, bad = [], 0
+    for batch in (tbl.to_batches() if tbl is not None else []):   # one per block: no copy
+        if batch.num_rows:
+            df, b = self.to_frame(batch)
+            frames.append(df); bad += b
+    frames = [pa.concat_tables(frames)] if len(frames) > 1 else frames   # one (chunked) table per range
+    frames = [d for d in (self.checked(d, part, 2 if k == 0 else 1) for d in frames) if len(d)]
+    return [(len(d), self.prep(d)) for d in frames], bad, part
+
+# %% ../nbs/00d_reader.ipynb #0edef161
+def _workers() -> int:
+    "Parse threads: one per usable core, at most 4."
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)))
+
+@patch
+def ranges(self: _BlockReader, path, cuts):
+    "Tables of a plain file: byte ranges split at line starts, parsed by a pool of threads a few ranges ahead, yielded in order."
+    fd, n = os.open(path, os.O_RDONLY), len(cuts) - 1
+    lines_before, workers = _LinesBefore(fd, cuts), _workers()
+    pool, futures = ThreadPoolExecutor(workers, thread_name_prefix='ebd-parse'), deque()
+    try:
+        for k in range(n):
+            while len(futures) < workers + 1 and k + len(futures) < n: futures.append(pool.submit(self.parse_range, fd, cuts, k + len(futures)))
+            try: frames, bad, part = futures.popleft().result()
+            except (pa.ArrowInvalid, *_READ_ERRORS) as e:
+                if k == 0 and 'straddl' not in str(e): raise EBirdDataError(f'{self.name} cannot be parsed as an EBD: {e}') from None
+                raise self.stopped(re.sub(r'Row #(\d+)', lambda m: f'Row #{int(m[1]) + lines_before(k)}', str(e)), self.done) from None
+            off = (lambda: lines_before(k)) if k else (lambda: 0)
+            if k == n - 1: self.truncated(part, _pread(fd, max(0, cuts[-1] - 4096), cuts[-1]), lambda number: number + off())
+            self._note_range(part, bad, off)
+            if part.pending:
+                d = self.pending_frame(part.pending)
+                frames.append((len(d), self.prep(d)))
+            for rows, d in frames:
+                if rows:
+                    self.done += rows
+                    yield d
+    finally:
+        for f in futures: f.cancel()
+        pool.shutdown(wait=True)
+        os.close(fd)
+
+@patch
+def _note_range(self: _BlockReader, part, bad, off):
+    "Add a range's skipped rows (numbered in the file while fewer than 100 are: `off()` lines come before the range) and invalid bytes to the file's."
+    self.info.invalid_utf8_rows += bad
+    if part.skipped and len(self.skipped) < 100: self.skipped += [s + off() for s in part.skipped]
+    else: self.unnumbered += len(part.skipped)
+    for c, m in part.why.items(): self.info.skipped_reasons[c] = self.info.skipped_reasons.get(c, 0) + m
+
+def _read_blocks(found, columns, nrows, block_size, info, decode, say, ranges=True, prepare=None):
+    "Arrow tables of the normalised `columns` (or `prepare` of each), block by block; repairs are counted in `info` and described to `say`."
+    r = _BlockReader(found, columns, block_size, info, decode, say, prepare)
+    _quiet_handler_errors()
+    path = getattr(r.opener, 'path', None)
+    cuts = _line_cuts(path, _RANGE_BLOCKS * block_size) if ranges and path is not None and nrows is None else None
+    try: yield from (r.stream(nrows) if cuts is None else r.ranges(path, cuts))
+    finally:
+        info.rows = r.done
+        r.report()
 
 # %% ../nbs/00d_reader.ipynb #83fc4615
 _END = object()
