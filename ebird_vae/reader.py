@@ -794,13 +794,21 @@ def get_ebird_columns(path, # EBD file: .txt, .gz, or the .zip/.tar eBird ships
     return list(normalise_column_names(header))
 
 # %% ../nbs/00d_reader.ipynb #b701b869
+def _invalid_rows(enc: pa.DictionaryArray) -> int:
+    "Values of `enc` (bytes, dictionary-encoded) that are not valid UTF-8, counted row by row (each distinct value checked once)."
+    bad = np.array([not _valid_utf8(v) for v in enc.dictionary.to_pylist()], bool)
+    return int(np.bincount(enc.indices.to_numpy(zero_copy_only=False), minlength=len(bad))[bad].sum())
+
 def _typed(arr: pa.Array, column: str) -> tuple:
-    "(`arr`, a text column, as the type `COLUMN_TYPES` gives `column`; how many non-empty values could not be read as that type and the first of them)."
+    "(`arr`, a text column, as the type `COLUMN_TYPES` gives `column`; how many non-empty values could not be read as that type, the first of them; how many were not UTF-8)."
     kind, arr = COLUMN_TYPES.get(column), _one_chunk(arr)
     enc = arr if pa.types.is_dictionary(arr.type) else arr.dictionary_encode()   # (each distinct value converted once)
+    utf8 = 0
     if pa.types.is_binary(enc.dictionary.type):                                   # raw bytes: decoded here, once per value
-        enc = pa.DictionaryArray.from_arrays(enc.indices, _decode(enc.dictionary)[0])
-    if kind is None: return enc, 0, None
+        d, utf8 = _decode(enc.dictionary)
+        if utf8: utf8 = _invalid_rows(enc)
+        enc = pa.DictionaryArray.from_arrays(enc.indices, d)
+    if kind is None: return enc, 0, None, utf8
     v = enc.dictionary
     empty = pc.equal(v, '')
     if kind == 'date': out = pc.strptime(v, format='%Y-%m-%d', unit='s', error_is_null=True)
@@ -812,24 +820,18 @@ def _typed(arr: pa.Array, column: str) -> tuple:
                   if kind == 'bool' else pc.is_null(out)).to_numpy(zero_copy_only=False)
     idx = enc.indices.to_numpy(zero_copy_only=False)
     n = int(np.bincount(idx, minlength=len(v))[bad].sum()) if bad.any() else 0
-    return out.take(enc.indices), n, (v.filter(pa.array(bad))[0].as_py() if n else None)
+    return out.take(enc.indices), n, (v.filter(pa.array(bad))[0].as_py() if n else None), utf8
 
-def _valid_utf8_column(arr) -> bool:
-    "Whether a text or bytes column is valid UTF-8 throughout (checked by Arrow, without a copy)."
-    arr = _one_chunk(arr)
-    if not pa.types.is_binary(arr.type): return True
-    try: pa.StringArray.from_buffers(len(arr), arr.buffers()[1], arr.buffers()[2], arr.buffers()[0], arr.null_count, arr.offset).validate(full=True); return True
-    except pa.ArrowInvalid: return False
-
-def _typed_table(tbl: pa.Table, problems: dict) -> pa.Table:
-    "`_typed` applied to every column of `tbl`; values that did not fit are counted in `problems` ({column: [count, example]})."
-    cols = {}
+def _typed_table(tbl: pa.Table, problems: dict) -> tuple:
+    "(`_typed` applied to every column of `tbl`, values that were not UTF-8); values that did not fit are counted in `problems` ({column: [count, example]})."
+    cols, utf8 = {}, 0
     for c in tbl.column_names:
-        cols[c], n, example = _typed(tbl[c], c)
+        cols[c], n, example, u = _typed(tbl[c], c)
+        utf8 += u
         if n:
             p = problems.setdefault(c, [0, example])
             p[0] += n
-    return pa.table(cols)
+    return pa.table(cols), utf8
 
 def _type_warnings(problems: dict, name: str) -> list:
     "The warnings for values that did not fit their column's type."
@@ -838,6 +840,29 @@ def _type_warnings(problems: dict, name: str) -> list:
             f'{" (NaT)" if COLUMN_TYPES[c] == "date" else " (False)" if COLUMN_TYPES[c] == "bool" else " (NaN)"}.'
             for c, (n, ex) in problems.items()]
 
+# %% ../nbs/00d_reader.ipynb #a5b8fb9a
+class _Columns:
+    "Typed tables gathered as they arrive into the columns of one DataFrame: numbers and dates as arrays, text as codes into one growing list of categories per column (so nothing is unified or copied at the end)."
+    def __init__(self): self.parts, self.cats = {}, {}
+    def add(self, tbl: pa.Table):
+        for c in tbl.column_names:
+            a = _one_chunk(tbl[c])
+            self.parts.setdefault(c, []).append(self.codes(c, a) if pa.types.is_dictionary(a.type) else a.to_numpy(zero_copy_only=False))
+    def codes(self, c, a: pa.DictionaryArray) -> np.ndarray:
+        "Codes of `a`'s values among column `c`'s categories, which gain the values not seen before (in order of first appearance)."
+        d, cats = a.dictionary, self.cats.get(c)
+        new = d if cats is None else d.filter(pc.is_null(pc.index_in(d, value_set=cats)))
+        if len(new): self.cats[c] = cats = pc.unique(new) if cats is None else pa.concat_arrays([cats, pc.unique(new)])
+        return pc.index_in(d, value_set=cats).to_numpy().astype(np.min_scalar_type(-len(cats)))[a.indices.to_numpy()]   # (the narrowest codes so far)
+    def frame(self, columns) -> pd.DataFrame:
+        "The DataFrame of `columns`, each column's parts freed as it is made."
+        out = {}
+        for c in columns:
+            parts = self.parts.pop(c)
+            if c in self.cats: out[c] = pd.Categorical.from_codes(np.concatenate(parts), dtype=pd.CategoricalDtype(self.cats.pop(c).to_pandas()))
+            else: out[c] = np.concatenate(parts)
+            del parts
+        return pd.DataFrame(out, copy=False)
 
 # %% ../nbs/00d_reader.ipynb #403beeba
 def _resolve_columns(cmap, columns, name):
@@ -858,6 +883,31 @@ def _normalise_protocol_columns(df, want, categorical=False):
             df[c] = _protocol(df[c] if c in df else pd.Series('', index=df.index, dtype='str'), code, categorical)
     return df
 
+def _read_frame(found, read, typed, info, **kw) -> pd.DataFrame:
+    "The `read` columns of an EBD as a DataFrame: typed (`_typed_table` in the reader's threads, gathered by `_Columns`) or all text."
+    name, cmap = found[0], normalise_column_names(found[2])
+    problems, lock, utf8, cols = {}, threading.Lock(), [0], _Columns()
+    def prepare(t):   # (in the reader's threads: raw bytes to typed columns, each distinct value decoded once)
+        p = {}
+        t, u = _typed_table(t, p)
+        with lock:
+            utf8[0] += u
+            for c, (n, ex) in p.items(): problems.setdefault(c, [0, ex])[0] += n
+        return t
+    blocks = _iter_batches(found, read, info=info, decode=not typed, prepare=prepare if typed else None, **kw)
+    if typed:
+        for t in blocks: cols.add(t)
+    else: tables = list(blocks)
+    if utf8[0]:
+        info.invalid_utf8_rows = utf8[0]
+        warnings.warn(f'{name}: invalid UTF-8 bytes in {utf8[0]:,} value(s) were replaced by U+FFFD.', EBirdDataWarning, stacklevel=3)
+    for m in _type_warnings(problems, name): warnings.warn(m, EBirdDataWarning, stacklevel=3)
+    if not info.rows: return pd.DataFrame({c: pd.Series([], dtype='str') for c in read if c in cmap})
+    if typed: return cols.frame([c for c in read if c in cmap])
+    tbl = pa.concat_tables(tables); tables.clear()
+    pa.default_memory_pool().release_unused()      # (the parser's freed blocks go back to the system before pandas needs memory)
+    return tbl.to_pandas(self_destruct=True, split_blocks=True)   # (each column freed once converted: one copy at a time)
+
 def load_ebird_data(path, # EBD file: .txt, .gz, or the .zip/.tar eBird ships
                     nrows=None, # read at most this many data rows
                     columns=None, # columns to read (2025 or older names); None: `MATRIX_COLUMNS` present in the file
@@ -872,25 +922,8 @@ def load_ebird_data(path, # EBD file: .txt, .gz, or the .zip/.tar eBird ships
     else: want = _resolve_columns(cmap, [columns] if isinstance(columns, str) else columns, name)
     types = {'OBSERVATION TYPE', 'PROTOCOL NAME'} & set(want)
     read = want + ['PROTOCOL CODE'] if types and 'PROTOCOL CODE' in cmap and 'PROTOCOL CODE' not in want else want
-    info, problems, lock, bad_utf8 = ReadInfo(), {}, threading.Lock(), [0]
-    def prepare(t):   # (in the reader's threads: raw bytes to typed columns, each distinct value decoded once)
-        if not typed: return t
-        p, bad = {}, sum(_decode(_one_chunk(t[c]))[1] for c in t.column_names if not _valid_utf8_column(t[c]))
-        t = _typed_table(t, p)
-        with lock:
-            bad_utf8[0] += bad
-            for c, (n, ex) in p.items(): problems.setdefault(c, [0, ex])[0] += n
-        return t
-    tables = list(_iter_batches(found, read, nrows=nrows, block_size=block_size, info=info, decode=not typed, prepare=prepare))
-    if bad_utf8[0]:
-        info.invalid_utf8_rows = bad_utf8[0]
-        warnings.warn(f'{name}: invalid UTF-8 bytes in {bad_utf8[0]:,} value(s) were replaced by U+FFFD.', EBirdDataWarning, stacklevel=2)
-    if tables:
-        tbl = pa.concat_tables(tables); tables.clear()
-        pa.default_memory_pool().release_unused()      # (the parser's freed blocks go back to the system before pandas needs memory)
-        df = tbl.to_pandas(self_destruct=True, split_blocks=True); del tbl   # (each column freed once converted: one copy at a time)
-    else: df = pd.DataFrame({c: pd.Series([], dtype='str') for c in read if c in cmap})
-    for m in _type_warnings(problems, name): warnings.warn(m, EBirdDataWarning, stacklevel=2)
+    info = ReadInfo()
+    df = _read_frame(found, read, typed, info, nrows=nrows, block_size=block_size)
     df = _normalise_protocol_columns(df, want, typed)[want]   # PROTOCOL CODE fills empty or missing types, then is dropped unless asked for
     df.attrs.update(ebd_source=name, read_info=dataclasses.asdict(info))
     return df
