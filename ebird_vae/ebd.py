@@ -34,7 +34,8 @@ import pyarrow.csv as pacsv
 from .schema import *
 from .schema import _PER_ROW, _protocol
 from .reader import *
-from .reader import _FIXTURE_SPECIES, _decode, _first_rows, _first_seen, _is_text, _iter_batches, _misaligned, _one_chunk, _plain_text, _read_blocks, _skip_reasons
+from .reader import _decode, _first_rows, _first_seen, _is_text, _iter_batches, _misaligned, _one_chunk, _plain_text, _read_blocks, _skip_reasons
+from .writer import _FIXTURE_SPECIES
 
 
 # %% auto #0

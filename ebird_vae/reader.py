@@ -34,9 +34,10 @@ from fastcore.basics import patch
 
 from .schema import *
 from .schema import _PER_ROW, _protocol
+from .writer import ebd_text, write_text
 
 # %% auto #0
-__all__ = ['find_ebd', 'ebd_text', 'write_text', 'ReadInfo', 'get_ebird_columns', 'load_ebird_data']
+__all__ = ['find_ebd', 'ReadInfo', 'get_ebird_columns', 'load_ebird_data', 'ebd_text', 'write_text']
 
 # %% ../nbs/00d_reader.ipynb #2c064030
 _DOWNLOAD_HINT = 'Download the EBD (a tab-separated .txt, or the .tar/.zip/.gz eBird ships) from https://ebird.org/data/download.'
@@ -176,77 +177,7 @@ class _Stream(io.RawIOBase):
         super().close()
 
 # %% ../nbs/00d_reader.ipynb #2e138f35
-_FIXTURE_SPECIES = {'Indian Peafowl': 'Pavo cristatus', 'House Crow': 'Corvus splendens', 'Common Myna': 'Acridotheres tristis',
-                    'Asian Koel': 'Eudynamys scolopaceus', 'Little Egret': 'Egretta garzetta', 'Rock Pigeon': 'Columba livia',
-                    'Black Kite': 'Milvus migrans', 'Red-vented Bulbul': 'Pycnonotus cafer'}
-
-def _layout(release: str) -> list:
-    "Header of a release layout: '2025', '2022', '2019', '2017' (full release) or '2017custom'."
-    h = list(EBD_COLUMNS)
-    if release == '2025': return h
-    h = [c for c in h if c not in ('OBSERVER ORCID ID', 'PROTOCOL NAME', 'PROJECT NAMES')]
-    h = ['PROTOCOL TYPE' if c == 'OBSERVATION TYPE' else 'PROJECT CODE' if c == 'PROJECT IDENTIFIERS'
-         else 'TRIP COMMENTS' if c == 'CHECKLIST COMMENTS' else c for c in h]
-    if release == '2022': return h
-    h = [c for c in h if c not in ('TAXON CONCEPT ID', 'EXOTIC CODE', 'BEHAVIOR CODE')]
-    h = ['BREEDING BIRD ATLAS CODE' if c == 'BREEDING CODE' else 'BREEDING BIRD ATLAS CATEGORY' if c == 'BREEDING CATEGORY' else c for c in h]
-    if release == '2019': return h
-    h = [c for c in h if c != 'PROTOCOL CODE']
-    i = h.index('OBSERVER ID') + 1
-    h = h[:i] + ['FIRST NAME', 'LAST NAME'] + h[i:]
-    if release == '2017': return [c for c in h if c != 'BREEDING BIRD ATLAS CATEGORY']
-    if release == '2017custom':
-        ren = {'COUNTRY CODE': 'COUNTRY_CODE', 'STATE': 'STATE_PROVINCE', 'STATE CODE': 'SUBNATIONAL1_CODE', 'COUNTY CODE': 'SUBNATIONAL2_CODE'}
-        return [ren.get(c, c) for c in h]
-    raise ValueError(f'unknown release layout {release!r}')
-
-def ebd_text(checklists, # [(checklist id, [species, ...], {field: value}), ...]
-             release='2025', # header layout: '2025', '2022', '2019', '2017' or '2017custom'
-             trailing_tab=False, # end every line with a tab (full releases)
-             crlf=False, # Windows line endings
-             bom=False, # UTF-8 byte-order mark
-             leading_space=False, # header cell ' LOCALITY TYPE'
-             short_rows=False, # drop trailing empty fields (eBird's sample files)
-            ) -> str:
-    "A small synthetic EBD file (as text) for tests, in any release layout, with optional quirks."
-    header = _layout(release)
-    proto = 'PROTOCOL TYPE' if 'PROTOCOL TYPE' in header else 'OBSERVATION TYPE'
-    lines = []
-    for cid, species, *more in checklists:
-        f = dict(more[0]) if more else {}
-        ptype = f.get('protocol', 'Traveling')
-        raw_ptype = f'eBird - {ptype} Count' if release.startswith('2017') and ptype in ('Traveling', 'Stationary') else ptype
-        for sp in species:
-            com, sci, cat = (sp, _FIXTURE_SPECIES.get(sp, sp + ' sci'), 'species') if isinstance(sp, str) else (tuple(sp) + ('species',))[:3]
-            row = {'CATEGORY': cat, 'COMMON NAME': com, 'SCIENTIFIC NAME': sci, 'OBSERVATION COUNT': f.get('count', 'X'),
-                   'COUNTRY': 'India', 'COUNTRY CODE': 'IN', 'COUNTRY_CODE': 'IN', 'STATE': 'Kerala', 'STATE_PROVINCE': 'Kerala',
-                   'STATE CODE': 'IN-KL', 'SUBNATIONAL1_CODE': 'IN-KL', 'COUNTY': f.get('county', 'Ernakulam'),
-                   'COUNTY CODE': f.get('county_code', 'IN-KL-ER'), 'SUBNATIONAL2_CODE': f.get('county_code', 'IN-KL-ER'),
-                   'LOCALITY ID': f.get('locality', 'L1'), 'LATITUDE': f.get('lat', '10.0'), 'LONGITUDE': f.get('lon', '76.3'),
-                   'OBSERVATION DATE': f.get('date', '2024-01-15'), 'TIME OBSERVATIONS STARTED': '07:00:00',
-                   'OBSERVER ID': f.get('observer', 'obsr1'), 'SAMPLING EVENT IDENTIFIER': cid, proto: raw_ptype,
-                   'PROTOCOL NAME': raw_ptype, 'PROTOCOL CODE': {'Traveling': 'P22', 'Stationary': 'P21', 'Incidental': 'P20'}.get(ptype, ''),
-                   'DURATION MINUTES': f.get('duration', '60'),
-                   'EFFORT DISTANCE KM': f.get('distance', '' if ptype != 'Traveling' else '2.0'),
-                   'NUMBER OBSERVERS': f.get('observers', '1'), 'ALL SPECIES REPORTED': f.get('complete', '1'),
-                   'GROUP IDENTIFIER': f.get('group', ''), 'HAS MEDIA': '0', 'APPROVED': '1', 'REVIEWED': '0',
-                   'TAXONOMIC ORDER': f.get('order', '1'), 'SPECIES COMMENTS': f.get('comment', '')}
-            cells = [row.get(c, '') for c in header]
-            if short_rows:
-                while len(cells) > header.index('REVIEWED') + 1 and cells[-1] == '': cells.pop()
-            lines.append('\t'.join(cells) + ('\t' if trailing_tab and not short_rows else ''))
-    hdr = [' ' + c if leading_space and c == 'LOCALITY TYPE' else c for c in header]
-    nl = '\r\n' if crlf else '\n'
-    return ('\ufeff' if bom else '') + nl.join(['\t'.join(hdr) + ('\t' if trailing_tab else '')] + lines) + nl
-
-def write_text(path, # file to write (gzip if it ends in .gz)
-               text, # str (written as UTF-8) or bytes
-              ) -> Path:
-    "Write `text` to `path`, gzipped if the name ends in .gz, and return the path."
-    path = Path(path)
-    data = text if isinstance(text, bytes) else text.encode('utf-8')
-    with (gzip.open if path.suffix == '.gz' else open)(path, 'wb') as f: f.write(data)
-    return path
+_all_ = ['ebd_text', 'write_text']   # (from `ebird_vae.writer`)
 
 # %% ../nbs/00d_reader.ipynb #0d4d19f7
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .schema import EBD_COLUMNS
-
+from .writer import ebd_header, ebd_lines
 
 # %% auto #0
 __all__ = ['KERALA_DISTRICTS', 'DISTRICT_CODES', 'HABITATS', 'EBD_COLUMNS_2025', 'SAMPLE_SEED', 'SAMPLE_CHECKLISTS',
@@ -500,11 +500,6 @@ def _open_out(path: Path, compresslevel: int):
         return io.TextIOWrapper(gz, encoding='utf-8', newline='\n'), (gz, raw)
     return open(path, 'w', encoding='utf-8', newline='\n'), ()
 
-def _lines(cols: dict, trailing_tab: bool = False) -> str:
-    "Tab-join the columns of a chunk into file lines (no quoting, no escaping)."
-    end = '\t\n' if trailing_tab else '\n'
-    return end.join(map('\t'.join, zip(*[cols[c] for c in EBD_COLUMNS_2025]))) + end
-
 def _row_sizes(n_rows, chunk_checklists, progress):
     "Chunk sizes aiming at `n_rows` rows: the last chunk is sized from the rows per outing so far (`progress` = [rows, outings])."
     while progress[0] < n_rows:
@@ -527,11 +522,11 @@ def write_ebd(
     truths, pending = [], None
     pool = ThreadPoolExecutor(1)  # compress/write one chunk while the next one is generated
     try:
-        f.write('\t'.join(EBD_COLUMNS_2025) + ('\t' if trailing_tab else '') + '\n')
+        f.write(ebd_header(EBD_COLUMNS_2025, trailing_tab))
         progress = [0, 0]
         sizes = _sizes(n_checklists, chunk_checklists) if n_rows is None else _row_sizes(n_rows, chunk_checklists, progress)
         for rows, truth in _chunks(seed, sizes):
-            text = _lines(rows, trailing_tab)
+            text = ebd_lines(rows, EBD_COLUMNS_2025, trailing_tab)
             if pending is not None: pending.result()
             pending = pool.submit(f.write, text)
             truths.append(truth); progress[0] += len(rows['CATEGORY']); progress[1] += len(truth)
