@@ -829,6 +829,7 @@ def _read_frame(found, read, typed, info, **kw) -> pd.DataFrame:
     if typed:
         for t in blocks: cols.add(t)
     else: tables = list(blocks)
+    pa.default_memory_pool().release_unused()   # (the parser's freed blocks go back to the system before pandas needs memory)
     if utf8[0]:
         info.invalid_utf8_rows = utf8[0]
         warnings.warn(f'{name}: invalid UTF-8 bytes in {utf8[0]:,} value(s) were replaced by U+FFFD.', EBirdDataWarning, stacklevel=3)
@@ -836,7 +837,6 @@ def _read_frame(found, read, typed, info, **kw) -> pd.DataFrame:
     if not info.rows: return pd.DataFrame({c: pd.Series([], dtype='str') for c in read if c in cmap})
     if typed: return cols.frame([c for c in read if c in cmap])
     tbl = pa.concat_tables(tables); tables.clear()
-    pa.default_memory_pool().release_unused()      # (the parser's freed blocks go back to the system before pandas needs memory)
     return tbl.to_pandas(self_destruct=True, split_blocks=True)   # (each column freed once converted: one copy at a time)
 
 def load_ebird_data(path, # EBD file: .txt, .gz, or the .zip/.tar eBird ships
