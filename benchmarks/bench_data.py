@@ -24,6 +24,8 @@ Methods, on the synthetic generator's file (`ebird_vae.synthetic.write_ebd`, cac
   parse, package's columns  `pyarrow.csv.read_csv` of the columns the package reads (as raw bytes, on all cores)
   parse, one column  the same with one column: every byte is still tokenised (the tokeniser's floor)
   polars, package's columns  `polars.read_csv` of the same columns (only when polars is installed; not a dependency)
+`--before REV` also runs `package` and `quick start` from the package as it was at git revision REV (its files, from
+`git archive`, first on the children's PYTHONPATH), interleaved with the rest: the same machine, load and file.
 `--big` also builds the matrix from a 10M-row file (about 3.4 GB) with the package only, to check the
 peak stays under 2 GB; the naive pipeline is not run on it (it needs about 20 GB).
 """
@@ -86,7 +88,8 @@ def child(method, path):
         shape = m.shape
     cpu = time.process_time() - cpu
     peak = _peak_mb()
-    print(json.dumps(dict(method=method, seconds=seconds, cpu_seconds=cpu, peak_mb=peak, import_mb=imported, shape=list(shape))))
+    module = sys.modules['ebird_vae'].__file__ if 'ebird_vae' in sys.modules else None
+    print(json.dumps(dict(method=method, seconds=seconds, cpu_seconds=cpu, peak_mb=peak, import_mb=imported, shape=list(shape), module=module)))
 
 
 def _checks_off():
@@ -115,14 +118,30 @@ def parse_only(method, path):
     return lambda: pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter='\t', quote_char=False, double_quote=False, escape_char=False),
                                   convert_options=pacsv.ConvertOptions(include_columns=cols, column_types={c: pa.binary() for c in cols})).shape
 
+BEFORE = {}   # '@before' -> (revision, directory holding its package)
+
 def run_child(method, path, timeout=3600):
-    "Figures of one method from a fresh process, or an error string."
-    p = subprocess.run([sys.executable, __file__, '--child', method, str(path)], capture_output=True, text=True, timeout=timeout)
+    "Figures of one method from a fresh process, or an error string; a method ending in '@before' runs the package of `--before`."
+    base, _, at = method.partition('@')
+    env = dict(os.environ)
+    if at: env['PYTHONPATH'] = os.pathsep.join([str(BEFORE[at][1])] + [p for p in [env.get('PYTHONPATH')] if p])
+    p = subprocess.run([sys.executable, __file__, '--child', base, str(path)], capture_output=True, text=True, timeout=timeout, env=env)
     lines = [l for l in p.stdout.splitlines() if l.startswith('{')]
     if p.returncode or not lines:
         err = (p.stderr.strip().splitlines() or ['(no output)'])[-1]
         return dict(method=method, error=f'exit {p.returncode}: {err[:300]}')
-    return json.loads(lines[-1])
+    r = dict(json.loads(lines[-1]), method=method)
+    if at and not str(r.get('module', '')).startswith(str(BEFORE[at][1])):
+        return dict(method=method, error=f"the child imported {r.get('module')}, not the package at {BEFORE[at][0]}")
+    return r
+
+
+def checkout(rev, where):
+    "The files of git revision `rev` of this repository, unpacked under `where` (a directory to put on PYTHONPATH)."
+    import io, tarfile
+    data = subprocess.run(['git', '-C', str(HERE.parent), 'archive', rev, 'ebird_vae'], capture_output=True, check=True).stdout
+    tarfile.open(fileobj=io.BytesIO(data)).extractall(where, filter='data')
+    return Path(where)
 
 
 def ensure_file(n_rows):
@@ -177,12 +196,17 @@ LABELS = {'package': 'ebird_vae `build_species_matrix` (full cleaning)', 'packag
           'polars-columns': "parsing only: polars, the package's columns"}
 
 
+def method_label(method):
+    base, _, at = method.partition('@')
+    return LABELS[base] + (f', at {BEFORE[at][0]}' if at else '')
+
+
 def table(results, base):
     rows = ['| method | file | time (s) | CPU time (s) | peak RSS (MB) | after imports (MB) | matrix | vs naive: time | vs naive: CPU | vs naive: peak memory |',
             '|---|---|---:|---:|---:|---:|---|---:|---:|---:|']
     for r in results:
         if 'error' in r:
-            rows.append(f"| {LABELS[r['method']]} | {r['file']} | failed: {r['error']} | | | | | | | |")
+            rows.append(f"| {method_label(r['method'])} | {r['file']} | failed: {r['error']} | | | | | | | |")
             continue
         other = base and r is not base and r['file'] == base['file']
         sp = f"{base['seconds'] / r['seconds']:.1f}x faster" if other else ''
@@ -190,7 +214,7 @@ def table(results, base):
         mem = f"{r['peak_mb'] / base['peak_mb']:.2f} of it" if other else ''
         shape = (f"{r['shape'][0]:,} rows x {r['shape'][1]:,} column{'s' if r['shape'][1] > 1 else ''}, no matrix" if r['method'] in FLOOR
                  else f"{r['shape'][0]:,} x {r['shape'][1]:,}")
-        rows.append(f"| {LABELS[r['method']]} | {r['file']} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f} | {r['peak_mb']:,.0f} | {r['import_mb']:,.0f} | "
+        rows.append(f"| {method_label(r['method'])} | {r['file']} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f} | {r['peak_mb']:,.0f} | {r['import_mb']:,.0f} | "
                     f"{shape} | {sp} | {cp} | {mem} |")
     return '\n'.join(rows)
 
@@ -202,6 +226,7 @@ def main():
     ap.add_argument('--repeat', type=int, default=3, help='runs per method, interleaved (median time, max peak)')
     ap.add_argument('--floor', action='store_true', help="also time parsing alone (pyarrow; polars if installed): the parser's floor")
     ap.add_argument('--big', action='store_true', help='also build a 10M-row (~3.4 GB) file with the package (peak < 2 GB?)')
+    ap.add_argument('--before', metavar='REV', help='also run the builder and the Quick Start of the package at this git revision')
     ap.add_argument('--out', default=str(HERE / 'results_data.md'), help='markdown file to write')
     a = ap.parse_args()
     if a.child: return child(*a.child)
@@ -209,6 +234,11 @@ def main():
     path = ensure_file(a.rows)
     size = path.stat().st_size / 2**20
     methods = ['naive', 'package', 'package-nofilter', 'package-nochecks', 'quick-start']
+    if a.before:
+        import tempfile
+        rev = subprocess.run(['git', '-C', str(HERE), 'rev-parse', '--short', a.before], capture_output=True, text=True, check=True).stdout.strip()
+        BEFORE['before'] = (rev, checkout(rev, tempfile.mkdtemp(prefix='ebird_vae_before_')))
+        methods += ['package@before', 'quick-start@before']
     if a.floor:
         methods += ['parse-columns', 'parse-one']
         try: import polars  # noqa: F401
@@ -232,7 +262,7 @@ def main():
     info['load_average_end'] = ' '.join(f'{x:.1f}' for x in os.getloadavg())
     torch_mb = run_child('import-data', path).get('import_mb', float('nan'))
     md = ["# File-to-matrix benchmark\n",
-          f"`python benchmarks/bench_data.py --rows {a.rows} --repeat {a.repeat}{' --floor' if a.floor else ''}{' --big' if a.big else ''}`, {info['date']} UTC.\n",
+          f"`python benchmarks/bench_data.py --rows {a.rows} --repeat {a.repeat}{' --floor' if a.floor else ''}{' --big' if a.big else ''}{f' --before {a.before}' if a.before else ''}`, {info['date']} UTC.\n",
           f"Machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), {info['memory_gb']} GB RAM; "
           f"Python {info['python']}, numpy {info['numpy']}, pandas {info['pandas']}, pyarrow {info['pyarrow']}, torch {info['torch']} "
           f"(pyarrow cpu_count {info['pyarrow_threads']}). "
@@ -272,6 +302,13 @@ def main():
                           f"included): {base['seconds'] / qs['seconds']:.1f}x faster in wall-clock time ({base['cpu_seconds'] / qs['cpu_seconds']:.1f}x in CPU time), "
                           f"{qs['peak_mb'] / base['peak_mb']:.2f} of the peak memory ({qs['peak_mb']:,.0f} MB against {base['peak_mb']:,.0f} MB). "
                           f"Every run (s): {qs.get('seconds_all')}.")
+            for m, now in (('package@before', pk), ('quick-start@before', qs)):
+                old = next((r for r in results if r['method'] == m and 'error' not in r), None)
+                if old and now:
+                    pairs = [o / n for o, n in zip(old['seconds_all'], now['seconds_all'])]
+                    md.append(f"\n{method_label(now['method'])}, now and at {BEFORE['before'][0]}: {now['seconds']:.2f} s and {old['seconds']:.2f} s "
+                              f"(medians; {now['cpu_seconds']:.2f} s and {old['cpu_seconds']:.2f} s of CPU), peak {now['peak_mb']:,.0f} MB and "
+                              f"{old['peak_mb']:,.0f} MB. Then over now, run by run (each pair in the same round): {', '.join(f'{x:.2f}' for x in pairs)}.")
             pc_ = next((r for r in results if r['method'] == 'parse-columns' and 'error' not in r), None)
             p1 = next((r for r in results if r['method'] == 'parse-one' and 'error' not in r), None)
             if pc_ and p1:
