@@ -20,7 +20,7 @@ import threading
 import warnings
 import zipfile
 import zlib
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,11 +39,11 @@ from .reader import _FIXTURE_SPECIES, _decode, _first_rows, _first_seen, _is_tex
 
 # %% auto #0
 __all__ = ['taxon_key', 'SpeciesMatrix', 'complete_checklists', 'protocol_in', 'effort_at_most', 'dates_within', 'region_in',
-           'merge_group_checklists', 'apply_thresholds', 'build_species_matrix', 'create_species_matrix',
-           'EBirdPreprocessor', 'ebd_text', 'find_ebd', 'get_ebird_columns', 'load_ebird_data', 'write_text',
-           'ReadInfo', 'EBirdDataError', 'EBirdDataWarning', 'EBD_COLUMNS', 'COLUMN_RENAMES', 'EBD_REQUIRED',
-           'MATRIX_COLUMNS', 'PROTOCOL_CODES', 'CATEGORIES', 'FIELD_CHECKS', 'COLUMN_TYPES', 'normalise_column_names',
-           'normalise_protocol', 'field_problem']
+           'merge_group_checklists', 'apply_thresholds', 'species_column_names', 'encode_vocabulary',
+           'build_species_matrix', 'create_species_matrix', 'EBirdPreprocessor', 'ebd_text', 'find_ebd',
+           'get_ebird_columns', 'load_ebird_data', 'write_text', 'ReadInfo', 'EBirdDataError', 'EBirdDataWarning',
+           'EBD_COLUMNS', 'COLUMN_RENAMES', 'EBD_REQUIRED', 'MATRIX_COLUMNS', 'PROTOCOL_CODES', 'CATEGORIES',
+           'FIELD_CHECKS', 'COLUMN_TYPES', 'normalise_column_names', 'normalise_protocol', 'field_problem']
 
 # %% ../nbs/00e_ebd.ipynb #f71f8474
 _all_ = ['ebd_text', 'find_ebd', 'get_ebird_columns', 'load_ebird_data', 'write_text', 'ReadInfo',
@@ -397,6 +397,35 @@ def _required(o, have):
         raise EBirdDataError(f'the data lacks column(s) {list(missing)}, needed by {sorted(set(missing.values()))}; '
                              f'pass a full EBD, or switch those steps off (e.g. {next(iter(missing.values()))}=None, or apply_quality_filters=False).')
 
+# %% ../nbs/00e_ebd.ipynb #8dbcf867
+def _qualified(common, sci) -> str: return f'{common} ({sci})'   # (the name of a column whose common name is shared)
+
+def species_column_names(common_names: list, # common name of each column, in column order
+                         scientific_names: list, # scientific name of each column
+                        ) -> list:
+    "Unique column names: each common name, or 'common name (scientific name)' where several columns share it."
+    n = Counter(common_names)
+    return [_qualified(c, s) if n[c] > 1 else c for c, s in zip(common_names, scientific_names)]
+
+# %% ../nbs/00e_ebd.ipynb #b619bdc0
+def encode_vocabulary(X: np.ndarray, # checklist x taxon 0/1 uint8 matrix
+                      common_names: list, # common name of each column of X
+                      scientific_names: list, # scientific name of each column of X
+                      species: list, # the vocabulary: common names (or 'common name (scientific name)'), in column order
+                     ) -> tuple:
+    "`(matrix, scientific_names, unknown, kept)`: X in the columns of `species`; species outside it dropped and counted in `unknown` (name: checklists); `kept`: presences left."
+    names = list(species)
+    by_name = {n: i for i, n in enumerate(names)}
+    vcol = np.array([by_name.get(c, by_name.get(_qualified(c, s), -1)) for c, s in zip(common_names, scientific_names)], np.int64)
+    known = np.flatnonzero(vcol >= 0)
+    counts = X.sum(axis=0, dtype=np.int64)
+    unknown = {common_names[c]: int(counts[c]) for c in np.flatnonzero((vcol < 0) & (counts > 0))}
+    mat = np.zeros((len(X), len(names)), np.uint8)
+    mat[:, vcol[known]] = X[:, known]
+    sci = [None] * len(names)
+    for c in known: sci[vcol[c]] = scientific_names[c]
+    return mat, sci, unknown, int(counts[known].sum())
+
 # %% ../nbs/00e_ebd.ipynb #d93c55d6
 def _frame_blocks(tbl: pa.Table, info: ReadInfo, read=None, step=500_000):
     "`_prepare_block`s of a DataFrame's rows (as `_as_table`), less the rows that break `FIELD_CHECKS` (counted in `info`, with their positions); `read`: the `read_info` of `load_ebird_data`."
@@ -525,25 +554,15 @@ def build_species_matrix(
                                 f'min_checklist_species={min_checklist_species}, applied together', 'min_species_observations or min_checklist_species')
         cols = np.flatnonzero(keep_cols)
         taxa = [by_order[c] for c in cols]
-        names = [reg.common[t] for t in taxa]
-        dup = {n for n in names if names.count(n) > 1}
-        names = [f'{n} ({reg.sci[t]})' if n in dup else n for n, t in zip(names, taxa)]
+        names = species_column_names([reg.common[t] for t in taxa], [reg.sci[t] for t in taxa])
         sci = [reg.sci[t] for t in taxa]
         if keep_rows.all(): mat = X if len(cols) == nt else X[:, cols]
         else: mat = X[np.ix_(np.flatnonzero(keep_rows), cols)]
         unknown = {}
     else:
         names = list(species)
-        by_name = {n: i for i, n in enumerate(names)}
-        vcol = np.array([by_name.get(reg.common[t], by_name.get(f'{reg.common[t]} ({reg.sci[t]})', -1)) for t in by_order], np.int64)
-        known = np.flatnonzero(vcol >= 0)
-        counts = X.sum(axis=0, dtype=np.int64)
-        unknown = {reg.common[by_order[c]]: int(counts[c]) for c in np.flatnonzero((vcol < 0) & (counts > 0))}
-        report.append(_report_row('unknown species', report[-1]['rows'], counts[known].sum(), report[-1]['checklists'], report[-1]['checklists'], len(names)))
-        mat = np.zeros((len(ids), len(names)), np.uint8)
-        mat[:, vcol[known]] = X[:, known]
-        sci = [None] * len(names)
-        for c in known: sci[vcol[c]] = reg.sci[by_order[c]]
+        mat, sci, unknown, kept = encode_vocabulary(X, [reg.common[t] for t in by_order], [reg.sci[t] for t in by_order], names)
+        report.append(_report_row('unknown species', report[-1]['rows'], kept, report[-1]['checklists'], report[-1]['checklists'], len(names)))
     del X
     ck = ck[keep_rows]
     ck['n_species'] = mat.sum(axis=1, dtype=np.int32)
