@@ -20,7 +20,7 @@ import threading
 import warnings
 import zipfile
 import zlib
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,11 +40,11 @@ from .writer import _FIXTURE_SPECIES
 
 # %% auto #0
 __all__ = ['taxon_key', 'SpeciesMatrix', 'complete_checklists', 'protocol_in', 'effort_at_most', 'dates_within', 'region_in',
-           'merge_group_checklists', 'apply_thresholds', 'build_species_matrix', 'create_species_matrix',
-           'EBirdPreprocessor', 'ebd_text', 'find_ebd', 'get_ebird_columns', 'load_ebird_data', 'write_text',
-           'ReadInfo', 'EBirdDataError', 'EBirdDataWarning', 'EBD_COLUMNS', 'COLUMN_RENAMES', 'EBD_REQUIRED',
-           'MATRIX_COLUMNS', 'PROTOCOL_CODES', 'CATEGORIES', 'FIELD_CHECKS', 'COLUMN_TYPES', 'normalise_column_names',
-           'normalise_protocol', 'field_problem']
+           'merge_group_checklists', 'apply_thresholds', 'species_column_names', 'encode_vocabulary',
+           'build_species_matrix', 'create_species_matrix', 'EBirdPreprocessor', 'ebd_text', 'find_ebd',
+           'get_ebird_columns', 'load_ebird_data', 'write_text', 'ReadInfo', 'EBirdDataError', 'EBirdDataWarning',
+           'EBD_COLUMNS', 'COLUMN_RENAMES', 'EBD_REQUIRED', 'MATRIX_COLUMNS', 'PROTOCOL_CODES', 'CATEGORIES',
+           'FIELD_CHECKS', 'COLUMN_TYPES', 'normalise_column_names', 'normalise_protocol', 'field_problem']
 
 # %% ../nbs/00e_ebd.ipynb #f71f8474
 _all_ = ['ebd_text', 'find_ebd', 'get_ebird_columns', 'load_ebird_data', 'write_text', 'ReadInfo',
@@ -247,7 +247,7 @@ def _dates(meta: pa.Table) -> pd.Series:
     bad = pc.and_(pc.is_null(out), pc.not_equal(d, ''))
     if n := pc.sum(bad).as_py():
         warnings.warn(f'{n:,} checklist(s) have an OBSERVATION DATE that is no real date (e.g. {d.filter(bad)[0].as_py()!r}): '
-                      f'their date is missing (NaT), and a date_range drops them.', EBirdDataWarning, stacklevel=4)
+                      f'their date is missing (NaT), and a date_range drops them.', EBirdDataWarning, stacklevel=5)
     return out.to_pandas()
 
 def _checklist_table(meta: pa.Table) -> pd.DataFrame:
@@ -398,6 +398,120 @@ def _required(o, have):
         raise EBirdDataError(f'the data lacks column(s) {list(missing)}, needed by {sorted(set(missing.values()))}; '
                              f'pass a full EBD, or switch those steps off (e.g. {next(iter(missing.values()))}=None, or apply_quality_filters=False).')
 
+# %% ../nbs/00e_ebd.ipynb #05454e3e
+def _report_row(step, rows_before, rows_after, ck_before, ck_after, species=pd.NA):
+    "One row of the cleaning report: what `step` removed and what it left."
+    return dict(step=step, rows_removed=int(rows_before - rows_after), checklists_removed=int(ck_before - ck_after),
+                rows=int(rows_after), checklists=int(ck_after), species=species)
+
+def _add_row(report, step, rows, checklists, species=pd.NA):
+    "Append the row of `step`, which left `rows` rows (or presences) on `checklists` checklists, counted against the row before it."
+    last = report[-1]
+    report.append(_report_row(step, last['rows'], rows, last['checklists'], checklists, species))
+
+def _nothing_left(report, step, desc, param):
+    "The error for a step that left no checklist: which step, what it and the steps before it removed, and how to relax it."
+    done = ', '.join(f"{r['step']} -{r['checklists_removed']:,}" for r in report[1:])
+    return EBirdDataError(f"no checklist is left after the '{step}' step ({desc}), which removed the last "
+                          f"{report[-1]['checklists_removed']:,} checklists (read {report[0]['checklists']:,}; {done}). "
+                          f"Relax or switch off that step ({param}=None), or check the file is the one you meant.")
+
+def _filter_checklists(ck: pd.DataFrame, n_rows: np.ndarray, skipped: int, o: dict) -> tuple:
+    "`(report, alive)`: the report's `read` row (`skipped` rows were malformed) and a row per enabled filter of `o`; `alive` marks the checklists that pass them all."
+    report = [_report_row('read', n_rows.sum() + skipped, n_rows.sum(), len(ck), len(ck))]
+    alive = np.ones(len(ck), bool)
+    for step, desc, param, mask in _filter_steps(ck, o):
+        new = alive & mask
+        _add_row(report, step, n_rows[new].sum(), new.sum())
+        alive = new
+        if not alive.any(): raise _nothing_left(report, step, desc, param)
+    return report, alive
+
+# %% ../nbs/00e_ebd.ipynb #d20dd3a0
+def _taxonomic_order(order: list, common: list) -> list:
+    "Taxon codes sorted by TAXONOMIC ORDER (NaN: last), then by common name: the matrix's column order."
+    return sorted(range(len(order)), key=lambda t: (math.isnan(order[t]), 0 if math.isnan(order[t]) else order[t], common[t]))
+
+def _presence_matrix(keys: list, code: np.ndarray, alive: np.ndarray, by_order: list) -> np.ndarray:
+    "The uint8 0/1 matrix of the `alive` checklists x all taxa (columns in `by_order`) from the blocks' (provisional checklist, taxon) `keys`, which it empties."
+    key = np.concatenate(keys)
+    keys.clear()                                                              # (frees the blocks' keys before the matrix exists)
+    prow, tax = code[key >> _TAXON_BITS], key & ((1 << _TAXON_BITS) - 1)
+    del key
+    nt = len(by_order)
+    rank = np.empty(nt, np.int64); rank[by_order] = np.arange(nt)             # column of each taxon
+    pos = np.full(len(alive), -1, np.int64); pos[alive] = np.arange(alive.sum())
+    m = alive[prow]
+    X = np.zeros((int(alive.sum()), nt), np.uint8)
+    X.reshape(-1)[pos[prow[m]] * nt + rank[tax[m]]] = 1                      # (flat indices: faster than X[rows, cols])
+    return X
+
+def _drop_empty_checklists(X: np.ndarray, ck: pd.DataFrame, report: list, step: str) -> tuple:
+    "`(X, ck)` less the checklists without a species, with the report's row for the rollup `step`; an error if none has one."
+    has = X.any(axis=1)
+    _add_row(report, step, X.sum(dtype=np.int64), has.sum(), int(X.any(axis=0).sum()))
+    if not has.any(): raise _nothing_left(report, step, 'no species-level record', 'rollup')
+    return (X, ck) if has.all() else (X[has], ck[has])
+
+# %% ../nbs/00e_ebd.ipynb #8dbcf867
+def _qualified(common, sci) -> str: return f'{common} ({sci})'   # (the name of a column whose common name is shared)
+
+def species_column_names(common_names: list, # common name of each column, in column order
+                         scientific_names: list, # scientific name of each column
+                        ) -> list:
+    "Unique column names: each common name, or 'common name (scientific name)' where several columns share it."
+    n = Counter(common_names)
+    return [_qualified(c, s) if n[c] > 1 else c for c, s in zip(common_names, scientific_names)]
+
+# %% ../nbs/00e_ebd.ipynb #b619bdc0
+def encode_vocabulary(X: np.ndarray, # checklist x taxon 0/1 uint8 matrix
+                      common_names: list, # common name of each column of X
+                      scientific_names: list, # scientific name of each column of X
+                      species: list, # the vocabulary: common names (or 'common name (scientific name)'), in column order
+                     ) -> tuple:
+    "`(matrix, scientific_names, unknown, kept)`: X in the columns of `species`; species outside it dropped and counted in `unknown` (name: checklists); `kept`: presences left."
+    names = list(species)
+    by_name = {n: i for i, n in enumerate(names)}
+    vcol = np.array([by_name.get(c, by_name.get(_qualified(c, s), -1)) for c, s in zip(common_names, scientific_names)], np.int64)
+    known = np.flatnonzero(vcol >= 0)
+    counts = X.sum(axis=0, dtype=np.int64)
+    unknown = {common_names[c]: int(counts[c]) for c in np.flatnonzero((vcol < 0) & (counts > 0))}
+    mat = np.zeros((len(X), len(names)), np.uint8)
+    mat[:, vcol[known]] = X[:, known]
+    sci = [None] * len(names)
+    for c in known: sci[vcol[c]] = scientific_names[c]
+    return mat, sci, unknown, int(counts[known].sum())
+
+# %% ../nbs/00e_ebd.ipynb #36e15f29
+def _check_thresholds(**thresholds):
+    "`EBirdDataError` unless each threshold is a positive integer or None."
+    for k, v in thresholds.items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1):
+            raise EBirdDataError(f'{k} must be a positive integer or None, not {v!r}.')
+
+def _report_thresholds(report: list, removed: dict, keep_rows, keep_cols, min_species_observations, min_checklist_species):
+    "Add a report row for each threshold that is set (`removed`, `keep_rows`, `keep_cols` from `apply_thresholds`); an error if they left nothing."
+    for step, k, v in (('rare species', 'rare', min_species_observations), ('short checklists', 'short', min_checklist_species)):
+        if v: _add_row(report, f'{step} (<{v})', report[-1]['rows'] - removed[k][0], report[-1]['checklists'] - removed[k][1], int(keep_cols.sum()))
+    if not keep_rows.any():
+        raise _nothing_left(report, report[-1]['step'], f'min_species_observations={min_species_observations}, '
+                            f'min_checklist_species={min_checklist_species}, applied together', 'min_species_observations or min_checklist_species')
+
+def _kept_columns(X: np.ndarray, keep_rows, keep_cols, common: list, sci: list) -> tuple:
+    "`(matrix, names, scientific names)` of the rows and columns kept (X itself if all were)."
+    cols = np.flatnonzero(keep_cols)
+    if keep_rows.all(): mat = X if len(cols) == X.shape[1] else X[:, cols]
+    else: mat = X[np.ix_(np.flatnonzero(keep_rows), cols)]
+    return mat, species_column_names([common[c] for c in cols], [sci[c] for c in cols]), [sci[c] for c in cols]
+
+def _species_matrix(mat, names, sci, ck, report, read_info, unknown) -> SpeciesMatrix:
+    "The `SpeciesMatrix` of `mat`, with each checklist's `n_species` and the report as a frame and as records in `matrix.attrs`."
+    ck['n_species'] = mat.sum(axis=1, dtype=np.int32)
+    matrix = pd.DataFrame(mat, index=ck.index, columns=pd.Index(names, name='species'), copy=False)
+    rep = pd.DataFrame(report).astype({'species': 'Int64'})
+    matrix.attrs['cleaning_report'] = rep.astype(object).where(rep.notna(), None).to_dict('records')
+    return SpeciesMatrix(matrix, names, ck, rep, sci, read_info, unknown)
+
 # %% ../nbs/00e_ebd.ipynb #d93c55d6
 def _frame_blocks(tbl: pa.Table, info: ReadInfo, read=None, step=500_000):
     "`_prepare_block`s of a DataFrame's rows (as `_as_table`), less the rows that break `FIELD_CHECKS` (counted in `info`, with their positions); `read`: the `read_info` of `load_ebird_data`."
@@ -419,16 +533,37 @@ def _builder_columns(names) -> list:
     "The normalised columns `build_species_matrix` reads from a file whose (normalised) columns are `names`."
     return [c for c in MATRIX_COLUMNS if c in names and not (c == 'PROTOCOL NAME' and 'OBSERVATION TYPE' in names)]
 
-def _report_row(step, rows_before, rows_after, ck_before, ck_after, species=pd.NA):
-    return dict(step=step, rows_removed=int(rows_before - rows_after), checklists_removed=int(ck_before - ck_after),
-                rows=int(rows_after), checklists=int(ck_after), species=species)
+def _row_blocks(data, o: dict, info: ReadInfo, block_size: int):
+    "The `_prepare_block`s of `data` (a DataFrame of EBD rows, or the path of an EBD file, streamed), once it is known to have the columns the steps of `o` need."
+    if isinstance(data, pd.DataFrame):
+        if not len(data): raise EBirdDataError('the DataFrame has no rows: load EBD rows into it first (e.g. with load_ebird_data).')
+        tbl = _as_table(data)
+        _required(o, tbl.column_names)
+        return _frame_blocks(tbl, info, data.attrs.get('read_info'))
+    if isinstance(data, (str, Path)):
+        found = find_ebd(data)
+        names = normalise_column_names(found[2])
+        _required(o, list(names))
+        return _iter_batches(found, _builder_columns(names), block_size=block_size, info=info, decode=False, prepare=_prepare_block)
+    raise EBirdDataError(f'data must be a DataFrame of EBD rows or the path of an EBD file, not {type(data).__name__}.')
 
-def _nothing_left(report, step, desc, param):
-    done = ', '.join(f"{r['step']} -{r['checklists_removed']:,}" for r in report[1:])
-    return EBirdDataError(f"no checklist is left after the '{step}' step ({desc}), which removed the last "
-                          f"{report[-1]['checklists_removed']:,} checklists (read {report[0]['checklists']:,}; {done}). "
-                          f"Relax or switch off that step ({param}=None), or check the file is the one you meant.")
+def _finish_read(keys: list, reg: _Registry, info: ReadInfo) -> tuple:
+    "`reg.finish()` once the rows are read, with a warning for the rows of a DataFrame skipped as malformed or for invalid UTF-8; an error if no row was usable."
+    if info.source == 'the DataFrame' and info.skipped_rows:    # (a file's skipped rows are reported by the reader)
+        warnings.warn(f'the DataFrame: skipped {info.skipped_rows:,} rows ({_skip_reasons(info.skipped_reasons, 0)}) '
+                      f'at positions {", ".join(map(str, info.skipped_lines[:10]))}{" and more" if info.skipped_rows > 10 else ""}.',
+                      EBirdDataWarning, stacklevel=3)
+    if not keys and info.skipped_rows:
+        raise EBirdDataError(f'{info.source}: no usable rows: all {info.skipped_rows:,} were skipped as malformed '
+                             f'({_skip_reasons(info.skipped_reasons, len(info.header))}). Check it is an EBD as eBird wrote it.')
+    if not keys: raise EBirdDataError('the data has no rows.')
+    finished = reg.finish()
+    if info.invalid_utf8_rows:
+        warnings.warn(f'{info.source or "data"}: invalid UTF-8 bytes in {info.invalid_utf8_rows:,} value(s) were replaced by U+FFFD.',
+                      EBirdDataWarning, stacklevel=3)
+    return finished
 
+# %% ../nbs/00e_ebd.ipynb #59011383
 def build_species_matrix(
     data, # EBD rows (a DataFrame, e.g. from `load_ebird_data`) or the path of an EBD file, which is streamed
     min_species_observations=None, # keep species on at least this many checklists of the final matrix
@@ -447,111 +582,31 @@ def build_species_matrix(
     block_size=1 << 21, # bytes per block when streaming a file
 ) -> SpeciesMatrix:
     "Clean EBD rows (auk / Best Practices semantics) into a compact checklist x species matrix with metadata and a report."
-    o = dict(apply_quality_filters=apply_quality_filters, complete_only=complete_only, protocols=protocols,
-             max_duration_minutes=max_duration_minutes, max_distance_km=max_distance_km, max_observers=max_observers,
-             date_range=date_range, region=region)
-    for k in ('min_species_observations', 'min_checklist_species'):
-        v = locals()[k]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1):
-            raise EBirdDataError(f'{k} must be a positive integer or None, not {v!r}.')
-    info = ReadInfo()
-    reg, keys = _Registry(rollup, info), []
-    if isinstance(data, pd.DataFrame):
-        if not len(data): raise EBirdDataError('the DataFrame has no rows: load EBD rows into it first (e.g. with load_ebird_data).')
-        tbl = _as_table(data)
-        _required(o, tbl.column_names)
-        blocks = _frame_blocks(tbl, info, data.attrs.get('read_info'))
-    elif isinstance(data, (str, Path)):
-        found = find_ebd(data)
-        names = normalise_column_names(found[2])
-        _required(o, list(names))
-        blocks = _iter_batches(found, _builder_columns(names), block_size=block_size, info=info, decode=False, prepare=_prepare_block)
-    else: raise EBirdDataError(f'data must be a DataFrame of EBD rows or the path of an EBD file, not {type(data).__name__}.')
-    for b in blocks:
+    _check_thresholds(min_species_observations=min_species_observations, min_checklist_species=min_checklist_species)
+    o = dict(apply_quality_filters=apply_quality_filters, complete_only=complete_only, protocols=protocols, max_duration_minutes=max_duration_minutes,
+             max_distance_km=max_distance_km, max_observers=max_observers, date_range=date_range, region=region)
+    info, keys = ReadInfo(), []
+    reg = _Registry(rollup, info)
+    for b in _row_blocks(data, o, info, block_size):       # (iterated here, so that the reader's warnings name the caller)
         if len(b.rows): keys.append(_reduce_block(b, reg))
-    if info.source == 'the DataFrame' and info.skipped_rows:
-        warnings.warn(f'the DataFrame: skipped {info.skipped_rows:,} rows ({_skip_reasons(info.skipped_reasons, 0)}) '
-                      f'at positions {", ".join(map(str, info.skipped_lines[:10]))}{" and more" if info.skipped_rows > 10 else ""}.',
-                      EBirdDataWarning, stacklevel=2)
-    if not keys and info.skipped_rows:
-        raise EBirdDataError(f'{info.source}: no usable rows: all {info.skipped_rows:,} were skipped as malformed '
-                             f'({_skip_reasons(info.skipped_reasons, len(info.header))}). Check it is an EBD as eBird wrote it.')
-    if not keys: raise EBirdDataError('the data has no rows.')
-    code, ck, n_rows = reg.finish()
-    if info.invalid_utf8_rows:
-        warnings.warn(f'{info.source or "data"}: invalid UTF-8 bytes in {info.invalid_utf8_rows:,} value(s) were replaced by U+FFFD.',
-                      EBirdDataWarning, stacklevel=2)
-    report = [_report_row('read', n_rows.sum() + info.skipped_rows, n_rows.sum(), len(ck), len(ck))]   # (rows skipped as malformed)
-    alive = np.ones(len(ck), bool)
-    for step, desc, param, mask in _filter_steps(ck, o):
-        new = alive & mask
-        report.append(_report_row(step, n_rows[alive].sum(), n_rows[new].sum(), alive.sum(), new.sum()))
-        alive = new
-        if not alive.any(): raise _nothing_left(report, step, desc, param)
-
-    key = np.concatenate(keys)
-    del keys
-    prow, tax = code[key >> _TAXON_BITS], key & ((1 << _TAXON_BITS) - 1)
-    del key
-    nt = len(reg.sci)
-    by_order = sorted(range(nt), key=lambda t: (math.isnan(reg.order[t]), 0 if math.isnan(reg.order[t]) else reg.order[t], reg.common[t]))
-    rank = np.empty(nt, np.int64); rank[by_order] = np.arange(nt)   # columns in taxonomic order
-    pos = np.full(len(alive), -1, np.int64); pos[alive] = np.arange(alive.sum())
-    m = alive[prow]
-    X = np.zeros((int(alive.sum()), nt), np.uint8)
-    X.reshape(-1)[pos[prow[m]] * nt + rank[tax[m]]] = 1                      # (flat indices: faster than X[rows, cols])
-    del prow, tax, m, pos
-    has = X.any(axis=1)
-    report.append(_report_row('rollup' if rollup else 'species rows', n_rows[alive].sum(), X.sum(dtype=np.int64),
-                              alive.sum(), has.sum(), int(X.any(axis=0).sum())))
-    if not has.any(): raise _nothing_left(report, report[-1]['step'], 'no species-level record', 'rollup')
-    ck = ck[alive]
-    if not has.all(): X, ck = X[has], ck[has]
-
+    code, ck, n_rows = _finish_read(keys, reg, info)
+    report, alive = _filter_checklists(ck, n_rows, info.skipped_rows, o)
+    by_order = _taxonomic_order(reg.order, reg.common)
+    X = _presence_matrix(keys, code, alive, by_order)
+    X, ck = _drop_empty_checklists(X, ck[alive], report, 'rollup' if rollup else 'species rows')
     X, ck = merge_group_checklists(X, ck, collapse_groups)
-    ids = ck.index
-    report.append(_report_row('groups', report[-1]['rows'], X.sum(dtype=np.int64), report[-1]['checklists'], len(ids), report[-1]['species']))
-
-    keep_rows = np.ones(len(ids), bool)
+    _add_row(report, 'groups', X.sum(dtype=np.int64), len(ck), report[-1]['species'])
+    common, sci = [reg.common[t] for t in by_order], [reg.sci[t] for t in by_order]
     if species is None:
         keep_rows, keep_cols, removed = apply_thresholds(X, min_species_observations, min_checklist_species)
-        for step, k, param in (('rare species', 'rare', 'min_species_observations'), ('short checklists', 'short', 'min_checklist_species')):
-            v = locals()[param]
-            if v:
-                last = report[-1]
-                report.append(_report_row(f'{step} (<{v})', last['rows'], last['rows'] - removed[k][0], last['checklists'],
-                                          last['checklists'] - removed[k][1], int(keep_cols.sum())))
-        if not keep_rows.any():
-            raise _nothing_left(report, report[-1]['step'], f'min_species_observations={min_species_observations}, '
-                                f'min_checklist_species={min_checklist_species}, applied together', 'min_species_observations or min_checklist_species')
-        cols = np.flatnonzero(keep_cols)
-        taxa = [by_order[c] for c in cols]
-        names = [reg.common[t] for t in taxa]
-        dup = {n for n in names if names.count(n) > 1}
-        names = [f'{n} ({reg.sci[t]})' if n in dup else n for n, t in zip(names, taxa)]
-        sci = [reg.sci[t] for t in taxa]
-        if keep_rows.all(): mat = X if len(cols) == nt else X[:, cols]
-        else: mat = X[np.ix_(np.flatnonzero(keep_rows), cols)]
-        unknown = {}
+        _report_thresholds(report, removed, keep_rows, keep_cols, min_species_observations, min_checklist_species)
+        (mat, names, sci), unknown = _kept_columns(X, keep_rows, keep_cols, common, sci), {}
     else:
-        names = list(species)
-        by_name = {n: i for i, n in enumerate(names)}
-        vcol = np.array([by_name.get(reg.common[t], by_name.get(f'{reg.common[t]} ({reg.sci[t]})', -1)) for t in by_order], np.int64)
-        known = np.flatnonzero(vcol >= 0)
-        counts = X.sum(axis=0, dtype=np.int64)
-        unknown = {reg.common[by_order[c]]: int(counts[c]) for c in np.flatnonzero((vcol < 0) & (counts > 0))}
-        report.append(_report_row('unknown species', report[-1]['rows'], counts[known].sum(), report[-1]['checklists'], report[-1]['checklists'], len(names)))
-        mat = np.zeros((len(ids), len(names)), np.uint8)
-        mat[:, vcol[known]] = X[:, known]
-        sci = [None] * len(names)
-        for c in known: sci[vcol[c]] = reg.sci[by_order[c]]
-    del X
-    ck = ck[keep_rows]
-    ck['n_species'] = mat.sum(axis=1, dtype=np.int32)
-    matrix = pd.DataFrame(mat, index=ck.index, columns=pd.Index(names, name='species'), copy=False)
-    rep = pd.DataFrame(report).astype({'species': 'Int64'})
-    matrix.attrs['cleaning_report'] = rep.astype(object).where(rep.notna(), None).to_dict('records')
-    return SpeciesMatrix(matrix, names, ck, rep, sci, info if info.source or info.skipped_rows else None, unknown)
+        names, keep_rows = list(species), np.ones(len(ck), bool)
+        mat, sci, unknown, kept = encode_vocabulary(X, common, sci, names)
+        _add_row(report, 'unknown species', kept, len(ck), len(names))
+    del X                                                   # (freed before the DataFrame is made, unless mat is X)
+    return _species_matrix(mat, names, sci, ck[keep_rows], report, info if info.source or info.skipped_rows else None, unknown)
 
 # %% ../nbs/00e_ebd.ipynb #66a6feee
 def create_species_matrix(data, # EBD rows (a DataFrame from `load_ebird_data`) or the path of an EBD file (streamed)
