@@ -46,6 +46,8 @@ _HAB_LETTERS = dict(W='wetland', F='forest', U='urban', C='coastal', H='hills', 
 _HAB_LETTERS_INV = {v: k for k, v in _HAB_LETTERS.items()}
 _AFFINITY_STEPS = (1.0, 0.6, 0.45, 0.35, 0.3, 0.3)  # affinity of a species' 1st, 2nd, ... listed habitat
 _OFF_HABITAT = 0.03  # affinity for habitats a species does not list
+
+# %% ../nbs/00c_synthetic.ipynb #a7d2a516
 _DCODE = [DISTRICT_CODES[d][-2:] for d in KERALA_DISTRICTS]  # TV, KL, ... in KERALA_DISTRICTS order
 _COASTAL = {'TV', 'KL', 'AL', 'ER', 'TS', 'MA', 'KZ', 'KN', 'KS'}
 
@@ -62,12 +64,14 @@ def _range_weights(token: str) -> np.ndarray:
     if token == 'KOLE': return w({'TS', 'MA'}, {'ER', 'AL', 'KT', 'KN'}, 0.35, 0.1)
     return w(set(token.split(',')), rest=0.0)  # explicit list of district codes: endemic to those
 
+# %% ../nbs/00c_synthetic.ipynb #a05bfca1
 _SEASONS = {  # season code -> relative occurrence by month (Jan..Dec)
     'R': [1] * 12,                                                    # resident
     'W': [1, 1, 1, 1, .2, .02, .02, .02, .4, 1, 1, 1],                # winter migrant, Oct-Apr
     'M': [.02, .02, .02, .3, 1, 1, 1, 1, 1, .3, .02, .02],            # monsoon / breeding visitor, May-Sep
     'P': [.03, .03, .7, .7, .7, .03, .03, .03, 1, 1, 1, .03]}         # passage migrant, Mar-May and Sep-Nov
 
+# %% ../nbs/00c_synthetic.ipynb #9544d7fe
 def _concept_id(name: str) -> str:
     "A stable, made-up eBird TAXON CONCEPT ID for a taxon name."
     return 'avibase-' + hashlib.md5(name.encode()).hexdigest()[:8].upper()
@@ -91,8 +95,6 @@ def kerala_species() -> pd.DataFrame:
     return _species_table().copy()
 
 # %% ../nbs/00c_synthetic.ipynb #191e25a3
-# Non-species taxa. ISSF / intergrade / form / domestic rows *replace* a reported species' row;
-# the 'extra' taxa are *added* to a checklist at a rate (per checklist) and only in the habitats listed.
 _SUBSPECIFIC = {  # parent scientific name -> [(category, rate, subspecies common name, subspecies scientific name)]
     'Milvus migrans': [('issf', .15, 'Black Kite (Black-eared)', 'Milvus migrans lineatus/formosanus'),
                        ('issf', .20, 'Black Kite (Indian)', 'Milvus migrans govinda'),
@@ -110,6 +112,8 @@ _SUBSPECIFIC = {  # parent scientific name -> [(category, rate, subspecies commo
     'Centropus sinensis': [('form', .05, 'Greater Coucal (Southern)', 'Centropus sinensis parroti')],
     'Columba livia': [('domestic', .60, 'Rock Pigeon (Feral Pigeon)', 'Columba livia (Feral Pigeon)')],
 }
+
+# %% ../nbs/00c_synthetic.ipynb #5486e2a0
 _EXTRA = [  # (category, common name, scientific name, subspecies common, subspecies scientific, next to, habitats, rate, season)
     ('domestic', 'Mallard', 'Anas platyrhynchos', 'Mallard (Domestic type)', 'Anas platyrhynchos (Domestic type)', 'Tufted Duck', 'WA', .012, 'R'),
     ('domestic', 'Domestic goose sp. (Domestic type)', 'Anser sp. (Domestic type)', '', '', 'Bar-headed Goose', 'WA', .004, 'R'),
@@ -132,14 +136,9 @@ _EXTRA = [  # (category, common name, scientific name, subspecies common, subspe
     ('hybrid', 'Little Egret x Western Reef-Heron (hybrid)', 'Egretta garzetta x gularis', '', '', 'Western Reef-Heron', 'WC', .01, 'R'),
 ]
 
-@lru_cache(maxsize=None)
-def _taxa():
-    "All taxa that can appear in CATEGORY/name columns: the species first (same index as the species table), then the rest."
-    sp = _species_table()
-    order = dict(zip(sp.common_name, sp.taxonomic_order))
-    t = pd.DataFrame(dict(taxonomic_order=sp.taxonomic_order, category='species', common=sp.common_name,
-                          sci=sp.scientific_name, sub_common='', sub_sci='', mean_count=sp.mean_count))
-    t['parent'] = np.arange(len(sp))
+# %% ../nbs/00c_synthetic.ipynb #dc0dd5c3
+def _subspecific_rows(sp):
+    "Taxa-table rows of the replacing taxa, and {species index: [(taxon index, rate)]} (indices after the species)."
     rows, replace = [], {}
     sci_idx = dict(zip(sp.scientific_name, range(len(sp))))
     for psci, opts in _SUBSPECIFIC.items():
@@ -148,18 +147,37 @@ def _taxa():
             replace.setdefault(j, []).append((len(sp) + len(rows), rate))
             rows.append(dict(taxonomic_order=sp.taxonomic_order[j] + 1 + k, category=cat, common=sp.common_name[j],
                              sci=psci, sub_common=sc, sub_sci=ss, mean_count=sp.mean_count[j], parent=j))
-    n_sub = len(rows)
-    for k, (cat, cn, sn, sc, ss, nxt, hab, rate, season) in enumerate(_EXTRA):
-        rows.append(dict(taxonomic_order=order[nxt] + 5 + k % 3, category=cat, common=cn, sci=sn, sub_common=sc,
-                         sub_sci=ss, mean_count=3.0, parent=-1))
-    t = pd.concat([t, pd.DataFrame(rows)], ignore_index=True)
-    t['concept'] = [_concept_id(s + c) if cat != 'species' else _concept_id(s)
-                    for s, c, cat in zip(t.sci, t.sub_sci, t.category)]
-    extra_idx = np.arange(len(sp) + n_sub, len(t))
+    return rows, replace
+
+# %% ../nbs/00c_synthetic.ipynb #bd689e01
+def _extra_rows(sp):
+    "Taxa-table rows of the added taxa (no parent species), placed just after the species each is listed next to."
+    order = dict(zip(sp.common_name, sp.taxonomic_order))
+    return [dict(taxonomic_order=order[nxt] + 5 + k % 3, category=cat, common=cn, sci=sn, sub_common=sc,
+                 sub_sci=ss, mean_count=3.0, parent=-1)
+            for k, (cat, cn, sn, sc, ss, nxt, hab, rate, season) in enumerate(_EXTRA)]
+
+def _extra_model():
+    "For the added taxa: habitat mask (n_extra, 6), rate per checklist (n_extra,) and season factor (12, n_extra)."
     extra_hab = np.array([[_HAB_LETTERS_INV[h] in e[6] for h in HABITATS] for e in _EXTRA], dtype=float)
     extra_rate = np.array([e[7] for e in _EXTRA])
     extra_season = np.array([_SEASONS[e[8]] for e in _EXTRA], dtype=float).T  # (12, n_extra)
-    return t, replace, extra_idx, extra_hab, extra_rate, extra_season
+    return extra_hab, extra_rate, extra_season
+
+# %% ../nbs/00c_synthetic.ipynb #7a5052f5
+@lru_cache(maxsize=None)
+def _taxa():
+    "All taxa that can appear in CATEGORY/name columns: the species first (same index as the species table), then the rest."
+    sp = _species_table()
+    t = pd.DataFrame(dict(taxonomic_order=sp.taxonomic_order, category='species', common=sp.common_name,
+                          sci=sp.scientific_name, sub_common='', sub_sci='', mean_count=sp.mean_count))
+    t['parent'] = np.arange(len(sp))
+    sub, replace = _subspecific_rows(sp)
+    t = pd.concat([t, pd.DataFrame(sub + _extra_rows(sp))], ignore_index=True)
+    t['concept'] = [_concept_id(s + c) if cat != 'species' else _concept_id(s)
+                    for s, c, cat in zip(t.sci, t.sub_sci, t.category)]
+    extra_idx = np.arange(len(sp) + len(sub), len(t))
+    return (t, replace, extra_idx) + _extra_model()
 
 # %% ../nbs/00c_synthetic.ipynb #baebbb0d
 _WORLD_SEED = 20250301  # the fixed "world" (localities, observers, local species effects); `seed` only drives sampling
@@ -173,17 +191,10 @@ _DISTRICT_HABITATS = {  # share of localities per habitat: wetland, forest, urba
     'Kozhikode': [.20, .15, .25, .25, .05, .10], 'Wayanad': [.10, .40, .05, .00, .25, .20],
     'Kannur': [.20, .15, .15, .25, .05, .20], 'Kasaragod': [.15, .15, .10, .25, .05, .30]}
 _HABITAT_RICHNESS = dict(wetland=1.0, forest=1.0, urban=.9, coastal=1.5, hills=1.8, farmland=.85)
-_SITE_WORDS = {'wetland': ['Kole Wetlands', 'Lake', 'Backwaters', 'Marsh', 'Pond'],
-               'forest': ['Forest', 'Wildlife Sanctuary', 'Sacred Grove', 'Reserve Forest'],
-               'urban': ['City Park', 'Campus', 'Town'], 'coastal': ['Beach', 'Estuary', 'Mangroves', 'Harbour'],
-               'hills': ['Estate', 'Shola', 'Hills', 'Grasslands'], 'farmland': ['Paddy Fields', 'Farmland', 'Village']}
-_PERSONAL_NAMES = ['Home', 'My patch', 'വീട്ടുമുറ്റം', 'പാടം', 'കായൽ തീരം', '"Green Valley" estate']
 
-@lru_cache(maxsize=None)
-def _world(n_localities: int = 320, n_observers: int = 2500):
-    "Localities, observers and the locality x species occurrence rates (fixed, independent of `seed`)."
-    rng = np.random.default_rng(_WORLD_SEED)
-    sp = _species_table()
+# %% ../nbs/00c_synthetic.ipynb #4af36048
+def _place_localities(rng, n_localities):
+    "District index, dominant and secondary habitat (and its weight), latitude and longitude of each locality."
     dnames = list(KERALA_DISTRICTS)
     share = np.array([_DISTRICT_ACTIVITY[d] for d in dnames])
     n_per = np.maximum(8, np.round(n_localities * share)).astype(int)
@@ -196,20 +207,42 @@ def _world(n_localities: int = 320, n_observers: int = 2500):
     centre = np.array([KERALA_DISTRICTS[d] for d in dnames])[loc_d]
     lat = centre[:, 0] + np.clip(rng.normal(0, .1, n), -.25, .25)
     lon = centre[:, 1] + np.clip(rng.normal(0, .1, n), -.25, .25)
-    hotspot = rng.random(n) < .6
-    ids = rng.choice(9_000_000, n, replace=False) + 1_000_000
-    names = []
-    for i in range(n):
+    return loc_d, hab, hab2, w2, lat, lon
+
+# %% ../nbs/00c_synthetic.ipynb #6306bcfa
+_SITE_WORDS = {'wetland': ['Kole Wetlands', 'Lake', 'Backwaters', 'Marsh', 'Pond'],
+               'forest': ['Forest', 'Wildlife Sanctuary', 'Sacred Grove', 'Reserve Forest'],
+               'urban': ['City Park', 'Campus', 'Town'], 'coastal': ['Beach', 'Estuary', 'Mangroves', 'Harbour'],
+               'hills': ['Estate', 'Shola', 'Hills', 'Grasslands'], 'farmland': ['Paddy Fields', 'Farmland', 'Village']}
+_PERSONAL_NAMES = ['Home', 'My patch', 'വീട്ടുമുറ്റം', 'പാടം', 'കായൽ തീരം', '"Green Valley" estate']
+
+def _locality_names(rng, loc_d, hab, hotspot, lat, lon):
+    "LOCALITY of each locality: hotspots by district and site word, personal ones by coordinates or a personal name."
+    dnames = list(KERALA_DISTRICTS); names = []
+    for i in range(len(loc_d)):
         d = dnames[loc_d[i]]
         if hotspot[i]: names.append(f'{d}--{rng.choice(_SITE_WORDS[HABITATS[hab[i]]])} {i % 7 + 1}')
         elif rng.random() < .5: names.append(f'{lat[i]:.3f}, {lon[i]:.3f}')
         else: names.append(f'{rng.choice(_PERSONAL_NAMES)} {i}')
+    return names
+
+# %% ../nbs/00c_synthetic.ipynb #13a2c012
+def _locality_table(rng, loc_d, hab, lat, lon):
+    "The localities: id, name, type, district, dominant habitat, coordinates, IBA code and visit weight."
+    n = len(loc_d)
+    hotspot = rng.random(n) < .6
+    ids = rng.choice(9_000_000, n, replace=False) + 1_000_000
+    names = _locality_names(rng, loc_d, hab, hotspot, lat, lon)
     iba = np.where(hotspot & (rng.random(n) < .25), np.char.add('IN', rng.integers(240, 280, n).astype(str)), '')
-    locs = pd.DataFrame(dict(locality_id=np.char.add('L', ids.astype(str)), locality=names,
-                             locality_type=np.where(hotspot, 'H', 'P'), district=np.array(dnames)[loc_d],
+    return pd.DataFrame(dict(locality_id=np.char.add('L', ids.astype(str)), locality=names,
+                             locality_type=np.where(hotspot, 'H', 'P'), district=np.array(list(KERALA_DISTRICTS))[loc_d],
                              habitat=np.array(HABITATS)[hab], latitude=lat.round(7), longitude=lon.round(7),
                              iba_code=iba, visit_weight=np.where(hotspot, 3.0, 1.0) * rng.lognormal(0, .8, n)))
-    # occurrence rate of each species at each locality (before season, effort and observer effects)
+
+# %% ../nbs/00c_synthetic.ipynb #e9b56607
+def _occurrence_rates(rng, loc_d, hab, hab2, w2):
+    "Occurrence rate of each species at each locality (before season, effort and observer effects): (n_localities, S)."
+    sp = _species_table(); n = len(loc_d)
     hab_vec = np.zeros((n, 6)); hab_vec[np.arange(n), hab] = 1 - w2; hab_vec[np.arange(n), hab2] += w2
     aff = sp[list(HABITATS)].to_numpy()                                   # (S, 6)
     rng_w = np.stack([_range_weights(r) for r in sp.range], 1)           # (14, S)
@@ -217,17 +250,37 @@ def _world(n_localities: int = 320, n_observers: int = 2500):
     loc_eff = rng.lognormal(0, .5, (n, len(sp)))                         # site-level quirks
     rate = -np.log1p(-sp.prevalence.to_numpy())                          # rate for the base prevalence
     richness = np.array([_HABITAT_RICHNESS[h] for h in HABITATS])[hab][:, None]  # species-poor/rich habitats
-    LS = richness * (hab_vec @ aff.T) * (rng_w * district_eff)[loc_d] * loc_eff * rate
-    # observers: a home district, an activity weight (few very active observers) and a skill
-    od = rng.choice(len(dnames), n_observers, p=share / share.sum())
+    return richness * (hab_vec @ aff.T) * (rng_w * district_eff)[loc_d] * loc_eff * rate
+
+# %% ../nbs/00c_synthetic.ipynb #6c73beec
+def _observer_table(rng, n_observers):
+    "The observers: id, home district index, activity weight, skill and ORCID ('' for most)."
+    share = np.array([_DISTRICT_ACTIVITY[d] for d in KERALA_DISTRICTS])
+    od = rng.choice(len(share), n_observers, p=share / share.sum())
     obs = pd.DataFrame(dict(observer_id=np.char.add('obsr', (rng.choice(2_900_000, n_observers, replace=False) + 100_000).astype(str)),
                             district=od, activity=1 / rng.permutation(np.arange(1, n_observers + 1)) ** .8,
                             skill=rng.lognormal(0, .45, n_observers)))
     obs['orcid'] = np.where(rng.random(n_observers) < .03, [f'0000-000{a}-{b:04d}-{c:04d}' for a, b, c in
                             zip(rng.integers(1, 4, n_observers), rng.integers(0, 10000, n_observers), rng.integers(0, 10000, n_observers))], '')
-    season = np.array([_SEASONS[s] for s in sp.season], dtype=float).T   # (12, S)
+    return obs
+
+# %% ../nbs/00c_synthetic.ipynb #02c2fb47
+def _season_factors():
+    "Season factor of each species by month: (12, S), float32."
+    season = np.array([_SEASONS[s] for s in _species_table().season], dtype=float).T   # (12, S)
     season *= np.array([1, 1, 1, 1, 1, .85, .85, .85, 1, 1, 1, 1])[:, None]  # monsoon rain: fewer detections
-    return locs, loc_d, LS.astype(np.float32), obs, season.astype(np.float32)
+    return season.astype(np.float32)
+
+# %% ../nbs/00c_synthetic.ipynb #54568196
+@lru_cache(maxsize=None)
+def _world(n_localities: int = 320, n_observers: int = 2500):
+    "Localities, observers and the locality x species occurrence rates (fixed, independent of `seed`)."
+    rng = np.random.default_rng(_WORLD_SEED)
+    loc_d, hab, hab2, w2, lat, lon = _place_localities(rng, n_localities)
+    locs = _locality_table(rng, loc_d, hab, lat, lon)
+    LS = _occurrence_rates(rng, loc_d, hab, hab2, w2)
+    obs = _observer_table(rng, n_observers)
+    return locs, loc_d, LS.astype(np.float32), obs, _season_factors()
 
 def kerala_localities() -> pd.DataFrame:
     "The synthetic localities (fixed for all seeds): id, name, type, district, dominant habitat, coordinates."
@@ -237,21 +290,17 @@ def kerala_localities() -> pd.DataFrame:
 _PROTOCOLS = pd.DataFrame(dict(  # PROTOCOL CODE, OBSERVATION TYPE (= PROTOCOL NAME in practice), share of outings
     code=['P22', 'P21', 'P20', 'P62', 'P23'], name=['Traveling', 'Stationary', 'Incidental', 'Historical', 'Area'],
     share=[.55, .27, .10, .05, .03]))
-_EFFORT_SCALE = 1.0  # global detection scale, calibrated so that the median checklist has ~10-15 species
-_RELEASE_END = np.datetime64('2025-10-15T00:00:00')
-_BREEDING = [('NY', 'C4'), ('FL', 'C4'), ('CF', 'C4'), ('ON', 'C4'), ('NB', 'C3'), ('C', 'C3'), ('P', 'C3'), ('S', 'C2')]
-_CHECKLIST_COMMENTS = ['Birding with family', '"Kole" wetland walk', 'Heavy rain after 8 am', 'Submitted from eBird Mobile',
-                       'Bird walk organised by a local club; counts approximate', 'പക്ഷിനിരീക്ഷണം', 'Overcast, windy']
-_SPECIES_COMMENTS = ['Heard only', 'Pair', 'Flyover', 'Seen near the "old" bridge', 'Photographed', 'ശബ്ദം മാത്രം']
 
+# %% ../nbs/00c_synthetic.ipynb #e7a8e5aa
 _HHMM = np.array([f'{h:02d}:{m:02d}:00' for h in range(24) for m in range(60)] + [''], dtype=object)
 def _hhmm(tmin):
     "Minutes after midnight -> 'HH:MM:SS' ('' for -1)."
     return _HHMM[np.where(tmin < 0, 1440, tmin)]
 
-def _outings(rng, n_out):
-    "Checklist-level draws for `n_out` outings: where, when, protocol, effort, group size."
-    locs, loc_d, LS, obs, season = _world()
+# %% ../nbs/00c_synthetic.ipynb #0d2398bf
+def _outing_places(rng, n_out):
+    "District index and locality index of each of `n_out` outings."
+    locs, loc_d = _world()[:2]
     nD = len(KERALA_DISTRICTS)
     share = np.array(list(_DISTRICT_ACTIVITY.values())); share /= share.sum()
     d = rng.choice(nD, n_out, p=share)
@@ -261,6 +310,11 @@ def _outings(rng, n_out):
         m = d == k
         cand = np.flatnonzero(loc_d == k)
         loc[m] = rng.choice(cand, m.sum(), p=vw[cand] / vw[cand].sum())
+    return d, loc
+
+# %% ../nbs/00c_synthetic.ipynb #cf9e2a09
+def _outing_dates(rng, n_out):
+    "Date (datetime64[D]) and month (1-12) of each of `n_out` outings."
     years = np.arange(2015, 2026); yw = 1.3 ** (years - 2015); yw[-1] *= .75   # more recent years more common
     y = rng.choice(years, n_out, p=yw / yw.sum())
     mw = np.array([1.3, 1.3, 1.1, .9, .8, .6, .6, .7, .8, 1, 1.1, 1.3])       # fewer outings in the monsoon
@@ -270,28 +324,66 @@ def _outings(rng, n_out):
     first = ((y - 1970) * 12 + mo - 1).astype('datetime64[M]')
     ndays = ((first + 1).astype('datetime64[D]') - first.astype('datetime64[D]')).astype(int)
     date = first.astype('datetime64[D]') + (rng.random(n_out) * ndays).astype(int)
+    return date, mo
+
+# %% ../nbs/00c_synthetic.ipynb #f9b6c03a
+def _start_times(rng, n_out):
+    "TIME OBSERVATIONS STARTED of each outing, in minutes after midnight."
     u = rng.random(n_out)
     tmin = np.where(u < .65, rng.normal(420, 60, n_out), np.where(u < .9, rng.normal(990, 50, n_out), rng.uniform(480, 960, n_out)))
-    tmin = np.clip(tmin, 0, 1439).astype(int)
+    return np.clip(tmin, 0, 1439).astype(int)
+
+# %% ../nbs/00c_synthetic.ipynb #03442856
+def _protocols(rng, n_out):
+    "PROTOCOL CODE and ALL SPECIES REPORTED (bool) of each outing."
     p = rng.choice(len(_PROTOCOLS), n_out, p=_PROTOCOLS.share.to_numpy())
     code = _PROTOCOLS.code.to_numpy()[p]
     complete = (code != 'P20') & (rng.random(n_out) < .94)                    # Incidental is never complete
-    ln = lambda med, sd: rng.lognormal(np.log(med), sd, n_out)
+    return code, complete
+
+# %% ../nbs/00c_synthetic.ipynb #4ff85f3c
+def _lognormal(rng, median, sd, n): return rng.lognormal(np.log(median), sd, n)
+
+def _durations(rng, code):
+    "DURATION MINUTES of each outing (NaN: not recorded)."
+    n_out = len(code); ln = lambda med, sd: _lognormal(rng, med, sd, n_out)
     dur = np.select([code == 'P22', code == 'P21', code == 'P23', code == 'P62', code == 'P20'],
                     [ln(75, .7), ln(35, .7), ln(90, .6), ln(120, .8), ln(10, .8)])
     dur = np.where((code != 'P20') & (rng.random(n_out) < .03), rng.uniform(361, 900, n_out), dur)  # > 6 h outliers
     dur = np.maximum(1, np.round(dur))
     dur[((code == 'P20') & (rng.random(n_out) < .7)) | ((code == 'P62') & (rng.random(n_out) < .4))] = np.nan
+    return dur
+
+# %% ../nbs/00c_synthetic.ipynb #ce00c9fb
+def _distances(rng, code):
+    "EFFORT DISTANCE KM and EFFORT AREA HA of each outing (NaN: none)."
+    n_out = len(code); ln = lambda med, sd: _lognormal(rng, med, sd, n_out)
     dist = np.full(n_out, np.nan)
     dist[code == 'P22'] = ln(1.8, .8)[code == 'P22']
     dist = np.where((code == 'P22') & (rng.random(n_out) < .04), rng.uniform(10.5, 40, n_out), dist)  # > 10 km
     hd = (code == 'P62') & (rng.random(n_out) < .4)
     dist[hd] = ln(3, .9)[hd]
     area = np.where(code == 'P23', ln(8, 1), np.nan)
+    return dist, area
+
+# %% ../nbs/00c_synthetic.ipynb #942b2f41
+def _party(rng, n_out):
+    "NUMBER OBSERVERS and number of checklist copies (1, or 2-4 for a group outing) of each outing."
     nobs = rng.choice([1, 2, 3, 4, 5, 6, 8, 10], n_out, p=[.55, .2, .1, .05, .04, .02, .02, .02])
     nobs = np.where(rng.random(n_out) < .02, rng.integers(11, 41, n_out), nobs)  # > 10 observers
     ncopies = np.where(rng.random(n_out) < .10, rng.choice([2, 3, 4], n_out, p=[.65, .25, .10]), 1)
-    nobs = np.maximum(nobs, ncopies)
+    return np.maximum(nobs, ncopies), ncopies
+
+# %% ../nbs/00c_synthetic.ipynb #6dc48689
+def _outings(rng, n_out):
+    "Checklist-level draws for `n_out` outings: where, when, protocol, effort, group size."
+    d, loc = _outing_places(rng, n_out)
+    date, mo = _outing_dates(rng, n_out)
+    tmin = _start_times(rng, n_out)
+    code, complete = _protocols(rng, n_out)
+    dur = _durations(rng, code)
+    dist, area = _distances(rng, code)
+    nobs, ncopies = _party(rng, n_out)
     tmin[(code == 'P62') & (rng.random(n_out) < .5)] = -1                  # historical: often no start time
     return pd.DataFrame(dict(district=d, loc=loc, date=date, month=mo, tmin=tmin, code=code, complete=complete,
                              dur=dur, dist=dist, area=area, nobs=nobs, ncopies=ncopies))
@@ -319,15 +411,22 @@ def _observers(rng, o):
     who[away] = rng.choice(len(obs), away.sum(), p=act / act.sum())
     return ev_out, ev_k, who
 
-def _presence(rng, o, ev_out, who):
-    "Species detected on each sampling event (copies of a group outing share most species)."
-    locs, loc_d, LS, obs, season = _world()
+# %% ../nbs/00c_synthetic.ipynb #62bc62a2
+_EFFORT_SCALE = 1.0  # global detection scale, calibrated so that the median checklist has ~10-15 species
+
+def _effort(o, who):
+    "Detection effort of each outing, from its effort fields and its lead observer's skill."
     dur = np.nan_to_num(o.dur.to_numpy(), nan=20.0)
     eff = (dur / 60) ** .45 * (1 + np.nan_to_num(o.dist.to_numpy()) / 2) ** .15 * np.minimum(o.nobs.to_numpy(), 10) ** .08
     eff = eff * np.where(o.complete, 1.0, .25)                              # incomplete: only what caught the eye
     lead = who[np.r_[0, np.cumsum(o.ncopies.to_numpy())[:-1]]]
-    eff = eff * obs.skill.to_numpy()[lead] * _EFFORT_SCALE
-    L = LS[o['loc'].to_numpy()] * season[o.month.to_numpy() - 1] * eff[:, None].astype(np.float32)
+    return eff * _world()[3].skill.to_numpy()[lead] * _EFFORT_SCALE
+
+# %% ../nbs/00c_synthetic.ipynb #6bf7b91c
+def _presence(rng, o, ev_out, who):
+    "Species detected on each sampling event (copies of a group outing share most species)."
+    locs, loc_d, LS, obs, season = _world()
+    L = LS[o['loc'].to_numpy()] * season[o.month.to_numpy() - 1] * _effort(o, who)[:, None].astype(np.float32)
     P = -np.expm1(-L)
     base = rng.random(P.shape, dtype=np.float32) < P
     pres = base[ev_out]
@@ -341,20 +440,19 @@ def _presence(rng, o, ev_out, who):
     pres[empty, P[ev_out[empty]].argmax(1)] = True
     return pres
 
-def _fmt(x, fmt='%d'):
-    "Format a float array, NaN as ''."
-    x = np.asarray(x, dtype=float)
-    out = np.full(len(x), '', dtype=object)
-    ok = ~np.isnan(x)
-    out[ok] = np.char.mod(fmt, x[ok])
-    return out
+# %% ../nbs/00c_synthetic.ipynb #4bcd66b9
+def _event_ids(rng, o, state):
+    "SAMPLING EVENT IDENTIFIER of each sampling event and GROUP IDENTIFIER of each outing; advances `state`."
+    sid = state['sid'] + np.cumsum(rng.integers(1, 60, o.ncopies.sum())); state['sid'] = int(sid[-1])
+    isg = o.ncopies.to_numpy() > 1
+    gnum = state['gid'] + np.cumsum(rng.integers(1, 40, isg.sum())); state['gid'] = int(gnum[-1]) if len(gnum) else state['gid']
+    gid_out = np.full(len(o), '', dtype=object); gid_out[isg] = np.char.add('G', gnum.astype(str))
+    return np.char.add('S', sid.astype(str)), gid_out
 
-# %% ../nbs/00c_synthetic.ipynb #e5ad41fe
-def _untidy(rng, pres, o, ev_out):
-    "Rows (event index, taxon index) of the detections, with ISSF/form/domestic rows and added spuh/slash/hybrid rows."
-    locs = _world()[0]
-    taxa, replace, extra_idx, extra_hab, extra_rate, extra_season = _taxa()
-    ei, t = np.nonzero(pres)
+# %% ../nbs/00c_synthetic.ipynb #ab832a53
+def _finer_taxa(rng, ei, t):
+    "Rewrite taxa `t` of rows (events `ei`) as ISSF/form/domestic taxa; also return the (events, taxa) of second-ISSF rows."
+    taxa, replace = _taxa()[:2]
     new_e, new_t = [], []
     for j, opts in replace.items():
         idx = np.flatnonzero(t == j)
@@ -366,96 +464,134 @@ def _untidy(rng, pres, o, ev_out):
         if len(issf) >= 2:                                                 # two ISSFs of one species on one list
             both = idx[rng.random(len(idx)) < .08]
             t[both] = issf[0]; new_e.append(ei[both]); new_t.append(np.full(len(both), issf[1]))
+    return t, new_e, new_t
+
+# %% ../nbs/00c_synthetic.ipynb #70ad2b86
+def _added_taxa(rng, o, ev_out):
+    "(event, taxon) of the domestic/spuh/slash/hybrid rows added to the sampling events."
+    locs = _world()[0]
+    taxa, replace, extra_idx, extra_hab, extra_rate, extra_season = _taxa()
     hab_i = np.array([HABITATS.index(h) for h in locs.habitat])[o['loc'].to_numpy()][ev_out]
     mo = o.month.to_numpy()[ev_out] - 1
     eff = np.where(o.complete.to_numpy()[ev_out], 1.0, .3)
     pe = extra_rate[None] * np.where(extra_hab.T[hab_i] > 0, 1.0, .1) * extra_season[mo] * eff[:, None]
     xe, xk = np.nonzero(rng.random(pe.shape) < pe)
-    new_e.append(xe); new_t.append(extra_idx[xk])
-    ei = np.concatenate([ei] + new_e); t = np.concatenate([t] + new_t)
-    tax = taxa.taxonomic_order.to_numpy()
-    order = np.lexsort((tax[t], ei)); ei, t = ei[order], t[order]
-    return ei, t
+    return xe, extra_idx[xk]
 
-def _chunk(rng, n_out, state):
-    "Generate `n_out` outings: (EBD rows as strings, truth table, updated id counters)."
-    locs, loc_d, LS, obs, season = _world()
-    taxa, replace, extra_idx, extra_hab, extra_rate, extra_season = _taxa()
-    o = _outings(rng, n_out)
-    ev_out, ev_k, who = _observers(rng, o)
-    pres = _presence(rng, o, ev_out, who)
-    n_ev = len(ev_out)
-    # --- ids: increasing with random gaps, carried over between chunks
-    sid = state['sid'] + np.cumsum(rng.integers(1, 60, n_ev)); state['sid'] = int(sid[-1])
-    sid = np.char.add('S', sid.astype(str))
-    isg = o.ncopies.to_numpy() > 1
-    gnum = state['gid'] + np.cumsum(rng.integers(1, 40, isg.sum())); state['gid'] = int(gnum[-1]) if len(gnum) else state['gid']
-    gid_out = np.full(n_out, '', dtype=object); gid_out[isg] = np.char.add('G', gnum.astype(str))
-    ei, t = _untidy(rng, pres, o, ev_out)
-    tax = taxa.taxonomic_order.to_numpy()
-    n = len(ei)
-    # --- row-level fields
-    mu = taxa.mean_count.to_numpy()[t]
+# %% ../nbs/00c_synthetic.ipynb #e5ad41fe
+def _untidy(rng, pres, o, ev_out):
+    "Rows (event index, taxon index) of the detections, with ISSF/form/domestic rows and added spuh/slash/hybrid rows."
+    ei, t = np.nonzero(pres)
+    t, new_e, new_t = _finer_taxa(rng, ei, t)
+    xe, xt = _added_taxa(rng, o, ev_out)
+    ei = np.concatenate([ei, *new_e, xe]); t = np.concatenate([t, *new_t, xt])
+    tax = _taxa()[0].taxonomic_order.to_numpy()
+    order = np.lexsort((tax[t], ei))
+    return ei[order], t[order]
+
+# %% ../nbs/00c_synthetic.ipynb #3b320992
+def _counts(rng, o, e_out, mu):
+    "OBSERVATION COUNT of each row (outing `e_out`, mean count `mu`): an integer string, or 'X'."
     count = (1 + rng.negative_binomial(1, 1 / mu)).astype(str).astype(object)
-    e_out = ev_out[ei]
     px = np.where(~o.complete.to_numpy()[e_out] | (o.code.to_numpy()[e_out] == 'P62'), .3, .08)
-    count[rng.random(n) < px] = 'X'
+    count[rng.random(len(mu)) < px] = 'X'
+    return count
+
+# %% ../nbs/00c_synthetic.ipynb #38c45297
+_BREEDING = [('NY', 'C4'), ('FL', 'C4'), ('CF', 'C4'), ('ON', 'C4'), ('NB', 'C3'), ('C', 'C3'), ('P', 'C3'), ('S', 'C2')]
+_SPECIES_COMMENTS = ['Heard only', 'Pair', 'Flyover', 'Seen near the "old" bridge', 'Photographed', 'ശബ്ദം മാത്രം']
+
+def _row_fields(rng, o, ev_out, ei, t, state):
+    "The observation-level columns of rows (event `ei`, taxon `t`), as strings; advances state['obs']."
+    taxa = _taxa()[0]; n = len(ei)
+    count = _counts(rng, o, ev_out[ei], taxa.mean_count.to_numpy()[t])
     guid = state['obs'] + np.cumsum(rng.integers(1, 40, n)); state['obs'] = int(guid[-1])
     br = rng.integers(0, len(_BREEDING), n); has_br = rng.random(n) < .01
-    bcode = np.where(has_br, np.array([b for b, _ in _BREEDING])[br], '')
-    bcat = np.where(has_br, np.array([c for _, c in _BREEDING])[br], '')
-    rows = {
+    return {
         'GLOBAL UNIQUE IDENTIFIER': np.char.add('URN:cornelllab.org:EBIRD:OBS', guid.astype(str)),
-        'TAXONOMIC ORDER': tax[t].astype(str), 'CATEGORY': taxa.category.to_numpy()[t],
+        'TAXONOMIC ORDER': taxa.taxonomic_order.to_numpy()[t].astype(str), 'CATEGORY': taxa.category.to_numpy()[t],
         'TAXON CONCEPT ID': taxa.concept.to_numpy()[t], 'COMMON NAME': taxa.common.to_numpy()[t],
         'SCIENTIFIC NAME': taxa.sci.to_numpy()[t], 'SUBSPECIES COMMON NAME': taxa.sub_common.to_numpy()[t],
         'SUBSPECIES SCIENTIFIC NAME': taxa.sub_sci.to_numpy()[t], 'OBSERVATION COUNT': count,
-        'BREEDING CODE': bcode, 'BREEDING CATEGORY': bcat,
+        'BREEDING CODE': np.where(has_br, np.array([b for b, _ in _BREEDING])[br], ''),
+        'BREEDING CATEGORY': np.where(has_br, np.array([c for _, c in _BREEDING])[br], ''),
         'BEHAVIOR CODE': np.where(rng.random(n) < .005, 'F', ''),
         'AGE/SEX': np.where(rng.random(n) < .004, 'Male, Adult (1); Female, Adult (1)', ''),
         'HAS MEDIA': np.where(rng.random(n) < .02, '1', '0'), 'REVIEWED': np.where(rng.random(n) < .01, '1', '0'),
         'SPECIES COMMENTS': np.where(rng.random(n) < .005, rng.choice(_SPECIES_COMMENTS, n), '')}
-    # --- checklist-level fields (one per sampling event), broadcast to rows
-    L = locs.iloc[o['loc'].to_numpy()[ev_out]]
-    ob = obs.iloc[who]
-    code = o.code.to_numpy()[ev_out]
-    pname = dict(zip(_PROTOCOLS.code, _PROTOCOLS.name))
-    date = o.date.to_numpy()[ev_out]
-    tmin = o.tmin.to_numpy()[ev_out]
-    edited = date.astype('datetime64[s]') + (rng.exponential(40, n_ev) * 86400).astype('timedelta64[s]') + \
-        rng.integers(0, 86400, n_ev).astype('timedelta64[s]')
-    edited = np.minimum(edited, np.maximum(_RELEASE_END, date.astype('datetime64[s]')))
+
+# %% ../nbs/00c_synthetic.ipynb #3a4ad4ec
+def _fmt(x, fmt='%d'):
+    "Format a float array, NaN as ''."
+    x = np.asarray(x, dtype=float)
+    out = np.full(len(x), '', dtype=object)
+    ok = ~np.isnan(x)
+    out[ok] = np.char.mod(fmt, x[ok])
+    return out
+
+# %% ../nbs/00c_synthetic.ipynb #622f227c
+_RELEASE_END = np.datetime64('2025-10-15T00:00:00')
+
+def _last_edited(rng, date):
+    "LAST EDITED DATE ('YYYY-MM-DD HH:MM:SS') of checklists of observation dates `date`."
+    day = date.astype('datetime64[s]'); n = len(date)
+    edited = day + (rng.exponential(40, n) * 86400).astype('timedelta64[s]') + rng.integers(0, 86400, n).astype('timedelta64[s]')
+    edited = np.minimum(edited, np.maximum(_RELEASE_END, day))
+    return np.char.replace(np.datetime_as_string(edited, unit='s').astype(str), 'T', ' ')
+
+# %% ../nbs/00c_synthetic.ipynb #48b5daaa
+def _place_fields(L):
+    "The location columns of sampling events, from their rows `L` of the locality table."
+    return {'COUNTRY': 'India', 'COUNTRY CODE': 'IN', 'STATE': 'Kerala', 'STATE CODE': 'IN-KL',
+            'COUNTY': L.district.to_numpy(), 'COUNTY CODE': L.district.map(DISTRICT_CODES).to_numpy(),
+            'IBA CODE': L.iba_code.to_numpy(), 'BCR CODE': '', 'USFWS CODE': '', 'ATLAS BLOCK': '', 'EXOTIC CODE': '',
+            'LOCALITY': L.locality.to_numpy(), 'LOCALITY ID': L.locality_id.to_numpy(),
+            'LOCALITY TYPE': L.locality_type.to_numpy(),
+            'LATITUDE': L.latitude.to_numpy().astype(str), 'LONGITUDE': L.longitude.to_numpy().astype(str)}
+
+# %% ../nbs/00c_synthetic.ipynb #89e9a093
+_CHECKLIST_COMMENTS = ['Birding with family', '"Kole" wetland walk', 'Heavy rain after 8 am', 'Submitted from eBird Mobile',
+                       'Bird walk organised by a local club; counts approximate', 'പക്ഷിനിരീക്ഷണം', 'Overcast, windy']
+
+def _event_fields(rng, o, ev_out, who, sid, gid_out):
+    "The checklist-level columns, one value per sampling event (or one string for all), as strings."
+    at = lambda c: o[c].to_numpy()[ev_out]
+    ob = _world()[3].iloc[who]; n_ev = len(ev_out)
+    code, date = at('code'), at('date')
+    pname = np.vectorize(dict(zip(_PROTOCOLS.code, _PROTOCOLS.name)).get)(code)
+    edited = _last_edited(rng, date)
     india = rng.random(n_ev) < .15
-    ev = {
-        'LAST EDITED DATE': np.char.replace(np.datetime_as_string(edited, unit='s').astype(str), 'T', ' '),
-        'COUNTRY': 'India', 'COUNTRY CODE': 'IN', 'STATE': 'Kerala', 'STATE CODE': 'IN-KL',
-        'COUNTY': L.district.to_numpy(), 'COUNTY CODE': L.district.map(DISTRICT_CODES).to_numpy(),
-        'IBA CODE': L.iba_code.to_numpy(), 'BCR CODE': '', 'USFWS CODE': '', 'ATLAS BLOCK': '', 'EXOTIC CODE': '',
-        'LOCALITY': L.locality.to_numpy(), 'LOCALITY ID': L.locality_id.to_numpy(), 'LOCALITY TYPE': L.locality_type.to_numpy(),
-        'LATITUDE': L.latitude.to_numpy().astype(str), 'LONGITUDE': L.longitude.to_numpy().astype(str),
-        'OBSERVATION DATE': np.datetime_as_string(date, unit='D').astype(str),
-        'TIME OBSERVATIONS STARTED': _hhmm(tmin),
-        'OBSERVER ID': ob.observer_id.to_numpy(), 'OBSERVER ORCID ID': ob.orcid.to_numpy(),
-        'SAMPLING EVENT IDENTIFIER': sid,
-        'OBSERVATION TYPE': np.vectorize(pname.get)(code), 'PROTOCOL NAME': np.vectorize(pname.get)(code), 'PROTOCOL CODE': code,
+    return {**_place_fields(_world()[0].iloc[at('loc')]), 'LAST EDITED DATE': edited,
+        'OBSERVATION DATE': np.datetime_as_string(date, unit='D').astype(str), 'TIME OBSERVATIONS STARTED': _hhmm(at('tmin')),
+        'OBSERVER ID': ob.observer_id.to_numpy(), 'OBSERVER ORCID ID': ob.orcid.to_numpy(), 'SAMPLING EVENT IDENTIFIER': sid,
+        'OBSERVATION TYPE': pname, 'PROTOCOL NAME': pname, 'PROTOCOL CODE': code,
         'PROJECT NAMES': np.where(india, 'eBird - India', 'eBird'), 'PROJECT IDENTIFIERS': np.where(india, 'EBIRD_IN', 'EBIRD'),
-        'DURATION MINUTES': _fmt(o.dur.to_numpy()[ev_out]), 'EFFORT DISTANCE KM': _fmt(o.dist.to_numpy()[ev_out], '%.3f'),
-        'EFFORT AREA HA': _fmt(o.area.to_numpy()[ev_out], '%.3f'), 'NUMBER OBSERVERS': o.nobs.to_numpy()[ev_out].astype(str),
-        'ALL SPECIES REPORTED': np.where(o.complete.to_numpy()[ev_out], '1', '0'), 'GROUP IDENTIFIER': gid_out[ev_out],
+        'DURATION MINUTES': _fmt(at('dur')), 'EFFORT DISTANCE KM': _fmt(at('dist'), '%.3f'),
+        'EFFORT AREA HA': _fmt(at('area'), '%.3f'), 'NUMBER OBSERVERS': at('nobs').astype(str),
+        'ALL SPECIES REPORTED': np.where(at('complete'), '1', '0'), 'GROUP IDENTIFIER': gid_out[ev_out],
         'APPROVED': '1', 'REASON': '',
         'CHECKLIST COMMENTS': np.where(rng.random(n_ev) < .04, rng.choice(_CHECKLIST_COMMENTS, n_ev), '')}
-    cols = {}
+
+# %% ../nbs/00c_synthetic.ipynb #87cf7161
+def _columns(rows, ev, ei):
+    "Every column of EBD_COLUMNS_2025 as an object array with one value per row (rows of events `ei`)."
+    n = len(ei); cols = {}
     for c in EBD_COLUMNS_2025:
         if c in rows: cols[c] = np.asarray(rows[c]).astype(object)
         elif isinstance(ev[c], str): cols[c] = np.full(n, ev[c], dtype=object)
         else: cols[c] = np.asarray(ev[c]).astype(object)[ei]
-    # --- truth: one row per outing
-    first_ev = np.r_[0, np.cumsum(o.ncopies.to_numpy())[:-1]]
+    return cols
+
+# %% ../nbs/00c_synthetic.ipynb #22f011ce
+def _truth(o, pres, sid, gid_out):
+    "The ground truth of each outing (place, habitat, date, effort, copies, species count), indexed by checklist_id."
+    nc = o.ncopies.to_numpy(); isg = nc > 1
+    first_ev = np.r_[0, np.cumsum(nc)[:-1]]
     union = np.logical_or.reduceat(pres, first_ev, axis=0)
     sids_by_out = sid[first_ev].astype(object)
     for i in np.flatnonzero(isg): sids_by_out[i] = ','.join(sid[first_ev[i]:first_ev[i] + o.ncopies.iat[i]])
-    Lo = locs.iloc[o['loc'].to_numpy()]
-    truth = pd.DataFrame(dict(
+    Lo = _world()[0].iloc[o['loc'].to_numpy()]
+    return pd.DataFrame(dict(
         checklist_id=np.where(isg, gid_out, sid[first_ev]), district=Lo.district.to_numpy(),
         county_code=Lo.district.map(DISTRICT_CODES).to_numpy(), habitat=Lo.habitat.to_numpy(),
         locality_id=Lo.locality_id.to_numpy(), locality_type=Lo.locality_type.to_numpy(),
@@ -465,7 +601,18 @@ def _chunk(rng, n_out, state):
         duration_minutes=o.dur.to_numpy(), effort_distance_km=o.dist.to_numpy().round(3),
         number_observers=o.nobs.to_numpy(), complete=o.complete.to_numpy(), n_copies=o.ncopies.to_numpy(),
         n_species=union.sum(1), sampling_event_ids=sids_by_out)).set_index('checklist_id')
-    return cols, truth, state
+
+# %% ../nbs/00c_synthetic.ipynb #c1d16761
+def _chunk(rng, n_out, state):
+    "Generate `n_out` outings: (EBD rows as strings, truth table, updated id counters)."
+    o = _outings(rng, n_out)
+    ev_out, ev_k, who = _observers(rng, o)
+    pres = _presence(rng, o, ev_out, who)
+    sid, gid_out = _event_ids(rng, o, state)
+    ei, t = _untidy(rng, pres, o, ev_out)
+    rows = _row_fields(rng, o, ev_out, ei, t, state)
+    ev = _event_fields(rng, o, ev_out, who, sid, gid_out)
+    return _columns(rows, ev, ei), _truth(o, pres, sid, gid_out), state
 
 # %% ../nbs/00c_synthetic.ipynb #0a201887
 def _chunks(seed, sizes):
@@ -480,6 +627,7 @@ def _sizes(n_checklists, chunk_checklists):
     full, rest = divmod(n_checklists, chunk_checklists)
     yield from [chunk_checklists] * full + ([rest] if rest else [])
 
+# %% ../nbs/00c_synthetic.ipynb #bdec5e02
 def generate_ebd(
     n_checklists: int = 2000,     # number of outings (truth rows); a shared group outing has 2-4 checklist copies
     seed: int = 0,                # seed of the numpy Generator: same seed, same data
@@ -500,12 +648,27 @@ def _open_out(path: Path, compresslevel: int):
         return io.TextIOWrapper(gz, encoding='utf-8', newline='\n'), (gz, raw)
     return open(path, 'w', encoding='utf-8', newline='\n'), ()
 
+# %% ../nbs/00c_synthetic.ipynb #4b2d0c61
 def _row_sizes(n_rows, chunk_checklists, progress):
     "Chunk sizes aiming at `n_rows` rows: the last chunk is sized from the rows per outing so far (`progress` = [rows, outings])."
     while progress[0] < n_rows:
         per = progress[0] / progress[1] if progress[1] else 16.5
         yield int(min(chunk_checklists, max(1, np.ceil((n_rows - progress[0]) / per * 1.02))))
 
+# %% ../nbs/00c_synthetic.ipynb #ff42fd35
+def _write_chunks(f, chunks, trailing_tab, progress):
+    "Write the lines of each (rows, truth) in `chunks` to `f`, one chunk on a thread while the next is made; return the truths."
+    truths, pending = [], None
+    with ThreadPoolExecutor(1) as pool:  # compress/write one chunk while the next one is generated
+        for rows, truth in chunks:
+            text = ebd_lines(rows, EBD_COLUMNS_2025, trailing_tab)
+            if pending is not None: pending.result()
+            pending = pool.submit(f.write, text)
+            truths.append(truth); progress[0] += len(rows['CATEGORY']); progress[1] += len(truth)
+        if pending is not None: pending.result()
+    return truths
+
+# %% ../nbs/00c_synthetic.ipynb #51f941f6
 def write_ebd(
     path,                           # output file; gzip-compressed if it ends in .gz
     n_checklists: int | None = None, # number of outings to write ...
@@ -517,22 +680,13 @@ def write_ebd(
 ) -> pd.DataFrame:                   # the truth table of the outings written
     "Write a synthetic Kerala EBD file (2025 layout, tab-separated, unquoted) chunk by chunk; return its truth."
     if (n_checklists is None) == (n_rows is None): raise ValueError('give exactly one of n_checklists / n_rows')
-    path = Path(path)
-    f, extra = _open_out(path, compresslevel)
-    truths, pending = [], None
-    pool = ThreadPoolExecutor(1)  # compress/write one chunk while the next one is generated
+    f, extra = _open_out(Path(path), compresslevel)
     try:
         f.write(ebd_header(EBD_COLUMNS_2025, trailing_tab))
         progress = [0, 0]
         sizes = _sizes(n_checklists, chunk_checklists) if n_rows is None else _row_sizes(n_rows, chunk_checklists, progress)
-        for rows, truth in _chunks(seed, sizes):
-            text = ebd_lines(rows, EBD_COLUMNS_2025, trailing_tab)
-            if pending is not None: pending.result()
-            pending = pool.submit(f.write, text)
-            truths.append(truth); progress[0] += len(rows['CATEGORY']); progress[1] += len(truth)
-        if pending is not None: pending.result()
+        truths = _write_chunks(f, _chunks(seed, sizes), trailing_tab, progress)
     finally:
-        pool.shutdown()
         f.close()
         for h in extra: h.close()
     return pd.concat(truths)
