@@ -34,9 +34,8 @@ import pyarrow.csv as pacsv
 from .schema import *
 from .schema import _PER_ROW, _protocol
 from .reader import *
-from .reader import _decode, _first_rows, _first_seen, _is_text, _iter_batches, _misaligned, _one_chunk, _plain_text, _read_blocks, _skip_reasons
+from .reader import _decode, _first_rows, _first_seen, _is_text, _iter_batches, _misaligned, _one_chunk, _plain_text, _read_blocks, _skip_reasons, _in_order, _workers
 from .writer import _FIXTURE_SPECIES
-
 
 # %% auto #0
 __all__ = ['taxon_key', 'SpeciesMatrix', 'complete_checklists', 'protocol_in', 'effort_at_most', 'dates_within', 'region_in',
@@ -513,21 +512,29 @@ def _species_matrix(mat, names, sci, ck, report, read_info, unknown) -> SpeciesM
     return SpeciesMatrix(matrix, names, ck, rep, sci, read_info, unknown)
 
 # %% ../nbs/00e_ebd.ipynb #d93c55d6
-def _frame_blocks(tbl: pa.Table, info: ReadInfo, read=None, step=500_000):
-    "`_prepare_block`s of a DataFrame's rows (as `_as_table`), less the rows that break `FIELD_CHECKS` (counted in `info`, with their positions); `read`: the `read_info` of `load_ebird_data`."
+def _frame_slice(t: pa.Table) -> tuple:
+    "(`_prepare_block` of the rows of `t` that pass `FIELD_CHECKS`, or None if none do; positions of the others; why they failed)."
+    bad, why, enc = _misaligned(t)
+    if enc is not None: t = t.set_column(t.column_names.index('SAMPLING EVENT IDENTIFIER'), 'SAMPLING EVENT IDENTIFIER', enc)
+    if len(bad):
+        keep = np.ones(len(t), bool); keep[bad] = False
+        t = t.filter(pa.array(keep))
+    return (_prepare_block(t) if len(t) else None), bad, why
+
+def _frame_blocks(tbl: pa.Table, info: ReadInfo, read=None, step=250_000):
+    "`_frame_slice`s of a DataFrame's rows (as `_as_table`), on a pool of threads; the rows that break `FIELD_CHECKS` are counted in `info`, with their positions; `read`: the `read_info` of `load_ebird_data`."
     if read: info.source, info.header, info.skipped_rows, info.skipped_lines, info.skipped_reasons = (
         read['source'], read['header'], read['skipped_rows'], list(read['skipped_lines']), dict(read['skipped_reasons']))
-    for i in range(0, len(tbl), step):
-        t = tbl.slice(i, step)
-        bad, why, enc = _misaligned(t)
-        if enc is not None: t = t.set_column(t.column_names.index('SAMPLING EVENT IDENTIFIER'), 'SAMPLING EVENT IDENTIFIER', enc)
-        if len(bad):
-            info.source = info.source or 'the DataFrame'
-            info.skipped_rows += len(bad); info.skipped_lines += (bad + i).tolist()[:100 - len(info.skipped_lines)]
-            for c, k in why.items(): info.skipped_reasons[c] = info.skipped_reasons.get(c, 0) + k
-            keep = np.ones(len(t), bool); keep[bad] = False
-            t = t.filter(pa.array(keep))
-        if len(t): yield _prepare_block(t)
+    starts = range(0, len(tbl), step)
+    with ThreadPoolExecutor(_workers(), thread_name_prefix='ebd-frame') as pool:
+        with contextlib.closing(_in_order(pool, _frame_slice, ((tbl.slice(i, step),) for i in starts), _workers() + 1)) as done:
+            for i, future in zip(starts, done):
+                block, bad, why = future.result()
+                if len(bad):
+                    info.source = info.source or 'the DataFrame'
+                    info.skipped_rows += len(bad); info.skipped_lines += (bad + i).tolist()[:100 - len(info.skipped_lines)]
+                    for c, k in why.items(): info.skipped_reasons[c] = info.skipped_reasons.get(c, 0) + k
+                if block is not None: yield block
 
 def _builder_columns(names) -> list:
     "The normalised columns `build_species_matrix` reads from a file whose (normalised) columns are `names`."

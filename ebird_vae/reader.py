@@ -39,6 +39,9 @@ from .writer import ebd_text, write_text
 # %% auto #0
 __all__ = ['find_ebd', 'ReadInfo', 'get_ebird_columns', 'load_ebird_data', 'ebd_text', 'write_text']
 
+# %% ../nbs/00d_reader.ipynb #2e138f35
+_all_ = ['ebd_text', 'write_text']   # (from `ebird_vae.writer`)
+
 # %% ../nbs/00d_reader.ipynb #2c064030
 _DOWNLOAD_HINT = 'Download the EBD (a tab-separated .txt, or the .tar/.zip/.gz eBird ships) from https://ebird.org/data/download.'
 
@@ -175,9 +178,6 @@ class _Stream(io.RawIOBase):
             self.f.close()
             for o in self.owners: o.close()
         super().close()
-
-# %% ../nbs/00d_reader.ipynb #2e138f35
-_all_ = ['ebd_text', 'write_text']   # (from `ebird_vae.writer`)
 
 # %% ../nbs/00d_reader.ipynb #0d4d19f7
 @dataclass
@@ -624,16 +624,27 @@ def _workers() -> int:
     "Parse threads: one per usable core, at most 4."
     return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)))
 
+def _in_order(pool, fn, args, ahead):
+    "Futures of `fn(*a)` for each `a` of `args`, at most `ahead` running on `pool` at a time, yielded in order; those left are cancelled when the caller stops."
+    args, futures = iter(args), deque()
+    try:
+        while True:
+            while len(futures) < ahead and (a := next(args, None)) is not None: futures.append(pool.submit(fn, *a))
+            if not futures: return
+            yield futures.popleft()
+    finally:
+        for f in futures: f.cancel()
+
 @patch
 def ranges(self: _BlockReader, path, cuts):
     "Tables of a plain file: byte ranges split at line starts, parsed by a pool of threads a few ranges ahead, yielded in order."
     fd, n = os.open(path, os.O_RDONLY), len(cuts) - 1
     lines_before, workers = _LinesBefore(fd, cuts), _workers()
-    pool, futures = ThreadPoolExecutor(workers, thread_name_prefix='ebd-parse'), deque()
+    pool = ThreadPoolExecutor(workers, thread_name_prefix='ebd-parse')
+    parsed = _in_order(pool, self.parse_range, ((fd, cuts, k) for k in range(n)), workers + 1)
     try:
-        for k in range(n):
-            while len(futures) < workers + 1 and k + len(futures) < n: futures.append(pool.submit(self.parse_range, fd, cuts, k + len(futures)))
-            try: frames, bad, part = futures.popleft().result()
+        for k, future in enumerate(parsed):
+            try: frames, bad, part = future.result()
             except (pa.ArrowInvalid, *_READ_ERRORS) as e:
                 if k == 0 and 'straddl' not in str(e): raise EBirdDataError(f'{self.name} cannot be parsed as an EBD: {e}') from None
                 raise self.stopped(re.sub(r'Row #(\d+)', lambda m: f'Row #{int(m[1]) + lines_before(k)}', str(e)), self.done) from None
@@ -648,7 +659,7 @@ def ranges(self: _BlockReader, path, cuts):
                     self.done += rows
                     yield d
     finally:
-        for f in futures: f.cancel()
+        parsed.close()
         pool.shutdown(wait=True)
         os.close(fd)
 
