@@ -34,6 +34,7 @@ EBD_COLUMNS = (
     'ALL SPECIES REPORTED|GROUP IDENTIFIER|HAS MEDIA|APPROVED|REVIEWED|REASON|CHECKLIST COMMENTS|'
     'SPECIES COMMENTS').split('|')
 
+# %% ../nbs/00a_schema.ipynb #11c82998
 COLUMN_RENAMES = {
     'COUNTRY_CODE': 'COUNTRY CODE', 'STATE_PROVINCE': 'STATE',               # 2017 custom downloads
     'SUBNATIONAL1_CODE': 'STATE CODE', 'SUBNATIONAL2_CODE': 'COUNTY CODE',
@@ -42,6 +43,7 @@ COLUMN_RENAMES = {
     'PROTOCOL TYPE': 'OBSERVATION TYPE',                                   # before relMar-2025
     'PROJECT CODE': 'PROJECT IDENTIFIERS', 'TRIP COMMENTS': 'CHECKLIST COMMENTS'}
 
+# %% ../nbs/00a_schema.ipynb #a0b2b49c
 EBD_REQUIRED = ['SAMPLING EVENT IDENTIFIER', 'CATEGORY', 'COMMON NAME', 'SCIENTIFIC NAME']
 
 MATRIX_COLUMNS = [
@@ -76,7 +78,11 @@ FIELD_CHECKS = {   # column: (pattern every value must match, what the column ho
     'LATITUDE': (f'^{_NUMBER}$', 'a number'), 'LONGITUDE': (f'^{_NUMBER}$', 'a number'),
     'DURATION MINUTES': (_OPT(_NUMBER), 'a number or nothing'), 'EFFORT DISTANCE KM': (_OPT(_NUMBER), 'a number or nothing'),
     'NUMBER OBSERVERS': (_OPT(_NUMBER), 'a number or nothing')}
+
+# %% ../nbs/00a_schema.ipynb #19fd70d0
 _PER_ROW = ('SAMPLING EVENT IDENTIFIER', 'CATEGORY')   # checked on every row; the others on each checklist's first row
+
+# %% ../nbs/00a_schema.ipynb #e4af4ca0
 _CHECK_RE = {c: re.compile(p) for c, (p, _) in FIELD_CHECKS.items()}
 
 def field_problem(column: str, # a normalised column name
@@ -86,7 +92,6 @@ def field_problem(column: str, # a normalised column name
     r = _CHECK_RE.get(column)
     if r is None or r.match(value): return None
     return f'{column} is {value[:30]!r}, not {FIELD_CHECKS[column][1]}'
-
 
 # %% ../nbs/00a_schema.ipynb #36f35cc7
 COLUMN_TYPES = {**dict.fromkeys(['TAXONOMIC ORDER', 'LATITUDE', 'LONGITUDE'], 'float64'),
@@ -109,6 +114,7 @@ def normalise_protocol(value: str) -> str:
     v = re.sub(r'^eBird\s*-+\s*', '', v)
     return _PROTOCOL_ALIASES.get(v.lower(), v)
 
+# %% ../nbs/00a_schema.ipynb #86c407af
 def _protocol(types: pd.Series, code: pd.Series|None=None, categorical=False) -> pd.Series:
     "Normalised protocols of an `OBSERVATION TYPE` / `PROTOCOL NAME` column, its blanks filled from a `PROTOCOL CODE` column (if given); worked out once per distinct pair."
     text = lambda v: v if isinstance(v, str) else ''
