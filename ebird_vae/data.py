@@ -23,23 +23,27 @@ _all_ = ['EBirdDataError', 'EBirdDataWarning', 'load_ebird_data', 'get_ebird_col
          'EBD_COLUMNS', 'MATRIX_COLUMNS', 'COLUMN_RENAMES']
 
 # %% ../nbs/00f_data.ipynb #5f958a8a
-def _presence_values(values, species) -> np.ndarray:
-    "`values` (a 2-d array or tensor) as uint8 if every cell is 0 or 1; otherwise `EBirdDataError` saying how many cells are not, and where."
-    a = values.cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
-    if a.dtype == np.uint8 and (not a.size or a.max() <= 1): return a
-    bad = ~((a == 0) | (a == 1))                                    # (NaN is neither)
-    if not bad.any(): return a.astype(np.uint8)
+def _presence_error(a: np.ndarray, bad: np.ndarray, species) -> EBirdDataError:
+    "The error for matrix `a` whose cells `bad` are not 0 or 1: how many, of which kinds, in which columns, and what to do."
     v, cols = a[bad], np.flatnonzero(bad.any(axis=0)) if a.ndim == 2 else np.array([], int)
     f = v.astype(float)
     kinds = [f'{k:,} {what}' for k, what in ((np.isnan(f).sum(), 'NaN'), (((f % 1) != 0).sum() - np.isnan(f).sum(), 'fractions'),
                                              (((f % 1) == 0).sum(), 'other whole numbers (e.g. counts)')) if k]
     names = [str(species[c]) if species is not None and c < len(species) else str(c) for c in cols[:5]]
     counts = ((f % 1) == 0).all() and (f > 0).all()
-    raise EBirdDataError(f'the matrix must hold only 0 and 1 (absent/present); {bad.sum():,} cells do not ({", ".join(kinds)}), '
-                         f'in {len(cols)} column(s): {names}{" ..." if len(cols) > 5 else ""}. '
-                         + ("These look like counts: pass (matrix > 0).astype('uint8')." if counts else
-                            'Build it with create_species_matrix, or fill or drop the missing and fractional cells first.'))
+    return EBirdDataError(f'the matrix must hold only 0 and 1 (absent/present); {bad.sum():,} cells do not ({", ".join(kinds)}), '
+                          f'in {len(cols)} column(s): {names}{" ..." if len(cols) > 5 else ""}. '
+                          + ("These look like counts: pass (matrix > 0).astype('uint8')." if counts else
+                             'Build it with create_species_matrix, or fill or drop the missing and fractional cells first.'))
 
+# %% ../nbs/00f_data.ipynb #61063a81
+def _presence_values(values, species) -> np.ndarray:
+    "`values` (a 2-d array or tensor) as uint8 if every cell is 0 or 1; otherwise `EBirdDataError` saying how many cells are not, and where."
+    a = values.cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+    if a.dtype == np.uint8 and (not a.size or a.max() <= 1): return a
+    bad = ~((a == 0) | (a == 1))                                    # (NaN is neither)
+    if not bad.any(): return a.astype(np.uint8)
+    raise _presence_error(a, bad, species)
 
 # %% ../nbs/00f_data.ipynb #be8b050f
 class SpeciesDataset(Dataset):
@@ -65,6 +69,65 @@ class SpeciesDataset(Dataset):
     def __repr__(self): return f'SpeciesDataset({len(self):,} checklists x {len(self.species):,} species, split={self.split_info.get("split")})'
 
 # %% ../nbs/00f_data.ipynb #861292cf
+def _in_species_order(matrix: pd.DataFrame, species: list) -> pd.DataFrame:
+    "`matrix` with its columns in the order of `species`; an error if they are not the same names."
+    cols = [str(c) for c in matrix.columns]
+    if cols == species: return matrix
+    if sorted(cols) != sorted(species):
+        extra, miss = sorted(set(cols) - set(species))[:5], sorted(set(species) - set(cols))[:5]
+        raise EBirdDataError(f'matrix columns and species differ ({len(cols)} columns, {len(species)} species; '
+                             f'not in species: {extra}, not in matrix: {miss}); pass the species list that came with the matrix.')
+    return matrix[species]
+
+# %% ../nbs/00f_data.ipynb #a3846e4a
+def _split_values(matrix, species) -> tuple:
+    "`(ids, uint8 values, species list)` of a checklist x species DataFrame, array or tensor, checked against `species`."
+    if species is None: raise EBirdDataError('pass the species list (the second value of create_species_matrix).')
+    species = list(species)
+    if isinstance(matrix, pd.DataFrame):
+        matrix = _in_species_order(matrix, species)
+        return matrix.index.to_numpy(), _presence_values(matrix.to_numpy(), species), species
+    values = np.asarray(matrix.cpu() if isinstance(matrix, torch.Tensor) else matrix)
+    if values.ndim != 2 or values.shape[1] != len(species):
+        raise EBirdDataError(f'matrix has shape {values.shape} but there are {len(species)} species; they must match.')
+    return np.arange(len(values)), _presence_values(values, species), species
+
+# %% ../nbs/00f_data.ipynb #372aca52
+def _val_count(val_size, n: int) -> int:
+    "How many of `n` checklists go to validation for `val_size` (a fraction or a count); an error if it cannot be split so."
+    if n < 2: raise EBirdDataError(f'need at least 2 checklists to split, got {n}.')
+    if isinstance(val_size, bool) or not isinstance(val_size, (int, float, np.integer, np.floating)):
+        raise EBirdDataError(f'val_size must be a fraction (0 < val_size < 1) or a count of checklists, not {val_size!r}.')
+    if isinstance(val_size, (float, np.floating)):
+        if not 0 < val_size < 1: raise EBirdDataError(f'val_size={val_size} is not a fraction between 0 and 1 (exclusive); use e.g. 0.2, or an int count.')
+        return min(max(int(round(n * val_size)), 1), n - 1)
+    if not 1 <= val_size < n: raise EBirdDataError(f'val_size={val_size} checklists is not between 1 and {n - 1} (there are {n} checklists).')
+    return int(val_size)
+
+# %% ../nbs/00f_data.ipynb #30588ca7
+def _spatial_blocks(lat, lon, block_size_km):
+    "Label of the `block_size_km` square (equal-area-ish grid) holding each point."
+    lat, lon = np.asarray(lat, float), np.asarray(lon, float)
+    y = np.floor(lat * 111.32 / block_size_km).astype(np.int64)
+    x = np.floor(lon * 111.32 * np.cos(np.radians(np.nanmean(lat))) / block_size_km).astype(np.int64)
+    return [f'{a}:{b}' for a, b in zip(y, x)]
+
+# %% ../nbs/00f_data.ipynb #853029fc
+def _split_groups(split: str, checklists, ids, by_id: bool, block_size_km) -> np.ndarray | list:
+    "Group of each matrix row for a grouped `split` ('locality' or 'spatial'), from `checklists` (rows by id if `by_id`, else by position)."
+    if checklists is None:
+        raise EBirdDataError(f"split='{split}' needs checklist metadata: pass the SpeciesMatrix from build_species_matrix "
+                             f"as `matrix`, or checklists=sm.checklists.")
+    ck = checklists.reindex(ids) if by_id else checklists.reset_index(drop=True)
+    if split == 'locality':
+        loc = ck['locality_id'] if 'locality_id' in ck else ck.get('LOCALITY ID')
+        if loc is None or loc.isna().any(): raise EBirdDataError("split='locality' needs a locality_id for every checklist.")
+        return loc.astype(str).to_numpy()
+    if ck[['latitude', 'longitude']].isna().any().any():
+        raise EBirdDataError("split='spatial' needs latitude and longitude for every checklist.")
+    return _spatial_blocks(ck['latitude'], ck['longitude'], block_size_km)
+
+# %% ../nbs/00f_data.ipynb #2d5b6673
 def _group_split(groups, n_val, rng):
     "Positions (train, val) putting whole groups on one side; val holds about `n_val` rows."
     codes, uniq = pd.factorize(pd.Series(groups), sort=True)
@@ -78,13 +141,7 @@ def _group_split(groups, n_val, rng):
     val = np.flatnonzero(is_val[codes])
     return np.flatnonzero(~is_val[codes]), val, int(len(uniq) - k), k
 
-def _spatial_blocks(lat, lon, block_size_km):
-    "Label of the `block_size_km` square (equal-area-ish grid) holding each point."
-    lat, lon = np.asarray(lat, float), np.asarray(lon, float)
-    y = np.floor(lat * 111.32 / block_size_km).astype(np.int64)
-    x = np.floor(lon * 111.32 * np.cos(np.radians(np.nanmean(lat))) / block_size_km).astype(np.int64)
-    return [f'{a}:{b}' for a, b in zip(y, x)]
-
+# %% ../nbs/00f_data.ipynb #8ace2355
 def split_train_val(matrix, # checklist x species 0/1 DataFrame (or array), or a `SpeciesMatrix`
                     species, # column names, in order (None with a `SpeciesMatrix`)
                     val_size=0.2, # fraction (0 < val_size < 1) or number of validation checklists
@@ -98,52 +155,16 @@ def split_train_val(matrix, # checklist x species 0/1 DataFrame (or array), or a
         checklists = matrix.checklists if checklists is None else checklists
         species = matrix.species if species is None else species
         matrix = matrix.matrix
-    if species is None: raise EBirdDataError('pass the species list (the second value of create_species_matrix).')
-    species = list(species)
-    if isinstance(matrix, pd.DataFrame):
-        cols = [str(c) for c in matrix.columns]
-        if cols != species:
-            if sorted(cols) != sorted(species):
-                extra, miss = sorted(set(cols) - set(species))[:5], sorted(set(species) - set(cols))[:5]
-                raise EBirdDataError(f'matrix columns and species differ ({len(cols)} columns, {len(species)} species; '
-                                     f'not in species: {extra}, not in matrix: {miss}); pass the species list that came with the matrix.')
-            matrix = matrix[species]
-        ids, values = matrix.index.to_numpy(), _presence_values(matrix.to_numpy(), species)
-    else:
-        values = np.asarray(matrix.cpu() if isinstance(matrix, torch.Tensor) else matrix)
-        if values.ndim != 2 or values.shape[1] != len(species):
-            raise EBirdDataError(f'matrix has shape {values.shape} but there are {len(species)} species; they must match.')
-        values = _presence_values(values, species)
-        ids = np.arange(len(values))
-    n = len(values)
-    if n < 2: raise EBirdDataError(f'need at least 2 checklists to split, got {n}.')
-    if isinstance(val_size, bool) or not isinstance(val_size, (int, float, np.integer, np.floating)):
-        raise EBirdDataError(f'val_size must be a fraction (0 < val_size < 1) or a count of checklists, not {val_size!r}.')
-    if isinstance(val_size, (float, np.floating)):
-        if not 0 < val_size < 1: raise EBirdDataError(f'val_size={val_size} is not a fraction between 0 and 1 (exclusive); use e.g. 0.2, or an int count.')
-        n_val = min(max(int(round(n * val_size)), 1), n - 1)
-    else:
-        if not 1 <= val_size < n: raise EBirdDataError(f'val_size={val_size} checklists is not between 1 and {n - 1} (there are {n} checklists).')
-        n_val = int(val_size)
+    ids, values, species = _split_values(matrix, species)
+    n_val = _val_count(val_size, len(values))
     rng = np.random.default_rng(random_seed)
     info = dict(split=split, val_size=val_size, random_seed=random_seed)
     if split == 'random':
-        perm = rng.permutation(n)
+        perm = rng.permutation(len(values))
         val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
     elif split in ('locality', 'spatial'):
-        if checklists is None:
-            raise EBirdDataError(f"split='{split}' needs checklist metadata: pass the SpeciesMatrix from build_species_matrix "
-                                 f"as `matrix`, or checklists=sm.checklists.")
-        ck = checklists.reindex(ids) if isinstance(matrix, pd.DataFrame) else checklists.reset_index(drop=True)
-        if split == 'locality':
-            loc = ck['locality_id'] if 'locality_id' in ck else ck.get('LOCALITY ID')
-            if loc is None or loc.isna().any(): raise EBirdDataError("split='locality' needs a locality_id for every checklist.")
-            groups = loc.astype(str).to_numpy()
-        else:
-            if ck[['latitude', 'longitude']].isna().any().any():
-                raise EBirdDataError("split='spatial' needs latitude and longitude for every checklist.")
-            groups = _spatial_blocks(ck['latitude'], ck['longitude'], block_size_km)
-            info['block_size_km'] = block_size_km
+        groups = _split_groups(split, checklists, ids, isinstance(matrix, pd.DataFrame), block_size_km)
+        if split == 'spatial': info['block_size_km'] = block_size_km
         train, val, g_tr, g_val = _group_split(groups, n_val, rng)
         info.update(groups_train=g_tr, groups_val=g_val)
     else: raise EBirdDataError(f"split must be 'random', 'locality' or 'spatial', not {split!r}.")
