@@ -525,9 +525,9 @@ def _frame_blocks(tbl: pa.Table, info: ReadInfo, read=None, step=250_000):
     "`_frame_slice`s of a DataFrame's rows (as `_as_table`), on a pool of threads; the rows that break `FIELD_CHECKS` are counted in `info`, with their positions; `read`: the `read_info` of `load_ebird_data`."
     if read: info.source, info.header, info.skipped_rows, info.skipped_lines, info.skipped_reasons = (
         read['source'], read['header'], read['skipped_rows'], list(read['skipped_lines']), dict(read['skipped_reasons']))
-    starts = range(0, len(tbl), step)
-    with ThreadPoolExecutor(_workers(), thread_name_prefix='ebd-frame') as pool:
-        with contextlib.closing(_in_order(pool, _frame_slice, ((tbl.slice(i, step),) for i in starts), _workers() + 1)) as done:
+    starts, workers = range(0, len(tbl), step), _workers()
+    with ThreadPoolExecutor(workers, thread_name_prefix='ebd-frame') as pool:
+        with contextlib.closing(_in_order(pool, _frame_slice, ((tbl.slice(i, step),) for i in starts), workers + 1)) as done:
             for i, future in zip(starts, done):
                 block, bad, why = future.result()
                 if len(bad):

@@ -825,9 +825,9 @@ def _normalise_protocol_columns(df, want, categorical=False):
             df[c] = _protocol(df[c] if c in df else pd.Series('', index=df.index, dtype='str'), code, categorical)
     return df
 
-def _read_frame(found, read, typed, info, **kw) -> pd.DataFrame:
+def _read_frame(found, cmap, read, typed, info, **kw) -> pd.DataFrame:
     "The `read` columns of an EBD as a DataFrame: typed (`_typed_table` in the reader's threads, gathered by `_Columns`) or all text."
-    name, cmap = found[0], normalise_column_names(found[2])
+    name = found[0]
     problems, lock, utf8, cols = {}, threading.Lock(), [0], _Columns()
     def prepare(t):   # (in the reader's threads: raw bytes to typed columns, each distinct value decoded once)
         p = {}
@@ -865,7 +865,7 @@ def load_ebird_data(path, # EBD file: .txt, .gz, or the .zip/.tar eBird ships
     types = {'OBSERVATION TYPE', 'PROTOCOL NAME'} & set(want)
     read = want + ['PROTOCOL CODE'] if types and 'PROTOCOL CODE' in cmap and 'PROTOCOL CODE' not in want else want
     info = ReadInfo()
-    df = _read_frame(found, read, typed, info, nrows=nrows, block_size=block_size)
+    df = _read_frame(found, cmap, read, typed, info, nrows=nrows, block_size=block_size)
     df = _normalise_protocol_columns(df, want, typed)[want]   # PROTOCOL CODE fills empty or missing types, then is dropped unless asked for
     df.attrs.update(ebd_source=name, read_info=dataclasses.asdict(info))
     return df
