@@ -192,6 +192,7 @@ class ReadInfo:
     invalid_utf8_rows: int = 0 # values with an invalid UTF-8 byte (replaced by U+FFFD)
     truncated_last_line: bool = False # a short last line without newline was dropped
     skipped_reasons: dict = field(default_factory=dict) # why rows were skipped: 'fields' (wrong number of fields) or the column they break
+    damaged_checklists: set = field(default_factory=set) # SAMPLING EVENT IDENTIFIERs of checklists that lost a row to a refused value
 
 def _decode(arr: pa.Array):
     "UTF-8 string array from a binary array, replacing invalid bytes; (array, number of bad values)."
