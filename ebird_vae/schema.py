@@ -9,11 +9,13 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # %% auto #0
 __all__ = ['EBD_COLUMNS', 'COLUMN_RENAMES', 'EBD_REQUIRED', 'MATRIX_COLUMNS', 'CATEGORIES', 'FIELD_CHECKS', 'COLUMN_TYPES',
-           'PROTOCOL_CODES', 'EBirdDataError', 'EBirdDataWarning', 'normalise_column_names', 'field_problem',
-           'normalise_protocol']
+           'FIRST_DATE', 'PROTOCOL_CODES', 'EBirdDataError', 'EBirdDataWarning', 'normalise_column_names',
+           'field_problem', 'parse_dates', 'normalise_protocol']
 
 # %% ../nbs/00a_schema.ipynb #cc94562f
 class EBirdDataError(ValueError):
@@ -99,6 +101,21 @@ COLUMN_TYPES = {**dict.fromkeys(['TAXONOMIC ORDER', 'LATITUDE', 'LONGITUDE'], 'f
                 **dict.fromkeys(['ALL SPECIES REPORTED', 'HAS MEDIA', 'APPROVED', 'REVIEWED'], 'bool'),
                 'OBSERVATION DATE': 'date'}   # every other column: categorical text
 
+
+# %% ../nbs/00a_schema.ipynb #164b5b4e
+FIRST_DATE = '1700-01-01'   # the earliest OBSERVATION DATE accepted
+
+def parse_dates(values: pa.Array, # OBSERVATION DATE text, `YYYY-MM-DD`
+               ) -> tuple:
+    "(the dates as `timestamp[s]`, null where empty or no real date; a boolean mask of the non-empty values that are no real date)."
+    values = values.cast(pa.string())
+    out = pc.strptime(values, format='%Y-%m-%d', unit='s', error_is_null=True)
+    last = pa.scalar(pd.Timestamp.now('UTC').tz_localize(None).normalize() + pd.Timedelta(days=1), pa.timestamp('s'))
+    real = pc.and_(pc.equal(pc.strftime(out, format='%Y-%m-%d'), values),
+                   pc.and_(pc.greater_equal(out, pa.scalar(pd.Timestamp(FIRST_DATE), pa.timestamp('s'))), pc.less_equal(out, last)))
+    real = pc.fill_null(real, False)
+    bad = pc.and_(pc.invert(real), pc.not_equal(pc.fill_null(values, ''), ''))
+    return pc.if_else(real, out, pa.scalar(None, pa.timestamp('s'))), bad.to_numpy(zero_copy_only=False)
 
 # %% ../nbs/00a_schema.ipynb #f7a52a1d
 PROTOCOL_CODES = {'P20': 'Incidental', 'P21': 'Stationary', 'P22': 'Traveling', 'P23': 'Area', 'P62': 'Historical'}
