@@ -107,7 +107,9 @@ FLOOR = ('parse-columns', 'parse-one', 'polars-columns')
 def parse_only(method, path):
     "A function that parses the file's columns that `build_species_matrix` reads (or one of them), nothing else, and returns (rows, columns)."
     import pyarrow as pa, pyarrow.csv as pacsv
-    from ebird_vae.ebd import find_ebd, normalise_column_names, _builder_columns
+    from ebird_vae.ebd import find_ebd, normalise_column_names
+    try: from ebird_vae.ebd.cleaning import _builder_columns   # (the data layer as a package)
+    except ImportError: from ebird_vae.ebd import _builder_columns   # (a revision from before it, for --before)
     from ebird_vae.reader import _source_columns
     cmap = normalise_column_names(find_ebd(path)[2])
     cols = _source_columns(cmap, _builder_columns(cmap))   # the raw header cells the package reads
