@@ -647,4 +647,7 @@ d = { 'settings': { 'branch': 'main',
                                   'ebird_vae.writer.ebd_lines': ('writer.html#ebd_lines', 'ebird_vae/writer.py'),
                                   'ebird_vae.writer.ebd_text': ('writer.html#ebd_text', 'ebird_vae/writer.py'),
                                   'ebird_vae.writer.release_columns': ('writer.html#release_columns', 'ebird_vae/writer.py'),
+                                  'ebird_vae.writer.release_lines': ('writer.html#release_lines', 'ebird_vae/writer.py'),
+                                  'ebird_vae.writer.release_rows': ('writer.html#release_rows', 'ebird_vae/writer.py'),
+                                  'ebird_vae.writer.without_leading_zero': ('writer.html#without_leading_zero', 'ebird_vae/writer.py'),
                                   'ebird_vae.writer.write_text': ('writer.html#write_text', 'ebird_vae/writer.py')}}}
