@@ -76,6 +76,9 @@ def test_leading_dot_decimals_are_read_as_numbers(tmp_path):
     assert df['LATITUDE'].tolist()[2:5] == [0.5] * 3 and df['LONGITUDE'].tolist()[2:5] == [-0.75] * 3
     m, species = _quiet(create_species_matrix, df)
     pd.testing.assert_frame_equal(m, b.matrix)
+    raw = pd.read_csv(old, sep='\t', quoting=3, dtype=str, keep_default_na=False)   # a DataFrame of the file's text
+    _same(_quiet(build_species_matrix, raw), _quiet(build_species_matrix, pd.read_csv(new, sep='\t', quoting=3, dtype=str, keep_default_na=False)))
+    pd.testing.assert_frame_equal(_quiet(build_species_matrix, raw).matrix, b.matrix)
 
 
 @pytest.fixture(scope='module')
