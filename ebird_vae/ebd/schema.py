@@ -50,7 +50,7 @@ EBD_REQUIRED = ['SAMPLING EVENT IDENTIFIER', 'CATEGORY', 'COMMON NAME', 'SCIENTI
 
 MATRIX_COLUMNS = [
     'SAMPLING EVENT IDENTIFIER', 'GROUP IDENTIFIER', 'TAXONOMIC ORDER', 'CATEGORY', 'COMMON NAME',
-    'SCIENTIFIC NAME', 'COUNTRY CODE', 'STATE CODE', 'COUNTY', 'COUNTY CODE', 'LOCALITY ID', 'LATITUDE',
+    'SCIENTIFIC NAME', 'OBSERVATION COUNT', 'COUNTRY CODE', 'STATE CODE', 'COUNTY', 'COUNTY CODE', 'LOCALITY ID', 'LATITUDE',
     'LONGITUDE', 'OBSERVATION DATE', 'TIME OBSERVATIONS STARTED', 'OBSERVER ID', 'OBSERVATION TYPE',
     'PROTOCOL NAME', 'PROTOCOL CODE', 'DURATION MINUTES', 'EFFORT DISTANCE KM', 'NUMBER OBSERVERS',
     'ALL SPECIES REPORTED']
@@ -69,7 +69,8 @@ def normalise_column_names(raw):
 
 # %% ../../nbs/00a_schema.ipynb #dc3652b6
 CATEGORIES = ('species', 'issf', 'form', 'intergrade', 'domestic', 'spuh', 'slash', 'hybrid')
-_NUMBER, _OPT = r'-?[0-9]+(\.[0-9]+)?', lambda r: f'^({r})?$'
+_NUMBER = r'-?([0-9]+(\.[0-9]+)?|\.[0-9]+)'   # 12, 0.499, .499 (2017-era files); no trailing dot, exponent or +
+_OPT = lambda r: f'^({r})?$'
 
 FIELD_CHECKS = {   # column: (pattern every value must match, what the column holds)
     'SAMPLING EVENT IDENTIFIER': (r'^S[0-9]+$', "'S' and digits"),
@@ -79,10 +80,13 @@ FIELD_CHECKS = {   # column: (pattern every value must match, what the column ho
     'GROUP IDENTIFIER': (r'^(G[0-9]+)?$', "'G' and digits, or nothing"),
     'LATITUDE': (f'^{_NUMBER}$', 'a number'), 'LONGITUDE': (f'^{_NUMBER}$', 'a number'),
     'DURATION MINUTES': (_OPT(_NUMBER), 'a number or nothing'), 'EFFORT DISTANCE KM': (_OPT(_NUMBER), 'a number or nothing'),
-    'NUMBER OBSERVERS': (_OPT(_NUMBER), 'a number or nothing')}
+    'NUMBER OBSERVERS': (_OPT(_NUMBER), 'a number or nothing'),
+    'TIME OBSERVATIONS STARTED': (r'^(([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9])?$', 'a time HH:MM:SS or nothing'),
+    'SCIENTIFIC NAME': (r'^[^\t]*\S[^\t]*$', 'a scientific name'),
+    'OBSERVATION COUNT': (r'^([1-9][0-9]*|X)$', 'a count above 0 or X')}
 
 # %% ../../nbs/00a_schema.ipynb #19fd70d0
-_PER_ROW = ('SAMPLING EVENT IDENTIFIER', 'CATEGORY')   # checked on every row; the others on each checklist's first row
+_PER_ROW = ('SAMPLING EVENT IDENTIFIER', 'CATEGORY', 'SCIENTIFIC NAME', 'OBSERVATION COUNT')   # checked on every row; the others on each checklist's first row
 
 # %% ../../nbs/00a_schema.ipynb #e4af4ca0
 _CHECK_RE = {c: re.compile(p) for c, (p, _) in FIELD_CHECKS.items()}

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .schema import EBD_COLUMNS
-from .writer import ebd_header, ebd_lines
+from .writer import ebd_header, ebd_lines, release_columns, release_lines
 
 # %% auto #0
 __all__ = ['KERALA_DISTRICTS', 'DISTRICT_CODES', 'HABITATS', 'EBD_COLUMNS_2025', 'SAMPLE_SEED', 'SAMPLE_CHECKLISTS',
@@ -656,12 +656,12 @@ def _row_sizes(n_rows, chunk_checklists, progress):
         yield int(min(chunk_checklists, max(1, np.ceil((n_rows - progress[0]) / per * 1.02))))
 
 # %% ../../nbs/00c_synthetic.ipynb #ff42fd35
-def _write_chunks(f, chunks, trailing_tab, progress):
-    "Write the lines of each (rows, truth) in `chunks` to `f`, one chunk on a thread while the next is made; return the truths."
+def _write_chunks(f, chunks, form: dict, progress):
+    "Write the lines of each (rows, truth) in `chunks` to `f` in `form` (`release_lines` options), one chunk on a thread while the next is made; return the truths."
     truths, pending = [], None
     with ThreadPoolExecutor(1) as pool:  # compress/write one chunk while the next one is generated
         for rows, truth in chunks:
-            text = ebd_lines(rows, EBD_COLUMNS_2025, trailing_tab)
+            text = release_lines(rows, **form)
             if pending is not None: pending.result()
             pending = pool.submit(f.write, text)
             truths.append(truth); progress[0] += len(rows['CATEGORY']); progress[1] += len(truth)
@@ -677,15 +677,20 @@ def write_ebd(
     chunk_checklists: int = 20000,   # outings generated and written per chunk (bounds memory)
     trailing_tab: bool = False,      # end every line with a tab, like full-release files before 2025
     compresslevel: int = 6,          # gzip level for .gz output
+    release: str = '2025',           # the column layout (`ebird_vae.writer.RELEASES`): names, order and protocol names of that release
+    leading_dot: bool = False,       # write decimals below 1 without their leading zero (`.499`), like 2017-era files
+    short_rows: bool = False,        # leave out each row's trailing empty fields, like eBird's sample files
 ) -> pd.DataFrame:                   # the truth table of the outings written
-    "Write a synthetic Kerala EBD file (2025 layout, tab-separated, unquoted) chunk by chunk; return its truth."
+    "Write a synthetic Kerala EBD file (tab-separated, unquoted; today's form unless told otherwise) chunk by chunk; return its truth."
     if (n_checklists is None) == (n_rows is None): raise ValueError('give exactly one of n_checklists / n_rows')
+    columns = release_columns(release)
     f, extra = _open_out(Path(path), compresslevel)
     try:
-        f.write(ebd_header(EBD_COLUMNS_2025, trailing_tab))
+        f.write(ebd_header(columns, trailing_tab))
         progress = [0, 0]
         sizes = _sizes(n_checklists, chunk_checklists) if n_rows is None else _row_sizes(n_rows, chunk_checklists, progress)
-        truths = _write_chunks(f, _chunks(seed, sizes), trailing_tab, progress)
+        form = dict(release=release, trailing_tab=trailing_tab, leading_dot=leading_dot, short_rows=short_rows)
+        truths = _write_chunks(f, _chunks(seed, sizes), form, progress)
     finally:
         f.close()
         for h in extra: h.close()

@@ -8,10 +8,14 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-from .schema import EBD_COLUMNS
+import numpy as np
+import pandas as pd
+
+from .schema import COLUMN_RENAMES, COLUMN_TYPES, EBD_COLUMNS
 
 # %% auto #0
-__all__ = ['RELEASES', 'release_columns', 'ebd_header', 'ebd_lines', 'ebd_text', 'write_text']
+__all__ = ['RELEASES', 'release_columns', 'ebd_header', 'ebd_lines', 'without_leading_zero', 'release_rows', 'release_lines',
+           'ebd_text', 'write_text']
 
 # %% ../../nbs/00b_writer.ipynb #393ea23e
 RELEASES = ('2025', '2022', '2019', '2017', '2017custom')   # the release layouts `release_columns` knows
@@ -68,6 +72,42 @@ def ebd_lines(rows, # {column: sequence of str}, all of one length
     if short_rows is not None: cells = (_shortened(r, short_rows) for r in cells)
     end = ('\t' if trailing_tab else '') + newline
     return end.join(map('\t'.join, cells)) + end
+
+# %% ../../nbs/00b_writer.ipynb #5a9aa9a4
+_NUMBERS = [c for c, kind in COLUMN_TYPES.items() if kind.startswith('float')]   # the columns that hold numbers
+
+def without_leading_zero(values, # numbers as text (a list or a numpy array of str)
+                        ) -> np.ndarray:
+    "`values` as 2017-era releases write them: a decimal below 1 without its leading zero (`0.499` -> `.499`, `-0.5` -> `-.5`)."
+    return pd.Series(values, dtype=object).str.replace(r'^(-?)0(?=\.)', r'\1', regex=True).to_numpy(dtype=object)
+
+# %% ../../nbs/00b_writer.ipynb #14b2f0a4
+_PROTOCOLS_2017 = {'Traveling': 'eBird - Traveling Count', 'Stationary': 'eBird - Stationary Count',
+                   'Incidental': 'eBird - Casual Observation', 'Area': 'eBird - Exhaustive Area Count'}
+
+def release_rows(rows, # {2025 column name: sequence of str}, as `ebd_lines` takes them
+                 release='2025', # the layout whose names and protocol values to write: one of `RELEASES`
+                 leading_dot=False, # write decimals below 1 without their leading zero (`.499`), as 2017-era files do
+                ) -> dict:
+    "`rows` under the column names of `release`, with its protocol names and (`leading_dot`) its form of numbers."
+    if leading_dot: rows = {c: without_leading_zero(v) if c in _NUMBERS else v for c, v in rows.items()}
+    if release == '2025': return rows
+    out = {h: rows[COLUMN_RENAMES.get(h, h)] for h in release_columns(release) if COLUMN_RENAMES.get(h, h) in rows}
+    if release.startswith('2017') and 'PROTOCOL TYPE' in out:
+        out['PROTOCOL TYPE'] = pd.Series(out['PROTOCOL TYPE'], dtype=object).replace(_PROTOCOLS_2017).to_numpy(dtype=object)
+    return out
+
+# %% ../../nbs/00b_writer.ipynb #e01f53c3
+def release_lines(rows, # {2025 column name: sequence of str}
+                  release='2025', # the layout: one of `RELEASES`
+                  trailing_tab=False, # end every line with a tab (full releases before 2025)
+                  leading_dot=False, # decimals below 1 without their leading zero (2017-era files)
+                  short_rows=False, # leave out each row's trailing empty fields (eBird's sample files)
+                 ) -> str:
+    "The data lines of `rows` as a file of `release` writes them (names, order, protocol values and number forms)."
+    columns = release_columns(release)
+    keep = columns.index('REVIEWED') + 1 if short_rows else None
+    return ebd_lines(release_rows(rows, release, leading_dot), columns, trailing_tab and not short_rows, short_rows=keep)
 
 # %% ../../nbs/00b_writer.ipynb #330dcac5
 _FIXTURE_SPECIES = {'Indian Peafowl': 'Pavo cristatus', 'House Crow': 'Corvus splendens', 'Common Myna': 'Acridotheres tristis',
