@@ -139,8 +139,11 @@ def test_quick_start_path(lines, tmp_path_factory, damage, i, j):
     assert m.attrs['cleaning_report'] == by_path.matrix.attrs['cleaning_report']
 
 
-def test_whole_file_in_utf16(lines, tmp_path):
-    "A file saved in another encoding altogether is refused with a message, not read as garbage."
-    p = tmp_path / 'utf16.txt'
-    p.write_bytes(b''.join(lines).decode('utf-8').encode('utf-16'))
-    with pytest.raises(EBirdDataError, match='not a text file'): build_species_matrix(p)
+def test_whole_file_in_utf16(lines, tmp_path_factory):
+    "A file saved as UTF-16 (a spreadsheet's \"Unicode text\", with or without byte-order mark) gives the matrix of the UTF-8 file."
+    tmp = tmp_path_factory.mktemp('u')
+    text = b''.join(lines).decode('utf-8')
+    for codec in ('utf-16', 'utf-16-le', 'utf-16-be'):
+        p = tmp / f'{codec}.txt'
+        p.write_bytes(text.encode(codec))
+        assert build(p) == (whole_matrix(tmp_path_factory, lines, True), []), codec
