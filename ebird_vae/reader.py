@@ -533,7 +533,13 @@ def to_frame(self: _BlockReader, tbl) -> tuple:
 @patch
 def checked(self: _BlockReader, df, part: _Part, start, seen=0):
     "`df` less its rows that break `FIELD_CHECKS` (their line numbers, from `start`, go to `part`), its id column dictionary-encoded."
+    return self.checked_rows(df, part, start, seen)[0]
+
+@patch
+def checked_rows(self: _BlockReader, df, part: _Part, start, seen=0) -> tuple:
+    "(`checked` `df`, the positions in `df` of the rows it kept)."
     bad, why, enc = _misaligned(df)
+    kept = np.delete(np.arange(len(df)), bad)
     if len(bad):
         if 'SAMPLING EVENT IDENTIFIER' in df.column_names:   # (the checklists that lost these rows, where their id is whole)
             ids = _plain_text(df['SAMPLING EVENT IDENTIFIER']).take(pa.array(bad)).to_pylist()
@@ -543,6 +549,10 @@ def checked(self: _BlockReader, df, part: _Part, start, seen=0):
         df, enc = df.filter(pa.array(keep)), None
         part.skipped += _line_numbers(bad + seen, part.handled, start)
         for c, k in why.items(): part.why[c] = part.why.get(c, 0) + k
+    return _id_encoded(df, enc), kept
+
+def _id_encoded(df, enc=None):
+    "`df` with its id column (if it has one) dictionary-encoded (`enc`: already done)."
     if 'SAMPLING EVENT IDENTIFIER' not in df.column_names: return df
     i = df.column_names.index('SAMPLING EVENT IDENTIFIER')
     return df.set_column(i, 'SAMPLING EVENT IDENTIFIER', enc if enc is not None else _one_chunk(df[i]).dictionary_encode())
@@ -554,7 +564,7 @@ def pending_frame(self: _BlockReader, rows) -> pa.Table:
     self.info.padded_rows += len(rows)
     df, bad = self.to_frame(tbl)
     self.info.invalid_utf8_rows += bad
-    return self.checked(df, _Part(), 0)
+    return _id_encoded(df)
 
 @patch
 def options(self: _BlockReader, part: _Part, skip_rows=1) -> dict:
@@ -622,16 +632,16 @@ def _skip_reasons(why, n_header) -> str:
 # %% ../nbs/00d_reader.ipynb #aff17d0e
 @patch
 def stream(self: _BlockReader, nrows=None):
-    "Tables of a stream (compressed, in an archive, or `nrows` given): pyarrow's streaming reader, one block at a time, in this thread."
+    "Tables of a stream (compressed, in an archive, or `nrows` given): pyarrow's streaming reader, one block at a time, in this thread; with `nrows`, `first_checklists`."
     part = _Part(skipped=self.skipped, why=self.info.skipped_reasons, damaged=self.info.damaged_checklists)   # (the latest repaired row is held back until we know it is not the last line)
     stream = _MarkedStream(self.opener(), self.n_header, part)          # (so that a malformed row with invalid UTF-8 reaches the handler)
     with contextlib.closing(stream):
         reader = self._open_stream(stream, part)
+        if nrows is not None:
+            yield from self.first_checklists(reader, part, stream, nrows)
+            return
         seen = 0
-        while nrows is None or self.done < nrows:
-            try: batch = reader.read_next_batch()
-            except StopIteration: break
-            except (pa.ArrowInvalid, *_READ_ERRORS) as e: raise self.stopped(e, self.done) from None
+        for batch in self.batches(reader):
             frames = []
             if batch.num_rows:
                 df, bad = self.to_frame(batch)
@@ -640,10 +650,17 @@ def stream(self: _BlockReader, nrows=None):
             if len(part.pending) > 1:   # (pyarrow may parse ahead in a thread, calling the handler meanwhile: take a fixed count)
                 k = len(part.pending) - 1
                 frames.append(self.pending_frame(part.pending[:k])); del part.pending[:k]
-            yield from self._counted(frames, nrows)
-        else: return
+            yield from self._counted(frames)
         self.truncated(part, stream.tail)
-        if part.pending: yield from self._counted([self.pending_frame(part.pending)], nrows)
+        if part.pending: yield from self._counted([self.pending_frame(part.pending)])
+
+@patch
+def batches(self: _BlockReader, reader):
+    "The record batches of pyarrow's streaming `reader`, a failed parse as the `EBirdDataError` saying why."
+    while True:
+        try: yield reader.read_next_batch()
+        except StopIteration: return
+        except (pa.ArrowInvalid, *_READ_ERRORS) as e: raise self.stopped(e, self.done) from None
 
 @patch
 def _open_stream(self: _BlockReader, stream, part):
@@ -655,12 +672,89 @@ def _open_stream(self: _BlockReader, stream, part):
     except _READ_ERRORS as e: raise self.stopped(e, 0) from None
 
 @patch
-def _counted(self: _BlockReader, frames, nrows=None):
-    "`prepare` of each non-empty table of `frames`, cut at `nrows` rows in all, counted in `done`."
+def _counted(self: _BlockReader, frames):
+    "`prepare` of each non-empty table of `frames`, counted in `done`."
     for df in frames:
-        if nrows is not None and self.done + len(df) > nrows: df = df.slice(0, nrows - self.done)
         self.done += len(df)
         if len(df): yield self.prep(df)
+
+# %% ../nbs/00d_reader.ipynb #8d15c7c0
+@patch
+def first_checklists(self: _BlockReader, reader, part: _Part, stream, nrows):
+    "The rows of a stream from the first to the end of the checklist row `nrows` (in file order) belongs to, as one table."
+    tables, lines, seen, stop = [], [], 0, None
+    for batch in self.batches(reader):
+        if not batch.num_rows: continue
+        df, b = self.to_frame(batch)
+        self.info.invalid_utf8_rows += b
+        df, kept = self.checked_rows(df, part, 2, seen)
+        tables.append(df); lines.append(np.asarray(_line_numbers(kept + seen, part.handled, 2), np.int64)); seen += batch.num_rows
+        if (stop := self.boundary(tables, lines, part.pending, nrows)) is not None: break
+    else:
+        self.truncated(part, stream.tail)
+        stop = self.boundary(tables, lines, part.pending, nrows, final=True)
+    tbl = self.in_file_order(tables, lines, part.pending, stop)
+    part.pending.clear()
+    yield from self._counted([tbl])
+
+# %% ../nbs/00d_reader.ipynb #24cec08a
+@patch
+def ids_in_order(self: _BlockReader, tables, lines, pending) -> tuple:
+    "(checklist ids, line numbers) of the rows of `tables` (their line numbers `lines`) and of the repaired rows `pending`, in file order."
+    j = self.src.index(self.cmap['SAMPLING EVENT IDENTIFIER'])
+    ids = [_plain_text(t['SAMPLING EVENT IDENTIFIER']).cast(pa.string()).to_numpy(zero_copy_only=False) for t in tables]
+    ln = np.concatenate(lines + [np.array([r[0] for r in pending], np.int64)])
+    ids = np.concatenate(ids + [np.array([r[1][j] for r in pending], object)])
+    order = np.argsort(ln, kind='stable')
+    return ids[order], ln[order]
+
+@patch
+def boundary(self: _BlockReader, tables, lines, pending, nrows, final=False):
+    "The line of the first row after row `nrows` of another checklist, once the rows gathered show it (`final`: all rows are in; none: `inf`)."
+    none, parsed = (math.inf if final else None), max((l[-1] for l in lines if len(l)), default=0)
+    if sum(map(len, lines)) + len(pending) <= nrows: return none
+    if 'SAMPLING EVENT IDENTIFIER' not in self.want:   # (no ids to tell checklists apart: cut at row nrows)
+        ln = np.sort(np.concatenate(lines + [np.array([r[0] for r in pending], np.int64)]))
+        stop, other = ln[nrows], [0]
+    else:
+        ids, ln = self.ids_in_order(tables, lines, pending)
+        other = np.flatnonzero(ids[nrows:] != ids[nrows - 1])
+        if not len(other): return none
+        stop = ln[nrows + other[0]]
+    return stop if final or stop <= parsed else None   # (a repaired row past the parsed blocks: rows before it may still come)
+
+# %% ../nbs/00d_reader.ipynb #958f63f6
+@patch
+def in_file_order(self: _BlockReader, tables, lines, pending, stop) -> pa.Table:
+    "One table of the rows of `tables` (their line numbers `lines`) and of the repaired rows `pending` before line `stop`, in file order; `EBirdDataError` if a checklist's rows are apart among all of them."
+    if pending:
+        tables, lines = tables + [self.pending_frame(pending)], lines + [np.array([r[0] for r in pending], np.int64)]
+        self.info.padded_rows -= sum(r[0] >= stop for r in pending)   # (those past the end are not read)
+    if not tables: return pa.table({})
+    ln = np.concatenate(lines)
+    order = np.argsort(ln, kind='stable')
+    tbl = pa.concat_tables([_plain_id(t) for t in tables]).take(pa.array(order))
+    if 'SAMPLING EVENT IDENTIFIER' in tbl.column_names: self.together(tbl['SAMPLING EVENT IDENTIFIER'], ln[order])
+    return _id_encoded(tbl.slice(0, int(np.searchsorted(ln[order], stop))))
+
+def _plain_id(t: pa.Table) -> pa.Table:
+    "`t` with its id column (if it has one) as plain text, so that tables with different id dictionaries can be joined."
+    c = 'SAMPLING EVENT IDENTIFIER'
+    return t.set_column(t.column_names.index(c), c, _plain_text(t[c])) if c in t.column_names else t
+
+@patch
+def together(self: _BlockReader, ids, ln):
+    "`EBirdDataError` if the rows of a checklist among `ids` (in file order, on lines `ln`) are not next to each other."
+    codes = _one_chunk(ids).dictionary_encode().indices.to_numpy(zero_copy_only=False)
+    runs = np.r_[True, codes[1:] != codes[:-1]]
+    if runs.sum() == len(np.unique(codes)): return
+    first = np.flatnonzero(runs)
+    k = first[np.flatnonzero(pd.Series(codes[first]).duplicated().to_numpy())[0]]
+    c = _one_chunk(ids)[int(k)].as_py()
+    c = c.decode('utf-8', 'replace') if isinstance(c, bytes) else c
+    raise EBirdDataError(f'{self.name}: the rows of checklist {c} are not together (lines {ln[codes == codes[k]][0]} and {ln[k]}), '
+                         f'so nrows cannot take whole checklists from it: a row count would cut checklists and make false absences. '
+                         f'Read the whole file (leave nrows out; build_species_matrix streams it in bounded memory), or give the file as eBird wrote it.')
 
 # %% ../nbs/00d_reader.ipynb #a5aab681
 def _pread(fd, start, end) -> bytes:
@@ -770,7 +864,7 @@ _END = object()
 
 def _iter_batches(path, # EBD file (.txt, .gz, .zip or .tar) or the result of `find_ebd`
                   columns=None, # normalised column names to read (those absent are skipped); None: all
-                  nrows=None, # stop after this many data rows
+                  nrows=None, # stop at the end of the checklist that data row `nrows` belongs to
                   block_size=1 << 21, # bytes parsed per block (small blocks keep memory low)
                   info=None, # a `ReadInfo` to fill in
                   decode=True, # False: leave columns as raw bytes (the caller decodes what it uses)
@@ -948,12 +1042,12 @@ def _read_frame(found, cmap, read, typed, info, **kw) -> pd.DataFrame:
     return tbl.to_pandas(self_destruct=True, split_blocks=True)   # (each column freed once converted: one copy at a time)
 
 def load_ebird_data(path, # EBD file: .txt, .gz, or the .zip/.tar eBird ships
-                    nrows=None, # read at most this many data rows
+                    nrows=None, # read about this many data rows: on to the end of the checklist row `nrows` belongs to, never a cut checklist
                     columns=None, # columns to read (2025 or older names); None: `MATRIX_COLUMNS` present in the file
                     typed=True, # numbers, flags and dates typed (`COLUMN_TYPES`), other text categorical; False: all text, as in the file
                     block_size=1 << 21, # bytes parsed per block (raise it for a file with very long fields)
                    ) -> pd.DataFrame:
-    "EBD rows as a DataFrame with 2025 column names; what the reader skipped or repaired is in `df.attrs['read_info']`."
+    "EBD rows as a DataFrame with 2025 column names (`nrows`: whole checklists only); what the reader skipped or repaired is in `df.attrs['read_info']`."
     found = find_ebd(path)
     name, _, raw = found
     cmap = normalise_column_names(raw)
@@ -961,6 +1055,7 @@ def load_ebird_data(path, # EBD file: .txt, .gz, or the .zip/.tar eBird ships
     else: want = _resolve_columns(cmap, columns, name)
     types = {'OBSERVATION TYPE', 'PROTOCOL NAME'} & set(want)
     read = want + ['PROTOCOL CODE'] if types and 'PROTOCOL CODE' in cmap and 'PROTOCOL CODE' not in want else want
+    if nrows is not None and 'SAMPLING EVENT IDENTIFIER' not in read: read = read + ['SAMPLING EVENT IDENTIFIER']   # (to stop at a checklist's end)
     info = ReadInfo()
     df = _read_frame(found, cmap, read, typed, info, nrows=nrows, block_size=block_size)
     df = _normalise_protocol_columns(df, want, typed)[want]   # PROTOCOL CODE fills empty or missing types, then is dropped unless asked for
