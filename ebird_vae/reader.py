@@ -555,7 +555,8 @@ def _id_encoded(df, enc=None):
     "`df` with its id column (if it has one) dictionary-encoded (`enc`: already done)."
     if 'SAMPLING EVENT IDENTIFIER' not in df.column_names: return df
     i = df.column_names.index('SAMPLING EVENT IDENTIFIER')
-    return df.set_column(i, 'SAMPLING EVENT IDENTIFIER', enc if enc is not None else _one_chunk(df[i]).dictionary_encode())
+    if enc is None: enc = _one_chunk(df[i])
+    return df.set_column(i, 'SAMPLING EVENT IDENTIFIER', enc if pa.types.is_dictionary(enc.type) else enc.dictionary_encode())
 
 @patch
 def pending_frame(self: _BlockReader, rows) -> pa.Table:
@@ -681,21 +682,25 @@ def _counted(self: _BlockReader, frames):
 # %% ../nbs/00d_reader.ipynb #8d15c7c0
 @patch
 def first_checklists(self: _BlockReader, reader, part: _Part, stream, nrows):
-    "The rows of a stream from the first to the end of the checklist row `nrows` (in file order) belongs to, as one table."
-    tables, lines, seen, stop = [], [], 0, None
+    "Tables of a stream's rows, in file order, from the first to the end of the checklist that row `nrows` belongs to."
+    tables, lines, seen, parsed, runs = [], [], 0, 0, _Runs(self.name)
     for batch in self.batches(reader):
         if not batch.num_rows: continue
         df, b = self.to_frame(batch)
         self.info.invalid_utf8_rows += b
         df, kept = self.checked_rows(df, part, 2, seen)
-        tables.append(df); lines.append(np.asarray(_line_numbers(kept + seen, part.handled, 2), np.int64)); seen += batch.num_rows
-        if (stop := self.boundary(tables, lines, part.pending, nrows)) is not None: break
+        ln = np.asarray(_line_numbers(kept + seen, part.handled, 2), np.int64)
+        tables.append(df); lines.append(ln); seen += batch.num_rows; parsed = max(parsed, ln[-1] if len(ln) else 0)
+        early = [r for r in part.pending if r[0] <= parsed]
+        if sum(map(len, lines)) + len(early) < nrows - self.done:   # (all before row nrows: passed on now, typed as they go)
+            yield from self._counted([self.in_file_order(tables, lines, early, parsed + 1, runs)])
+            tables, lines, part.pending[:] = [], [], [r for r in part.pending if r[0] > parsed]
+        elif (stop := self.boundary(tables, lines, part.pending, nrows - self.done, parsed)) is not None: break
     else:
         self.truncated(part, stream.tail)
-        stop = self.boundary(tables, lines, part.pending, nrows, final=True)
-    tbl = self.in_file_order(tables, lines, part.pending, stop)
+        stop = self.boundary(tables, lines, part.pending, nrows - self.done, math.inf)
+    if stop is not None: yield from self._counted([self.in_file_order(tables, lines, [r for r in part.pending if r[0] < stop], stop, runs)])
     part.pending.clear()
-    yield from self._counted([tbl])
 
 # %% ../nbs/00d_reader.ipynb #24cec08a
 @patch
@@ -709,52 +714,61 @@ def ids_in_order(self: _BlockReader, tables, lines, pending) -> tuple:
     return ids[order], ln[order]
 
 @patch
-def boundary(self: _BlockReader, tables, lines, pending, nrows, final=False):
-    "The line of the first row after row `nrows` of another checklist, once the rows gathered show it (`final`: all rows are in; none: `inf`)."
-    none, parsed = (math.inf if final else None), max((l[-1] for l in lines if len(l)), default=0)
+def boundary(self: _BlockReader, tables, lines, pending, nrows, parsed):
+    "The line of the first row after row `nrows` (of these) of another checklist, once the rows parsed up to line `parsed` show it; `inf` when `parsed` is: none."
+    final = parsed == math.inf
+    none = math.inf if final else None
     if sum(map(len, lines)) + len(pending) <= nrows: return none
     if 'SAMPLING EVENT IDENTIFIER' not in self.want:   # (no ids to tell checklists apart: cut at row nrows)
         ln = np.sort(np.concatenate(lines + [np.array([r[0] for r in pending], np.int64)]))
-        stop, other = ln[nrows], [0]
+        stop = ln[nrows]
     else:
         ids, ln = self.ids_in_order(tables, lines, pending)
         other = np.flatnonzero(ids[nrows:] != ids[nrows - 1])
         if not len(other): return none
         stop = ln[nrows + other[0]]
-    return stop if final or stop <= parsed else None   # (a repaired row past the parsed blocks: rows before it may still come)
+    return stop if stop <= parsed else None   # (a repaired row past the parsed blocks: rows before it may still come)
 
 # %% ../nbs/00d_reader.ipynb #958f63f6
 @patch
-def in_file_order(self: _BlockReader, tables, lines, pending, stop) -> pa.Table:
-    "One table of the rows of `tables` (their line numbers `lines`) and of the repaired rows `pending` before line `stop`, in file order; `EBirdDataError` if a checklist's rows are apart among all of them."
-    if pending:
-        tables, lines = tables + [self.pending_frame(pending)], lines + [np.array([r[0] for r in pending], np.int64)]
-        self.info.padded_rows -= sum(r[0] >= stop for r in pending)   # (those past the end are not read)
+def in_file_order(self: _BlockReader, tables, lines, pending, stop, runs) -> pa.Table:
+    "One table of the rows of `tables` (their line numbers `lines`) and of the repaired rows `pending` before line `stop`, in file order; `runs` checks that no checklist comes back."
+    if pending: tables, lines = tables + [self.pending_frame(pending)], lines + [np.array([r[0] for r in pending], np.int64)]
     if not tables: return pa.table({})
-    ln = np.concatenate(lines)
-    order = np.argsort(ln, kind='stable')
-    tbl = pa.concat_tables([_plain_id(t) for t in tables]).take(pa.array(order))
-    if 'SAMPLING EVENT IDENTIFIER' in tbl.column_names: self.together(tbl['SAMPLING EVENT IDENTIFIER'], ln[order])
-    return _id_encoded(tbl.slice(0, int(np.searchsorted(ln[order], stop))))
+    if len(tables) == 1: tbl, ln = tables[0], lines[0]   # (one parsed block: already in order)
+    else:
+        ln = np.concatenate(lines)
+        order = np.argsort(ln, kind='stable')
+        tbl, ln = pa.concat_tables([_plain_id(t) for t in tables]).take(pa.array(order)), ln[order]
+    if 'SAMPLING EVENT IDENTIFIER' in tbl.column_names: runs.check(tbl['SAMPLING EVENT IDENTIFIER'], ln)   # (rows read past `stop` too)
+    return _id_encoded(tbl.slice(0, int(np.searchsorted(ln, stop))))
 
 def _plain_id(t: pa.Table) -> pa.Table:
     "`t` with its id column (if it has one) as plain text, so that tables with different id dictionaries can be joined."
     c = 'SAMPLING EVENT IDENTIFIER'
     return t.set_column(t.column_names.index(c), c, _plain_text(t[c])) if c in t.column_names else t
 
-@patch
-def together(self: _BlockReader, ids, ln):
-    "`EBirdDataError` if the rows of a checklist among `ids` (in file order, on lines `ln`) are not next to each other."
-    codes = _one_chunk(ids).dictionary_encode().indices.to_numpy(zero_copy_only=False)
-    runs = np.r_[True, codes[1:] != codes[:-1]]
-    if runs.sum() == len(np.unique(codes)): return
-    first = np.flatnonzero(runs)
-    k = first[np.flatnonzero(pd.Series(codes[first]).duplicated().to_numpy())[0]]
-    c = _one_chunk(ids)[int(k)].as_py()
-    c = c.decode('utf-8', 'replace') if isinstance(c, bytes) else c
-    raise EBirdDataError(f'{self.name}: the rows of checklist {c} are not together (lines {ln[codes == codes[k]][0]} and {ln[k]}), '
-                         f'so nrows cannot take whole checklists from it: a row count would cut checklists and make false absences. '
-                         f'Read the whole file (leave nrows out; build_species_matrix streams it in bounded memory), or give the file as eBird wrote it.')
+class _Runs:
+    "The checklists a stream read in file order has shown so far, to tell when the rows of one are apart."
+    def __init__(self, name): self.name, self.closed, self.last = name, set(), None
+    def check(self, ids, ln):
+        "`EBirdDataError` if a checklist among `ids` (the next rows, on lines `ln`) is one already left behind."
+        codes = _one_chunk(ids)
+        codes = codes if pa.types.is_dictionary(codes.type) else codes.dictionary_encode()
+        starts = np.flatnonzero(np.r_[True, np.diff(codes.indices.to_numpy(zero_copy_only=False)) != 0])
+        run = codes.dictionary.take(codes.indices.take(pa.array(starts))).to_pylist()
+        run = [v.decode('utf-8', 'replace') if isinstance(v, bytes) else v for v in run]
+        new = run[1:] if run[0] == self.last else run
+        back = [k for k, v in enumerate(new) if v in self.closed] or np.flatnonzero(pd.Series(new).duplicated().to_numpy()).tolist()
+        if back:
+            k = back[0] + len(run) - len(new)
+            raise EBirdDataError(f'{self.name}: the rows of checklist {run[k]} are not together (it comes back at line {ln[starts[k]]} '
+                                 f'after other checklists), so nrows cannot take whole checklists from it: a row count would cut checklists '
+                                 f'and make false absences. Read the whole file (leave nrows out; build_species_matrix streams it in '
+                                 f'bounded memory), or give the file as eBird wrote it.')
+        self.closed.update(run[:-1])
+        if self.last is not None and run[0] != self.last: self.closed.add(self.last)
+        self.last = run[-1]
 
 # %% ../nbs/00d_reader.ipynb #a5aab681
 def _pread(fd, start, end) -> bytes:
