@@ -209,8 +209,8 @@ def _find_in_archive(p, zip_, member=None, given=None):
         raise EBirdDataError(f'{p.name} holds no eBird Basic Dataset file (members: {[m for m, *_ in members][:10]}). {_DOWNLOAD_HINT}')
     if len(found) > 1:
         names = [m for _, m, *_ in sorted(found, key=lambda f: f[:2], reverse=True)]
-        raise EBirdDataError(f'{p.name} holds {len(found)} EBD files: {", ".join(names)}. Extract the one you want and give '
-                             f'that file, or name it as {given or p}:{names[0].rsplit("/", 1)[-1]} (the archive, a colon, the file).')
+        raise EBirdDataError(f'{p.name} holds {len(found)} EBD files: {", ".join(names)}. Say which one to read: '
+                             f'{given or p}:{names[0].rsplit("/", 1)[-1]} (the archive, a colon, the file), or extract it.')
     size, m, raw, entry = found[0]
     return f'{p.name}:{m}', member_opener(entry), raw
 

@@ -1,16 +1,12 @@
 """The reader's cases of issue 18: UTF-16 and .tar.gz inputs, CR-only line ends, `nrows` that never keeps a cut
 checklist, the ids of checklists that lost a row, real calendar dates, and errors that name only what the caller can do.
 Every file is written by the project's own generator/writer: no real eBird records."""
-import gzip
 import io
-import os
 import tarfile
 import warnings
 import zipfile
 from functools import lru_cache
 
-import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -220,10 +216,13 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(EBirdDataError, match='path'): load_ebird_data(5)
 
 
-@pytest.mark.skipif(os.name != 'posix' or os.geteuid() == 0, reason='permissions')
-def test_unreadable_file(tmp_path):
+def test_unreadable_file(tmp_path, monkeypatch):
+    "A file the user may not read (simulated, so that it also fails as root): an EBirdDataError saying so, not a PermissionError."
+    import builtins
+    import ebird_vae.reader as reader
     p = write_text(tmp_path / 'secret.txt', ebd_text(BASIC))
-    p.chmod(0)
-    try:
-        with pytest.raises(EBirdDataError, match='cannot be read'): load_ebird_data(p)
-    finally: p.chmod(0o600)
+    def no(f, *a, **kw):
+        if str(f) == str(p): raise PermissionError(13, 'Permission denied', str(f))
+        return builtins.open(f, *a, **kw)
+    monkeypatch.setattr(reader, 'open', no, raising=False)
+    with pytest.raises(EBirdDataError, match='cannot be read .Permission denied.: check its permissions'): load_ebird_data(p)
