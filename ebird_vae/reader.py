@@ -51,6 +51,7 @@ def _header_cells(line: str) -> list:
     cells = [c.strip() for c in line.lstrip('\ufeff').rstrip('\r\n').split('\t')]
     return [c if c else f'_unnamed_{i}' for i, c in enumerate(cells)]
 
+_NO_ROWS = 'Check the download is complete, or widen your custom download.'
 _LINE_END = re.compile(rb'\r\n?|\n')   # a line ends in LF, CRLF (Windows) or CR alone (old Mac)
 
 def _check_header(head: bytes, name: str) -> list:
@@ -78,7 +79,7 @@ def _check_header(head: bytes, name: str) -> list:
                                  f'give the observation file (ebd_..._.txt, the one without "sampling" in its name).')
         raise EBirdDataError(f'{name} is not an eBird Basic Dataset: it lacks the required columns {missing}. {_DOWNLOAD_HINT}')
     if not rest or not rest[0].strip():
-        raise EBirdDataError(f'{name} has a header but no data rows. Check the download is complete, or widen your custom download.')
+        raise EBirdDataError(f'{name} has a header but no data rows. {_NO_ROWS}')
     return raw
 
 # %% ../nbs/00d_reader.ipynb #d7de10f3
@@ -160,7 +161,8 @@ def find_ebd(path):
         raise EBirdDataError(f'{p} cannot be read ({e.strerror or e}): check its permissions, or copy it somewhere you can read.') from None
     if magic[:4] == b'PK\x03\x04' or _is_tar(magic) or (magic[:2] == _GZIP and _is_tar(_gunzipped_head(p))):
         return _find_in_archive(p, zip_=magic[:4] == b'PK\x03\x04', member=member, given=str(path))
-    if member is not None: raise EBirdDataError(f'{p.name} is not a .zip or .tar archive, so it has no member {member!r}.')
+    if member is not None: raise EBirdDataError(f'{p.name} is not a .zip or .tar archive, so it has no member {member!r}: '
+                                                f'give {p.name} itself (without ":{member}").')
     def opener(): return _magic_open(open(p, 'rb'), p.name)
     if magic[:2] != _GZIP and not _utf16(magic) and p.is_file(): opener.path = p   # a plain UTF-8 file: read in parallel byte ranges
     head = _read_head(opener, p.name)
@@ -181,7 +183,8 @@ def _find_in_archive(p, zip_, member=None, given=None):
     members = _members(p, zip_)
     if member is not None:
         members = [(m, s, e) for m, s, e in members if m == member or m.rsplit('/', 1)[-1] == member]
-        if not members: raise EBirdDataError(f'{p.name} has no member {member!r}; it holds {[m for m, *_ in _members(p, zip_)][:10]}.')
+        if not members: raise EBirdDataError(f'{p.name} has no member {member!r}; it holds {[m for m, *_ in _members(p, zip_)][:10]}: '
+                                             f'name one of those after the colon.')
     if zip_:
         def member_opener(m):
             def opener():
@@ -668,7 +671,7 @@ def _open_stream(self: _BlockReader, stream, part):
     "pyarrow's streaming CSV reader on `stream`, or the `EBirdDataError` for a file without rows or one that cannot be read."
     try: return pacsv.open_csv(stream, **self.options(part))
     except pa.ArrowInvalid as e:
-        if 'Empty CSV file' in str(e): raise EBirdDataError(f'{self.name} has a header but no data rows.') from None
+        if 'Empty CSV file' in str(e): raise EBirdDataError(f'{self.name} has a header but no data rows. {_NO_ROWS}') from None
         raise self.stopped(e, 0) from None
     except _READ_ERRORS as e: raise self.stopped(e, 0) from None
 
@@ -798,7 +801,7 @@ def parse_range(self: _BlockReader, fd, cuts, k, marked=False) -> tuple:
         if 'Empty CSV file' not in str(e):
             if marked or _valid_utf8(data): raise
             return self.parse_range(fd, cuts, k, True)   # (pyarrow cannot hand such a row to the handler)
-        if len(cuts) == 2: raise EBirdDataError(f'{self.name} has a header but no data rows.') from None
+        if len(cuts) == 2: raise EBirdDataError(f'{self.name} has a header but no data rows. {_NO_ROWS}') from None
         tbl = None
     frames, bad = [], 0
     for batch in (tbl.to_batches() if tbl is not None else []):   # one per block: no copy
@@ -836,7 +839,9 @@ def ranges(self: _BlockReader, path, cuts):
         for k, future in enumerate(parsed):
             try: frames, bad, part = future.result()
             except (pa.ArrowInvalid, *_READ_ERRORS) as e:
-                if k == 0 and 'straddl' not in str(e): raise EBirdDataError(f'{self.name} cannot be parsed as an EBD: {e}') from None
+                if k == 0 and 'straddl' not in str(e):
+                    raise EBirdDataError(f'{self.name} cannot be parsed as an EBD ({e}): give the file as eBird wrote it (tab-separated '
+                                         f'text), or download it again.') from None
                 raise self.stopped(re.sub(r'Row #(\d+)', lambda m: f'Row #{int(m[1]) + lines_before(k)}', str(e)), self.done) from None
             off = (lambda: lines_before(k)) if k else (lambda: 0)
             if k == n - 1: self.truncated(part, _pread(fd, max(0, cuts[-1] - 4096), cuts[-1]), lambda number: number + off())
@@ -1019,7 +1024,7 @@ def _resolve_columns(cmap, columns, name):
         n = COLUMN_RENAMES.get(c.strip(), c.strip())
         if n in cmap or (n in ('OBSERVATION TYPE', 'PROTOCOL NAME') and 'PROTOCOL CODE' in cmap): out.append(n)
         else: unknown.append(c)
-    if unknown: raise EBirdDataError(f'{name} has no column(s) {unknown}. It has: {list(cmap)}.')
+    if unknown: raise EBirdDataError(f'{name} has no column(s) {unknown}: ask for columns it has ({list(cmap)}), by these or older release names.')
     return list(dict.fromkeys(out))
 
 def _normalise_protocol_columns(df, want, categorical=False):

@@ -214,6 +214,8 @@ def test_bad_arguments(tmp_path):
                     (dict(columns=[5]), 'columns')]:
         with pytest.raises(EBirdDataError, match=msg): load_ebird_data(p, **kw)
     with pytest.raises(EBirdDataError, match='path'): load_ebird_data(5)
+    z = write_text(tmp_path / 'not_really.zip', ebd_text(BASIC))                    # named .zip, but plain text
+    with pytest.raises(EBirdDataError, match='give not_really.zip itself'): load_ebird_data(f'{z}:ebd.txt')
 
 
 def test_unreadable_file(tmp_path, monkeypatch):
