@@ -125,8 +125,6 @@ def test_any_file_in_older_forms_gives_the_same_matrix(seed, n, release, leading
         _same(_quiet(build_species_matrix, f'{d}/old.txt', **kw), _quiet(build_species_matrix, f'{d}/new.txt', **kw))
 
 
-@pytest.mark.xfail(strict=True, reason='needs the reader to apply every _PER_ROW check to every row (_misaligned checks only '
-                                       'SAMPLING EVENT IDENTIFIER and CATEGORY); remove this mark once it does')
 def test_counts_and_scientific_names_no_release_writes_are_refused(tmp_path):
     "A count of 0, -5 or abc, or an empty scientific name: the row is refused and reported, not read as a presence."
     text = ebd_text([('S1', ['House Crow', 'Common Myna'], {'count': '0'}), ('S2', ['House Crow', ('Asian Koel', '')]),

@@ -5,6 +5,7 @@
 # %% ../../nbs/00d_reader.ipynb #351c9cf3
 from __future__ import annotations
 
+import codecs
 import contextlib
 import dataclasses
 import gzip
@@ -50,6 +51,9 @@ def _header_cells(line: str) -> list:
     cells = [c.strip() for c in line.lstrip('\ufeff').rstrip('\r\n').split('\t')]
     return [c if c else f'_unnamed_{i}' for i, c in enumerate(cells)]
 
+_NO_ROWS = 'Check the download is complete, or widen your custom download.'
+_LINE_END = re.compile(rb'\r\n?|\n')   # a line ends in LF, CRLF (Windows) or CR alone (old Mac)
+
 def _check_header(head: bytes, name: str) -> list:
     "Raw header cells of an EBD whose first bytes are `head`; `EBirdDataError` saying why if it is not one."
     if not head.strip(b'\xef\xbb\xbf \t\r\n'):
@@ -58,8 +62,9 @@ def _check_header(head: bytes, name: str) -> list:
     ctrl = sum(b < 9 or 13 < b < 32 for b in sample)
     if b'\x00' in sample or ctrl > len(sample) // 100:
         raise EBirdDataError(f'{name} is not a text file (it holds binary data). Give the EBD .txt file, or the '
-                             f'.gz/.zip/.tar that eBird ships, not a spreadsheet or other format. {_DOWNLOAD_HINT}')
-    first = head.split(b'\n', 1)[0].decode('utf-8', 'replace')
+                             f'.gz/.zip/.tar/.tar.gz that eBird ships, not a spreadsheet or other format. {_DOWNLOAD_HINT}')
+    first, *rest = _LINE_END.split(head, 1)
+    first = first.decode('utf-8', 'replace')
     if '\t' not in first:
         for sep, what in ((',', 'comma'), (';', 'semicolon')):
             if first.count(sep) >= 3:
@@ -73,18 +78,56 @@ def _check_header(head: bytes, name: str) -> list:
             raise EBirdDataError(f'{name} is a Sampling Event Data (SED) file (one row per checklist, no species); '
                                  f'give the observation file (ebd_..._.txt, the one without "sampling" in its name).')
         raise EBirdDataError(f'{name} is not an eBird Basic Dataset: it lacks the required columns {missing}. {_DOWNLOAD_HINT}')
-    rest = head.split(b'\n', 1)[1] if b'\n' in head else b''
-    if not rest.strip():
-        raise EBirdDataError(f'{name} has a header but no data rows. Check the download is complete, or widen your custom download.')
+    if not rest or not rest[0].strip():
+        raise EBirdDataError(f'{name} has a header but no data rows. {_NO_ROWS}')
     return raw
 
+# %% ../../nbs/00d_reader.ipynb #d7de10f3
+_BOMS = {b'\xff\xfe': 'utf-16-le', b'\xfe\xff': 'utf-16-be'}
+
+def _utf16(head: bytes) -> str | None:
+    "The codec of text whose first bytes are `head` if it is UTF-16 (from its byte-order mark, or the zero bytes of ASCII), else None."
+    if head[:2] in _BOMS and head[2:4] != b'\x00\x00': return _BOMS[head[:2]]   # (FF FE 00 00 would be UTF-32)
+    even, odd = head[0:256:2], head[1:256:2]
+    if len(odd) < 8: return None
+    zeros = lambda b: b.count(0) / len(b)
+    if zeros(odd) > 0.9 and zeros(even) < 0.1: return 'utf-16-le'
+    if zeros(even) > 0.9 and zeros(odd) < 0.1: return 'utf-16-be'
+    return None
+
+class _Utf16(io.RawIOBase):
+    "UTF-8 bytes of a UTF-16 stream, transcoded as they are read (a character split between reads is finished first)."
+    def __init__(self, f, codec): self.f, self.dec, self.buf = f, codecs.getincrementaldecoder(codec)('surrogatepass'), b''
+    def readable(self): return True
+    def _more(self, n) -> bool:
+        raw = self.f.read(n if n > 0 else -1)
+        try: text = self.dec.decode(raw, final=not raw)
+        except UnicodeDecodeError: text, self.dec = '\udcff', None   # (a last odd byte: an invalid byte, reported downstream)
+        self.buf += text.encode('utf-8', 'surrogatepass')
+        return bool(raw)
+    def read(self, n=-1):
+        while self.dec is not None and (n < 0 or len(self.buf) < n) and self._more(n): pass
+        out, self.buf = (self.buf, b'') if n < 0 or len(self.buf) <= n else (self.buf[:n], self.buf[n:])
+        return out
+    def readinto(self, buf):
+        data = self.read(len(buf)); buf[:len(data)] = data
+        return len(data)
+    def close(self):
+        if not self.closed: self.f.close()
+        super().close()
+
 # %% ../../nbs/00d_reader.ipynb #5062ddcc
+_GZIP = b'\x1f\x8b'
+
 def _magic_open(raw_stream, name: str):
-    "Binary stream of the text inside `raw_stream`, gunzipping if its first bytes say gzip."
+    "Binary stream of the UTF-8 text inside `raw_stream`: gunzipped if its first bytes say gzip, transcoded if it is UTF-16."
     head = raw_stream.read(2)
     raw_stream.seek(0)
-    if head == b'\x1f\x8b': return _Stream(gzip.GzipFile(fileobj=raw_stream, mode='rb'), raw_stream)
-    return _Stream(raw_stream)
+    inner = gzip.GzipFile(fileobj=raw_stream, mode='rb') if head == _GZIP else raw_stream
+    codec = _utf16(inner.read(4096))
+    inner.seek(0)
+    if codec: inner = _Utf16(inner, codec)
+    return _Stream(inner, raw_stream) if inner is not raw_stream else _Stream(raw_stream)
 
 def _read_head(opener, name, n=1 << 16) -> bytes:
     try:
@@ -94,39 +137,54 @@ def _read_head(opener, name, n=1 << 16) -> bytes:
 
 _SKIP_MEMBER = re.compile(r'(readme|terms|recommended|citation|license|\.pdf$|\.rtf$|\.html?$|\.md$|\.xlsx?$|\.csv$)', re.I)
 
-_MEMBER = re.compile(r'^(.+\.(?:zip|tar)):([^:]+)$', re.I)   # 'download.zip:ebd_..._.txt': one member of an archive
+_MEMBER = re.compile(r'^(.+\.(?:zip|tar|tar\.gz|tgz)):([^:]+)$', re.I)   # 'download.zip:ebd_..._.txt': one member of an archive
+
+def _gunzipped_head(p, n=512) -> bytes:
+    "The first `n` bytes of the gzip file `p` once decompressed (b'' if it cannot be: reading it says why)."
+    try:
+        with gzip.open(p, 'rb') as g: return g.read(n)
+    except _READ_ERRORS: return b''
+
+def _is_tar(head: bytes) -> bool: return len(head) > 262 and head[257:262] == b'ustar'
 
 def find_ebd(path):
-    "`(name, opener, raw_header)` of the EBD at `path`: a .txt, a .gz, the EBD inside a .zip/.tar, or `archive:member`."
+    "`(name, opener, raw_header)` of the EBD at `path`: a .txt, a .gz, the EBD inside a .zip/.tar/.tar.gz, or `archive:member`."
+    if not isinstance(path, (str, os.PathLike)):
+        raise EBirdDataError(f'path must be the path of an EBD file (a str or Path), not {type(path).__name__}: {path!r:.60}.')
     p, member = Path(path).expanduser(), None
     if not p.exists() and _MEMBER.match(str(path)): p, member = Path(_MEMBER.match(str(path))[1]).expanduser(), _MEMBER.match(str(path))[2]
     if not p.exists(): raise EBirdDataError(f'{p}: no such file. Check the path. {_DOWNLOAD_HINT}')
     if p.is_dir(): raise EBirdDataError(f'{p} is a folder; give the EBD file inside it (or the .tar/.zip itself).')
-    with open(p, 'rb') as f: magic = f.read(512)
-    if magic[:4] == b'PK\x03\x04' or (len(magic) > 262 and magic[257:262] == b'ustar'):
+    try:
+        with open(p, 'rb') as f: magic = f.read(512)
+    except OSError as e:
+        raise EBirdDataError(f'{p} cannot be read ({e.strerror or e}): check its permissions, or copy it somewhere you can read.') from None
+    if magic[:4] == b'PK\x03\x04' or _is_tar(magic) or (magic[:2] == _GZIP and _is_tar(_gunzipped_head(p))):
         return _find_in_archive(p, zip_=magic[:4] == b'PK\x03\x04', member=member, given=str(path))
-    if member is not None: raise EBirdDataError(f'{p.name} is not a .zip or .tar archive, so it has no member {member!r}.')
+    if member is not None: raise EBirdDataError(f'{p.name} is not a .zip or .tar archive, so it has no member {member!r}: '
+                                                f'give {p.name} itself (without ":{member}").')
     def opener(): return _magic_open(open(p, 'rb'), p.name)
-    if magic[:2] != b'\x1f\x8b' and p.is_file(): opener.path = p   # a plain file: read in parallel byte ranges
+    if magic[:2] != _GZIP and not _utf16(magic) and p.is_file(): opener.path = p   # a plain UTF-8 file: read in parallel byte ranges
     head = _read_head(opener, p.name)
-    if magic[:2] == b'\x1f\x8b' and not head:
+    if magic[:2] == _GZIP and not head:
         raise EBirdDataError(f'{p.name} is an empty gzip file. {_DOWNLOAD_HINT}')
     return p.name, opener, _check_header(head, p.name)
 
 def _members(p, zip_) -> list:
-    "(name, size) of the files in an archive; `EBirdDataError` if it is cut short or damaged."
+    "(name, size, entry) of the files in an archive (a .tar may be gzipped); `EBirdDataError` if it is cut short or damaged."
     try:
         if zip_:
-            with zipfile.ZipFile(p) as z: return [(i.filename, i.file_size) for i in z.infolist() if not i.is_dir()]
-        with tarfile.open(p) as t: return [(m.name, m.size) for m in t.getmembers() if m.isfile()]
+            with zipfile.ZipFile(p) as z: return [(i.filename, i.file_size, i) for i in z.infolist() if not i.is_dir()]
+        with tarfile.open(p) as t: return [(m.name, m.size, m) for m in t.getmembers() if m.isfile()]
     except _READ_ERRORS as e:
         raise EBirdDataError(f'{p.name} is a damaged or incomplete {"zip" if zip_ else "tar"} archive ({e}); download it again.') from None
 
 def _find_in_archive(p, zip_, member=None, given=None):
     members = _members(p, zip_)
     if member is not None:
-        members = [(m, s) for m, s in members if m == member or m.rsplit('/', 1)[-1] == member]
-        if not members: raise EBirdDataError(f'{p.name} has no member {member!r}; it holds {[m for m, _ in _members(p, zip_)][:10]}.')
+        members = [(m, s, e) for m, s, e in members if m == member or m.rsplit('/', 1)[-1] == member]
+        if not members: raise EBirdDataError(f'{p.name} has no member {member!r}; it holds {[m for m, *_ in _members(p, zip_)][:10]}: '
+                                             f'name one of those after the colon.')
     if zip_:
         def member_opener(m):
             def opener():
@@ -136,28 +194,28 @@ def _find_in_archive(p, zip_, member=None, given=None):
     else:
         def member_opener(m):
             def opener():
-                t = tarfile.open(p); f = t.extractfile(m)
+                t = tarfile.open(p); f = t.extractfile(m)   # (a TarInfo: no second pass over a gzipped tar to find it)
                 return _magic_open(_Stream(f, t), m)
             return opener
     found, sed = [], []
-    for m, size in members:
+    for m, size, entry in members:
         if member is None and _SKIP_MEMBER.search(m.rsplit('/', 1)[-1]): continue
-        try: raw = _check_header(_read_head(member_opener(m), f'{p.name}:{m}'), f'{p.name}:{m}')
+        try: raw = _check_header(_read_head(member_opener(entry), f'{p.name}:{m}'), f'{p.name}:{m}')
         except EBirdDataError as e:
             if member is not None or 'cannot be decompressed' in str(e): raise
             if 'Sampling Event Data' in str(e): sed.append(m)
             continue
-        found.append((size, m, raw))
+        found.append((size, m, raw, entry))
     if not found:
         if sed: raise EBirdDataError(f'{p.name} holds only a Sampling Event Data file ({sed[0]}), no observation file: '
                                      f'download the EBD itself (the file without "sampling" in its name).')
-        raise EBirdDataError(f'{p.name} holds no eBird Basic Dataset file (members: {[m for m, _ in members][:10]}). {_DOWNLOAD_HINT}')
+        raise EBirdDataError(f'{p.name} holds no eBird Basic Dataset file (members: {[m for m, *_ in members][:10]}). {_DOWNLOAD_HINT}')
     if len(found) > 1:
-        names = [m for _, m, _ in sorted(found, reverse=True)]
+        names = [m for _, m, *_ in sorted(found, key=lambda f: f[:2], reverse=True)]
         raise EBirdDataError(f'{p.name} holds {len(found)} EBD files: {", ".join(names)}. Say which one to read: '
                              f'{given or p}:{names[0].rsplit("/", 1)[-1]} (the archive, a colon, the file), or extract it.')
-    size, m, raw = found[0]
-    return f'{p.name}:{m}', member_opener(m), raw
+    size, m, raw, entry = found[0]
+    return f'{p.name}:{m}', member_opener(entry), raw
 
 class _Stream(io.RawIOBase):
     "A binary stream that closes the objects it was opened from and remembers its last bytes."
@@ -265,10 +323,10 @@ def _misaligned(tbl: pa.Table) -> tuple:
         enc = _first_seen(tbl['SAMPLING EVENT IDENTIFIER'])
         wrong = _fails(enc.dictionary, 'SAMPLING EVENT IDENTIFIER')    # (each distinct id once)
         if wrong.any(): mark(np.flatnonzero(wrong[enc.indices.to_numpy(zero_copy_only=False)]), 'SAMPLING EVENT IDENTIFIER')
-    if 'CATEGORY' in text:
-        cat = _one_chunk(tbl['CATEGORY'])
-        if pa.types.is_dictionary(cat.type): mark(np.flatnonzero(_fails(cat.dictionary, 'CATEGORY')[cat.indices.to_numpy(zero_copy_only=False)]), 'CATEGORY')
-        else: mark(np.flatnonzero(_fails(cat, 'CATEGORY')), 'CATEGORY')
+    for c in _PER_ROW[1:]:   # (CATEGORY, SCIENTIFIC NAME, OBSERVATION COUNT: on every row, each distinct value checked once)
+        if c not in text: continue
+        a = _one_chunk(tbl[c]); a = a if pa.types.is_dictionary(a.type) else a.dictionary_encode()
+        mark(np.flatnonzero(_fails(a.dictionary, c)[a.indices.to_numpy(zero_copy_only=False)]), c)
     rest = [c for c in text if c not in _PER_ROW]
     if enc is None or not rest: return np.flatnonzero(bad), why, enc
     ids, seen = enc.indices.to_numpy(zero_copy_only=False), np.zeros(len(tbl), bool)
@@ -288,20 +346,23 @@ def _misaligned(tbl: pa.Table) -> tuple:
 
 
 # %% ../../nbs/00d_reader.ipynb #09917ee6
+_BLOCK = 1 << 21     # bytes parsed per block, unless the caller says otherwise
 _RANGE_BLOCKS = 8   # a plain file is parsed in byte ranges of this many blocks (16 MB by default), several at once
 
 def _line_cuts(path, step):
-    "Offsets `[0, ..., size]` that split a plain file into ranges of about `step` bytes at line starts; None if a window lacks a newline."
+    "Offsets `[0, ..., size]` that split a plain file into ranges of about `step` bytes at line starts (after LF, CRLF or a lone CR); None if a window lacks a line end."
     size = path.stat().st_size
     cuts = [0]
     with open(path, 'rb') as f:
         for nominal in range(step, size, step):
             if nominal <= cuts[-1]: continue
             f.seek(nominal - 1)
-            i = f.read(1 << 20).find(b'\n')
-            if i < 0: return None
-            if nominal + i >= size: break
-            cuts.append(nominal + i)
+            w = f.read(1 << 20)
+            m = _LINE_END.search(w)
+            if m is None: return None
+            end = nominal - 1 + m.end() + (m[0] == b'\r' and m.end() == len(w) and f.read(1) == b'\n')   # (a CRLF split by the window)
+            if end >= size: break
+            cuts.append(end)
     return cuts + [size]
 
 def _count_lines(b: bytes) -> int:
@@ -412,6 +473,7 @@ class _Part:
     handled: list = field(default_factory=list)  # line numbers of every row the handler saw
     last: dict = field(default_factory=dict)     # the last of them: number, text, fields, why skipped
     marked: bool = False                         # invalid bytes of malformed lines were marked (`_mark_invalid`)
+    damaged: set = field(default_factory=set)    # ids of the checklists whose skipped rows still show them
 
 class _BlockReader:
     "One EBD file read as Arrow tables of the normalised `columns`: its header, the rows it repairs or skips, what it tells `say`."
@@ -426,6 +488,7 @@ class _BlockReader:
         self.n_header, self.pos = len(self.raw), {r: i for i, r in enumerate(self.raw)}
         self.min_fields = self.pos[cmap.get('ALL SPECIES REPORTED', cmap['SAMPLING EVENT IDENTIFIER'])] + 1
         self.checks = [(self.pos[cmap[c]], c) for c in FIELD_CHECKS if c in cmap]
+        self.id_at = self.pos[cmap['SAMPLING EVENT IDENTIFIER']]
         self.skipped, self.unnumbered, self.done = [], 0, 0   # skipped line numbers in the file (the first 100 or so), how many more, rows out
 
     def repaired(self, cells) -> tuple:
@@ -436,6 +499,11 @@ class _BlockReader:
         else: return None, 'fields'
         return fixed, next((c for i, c in self.checks if field_problem(c, fixed[i])), None)   # (a lost or extra tab inside breaks a check)
 
+    def row_ids(self, cells) -> list:
+        "The checklist a skipped row belongs to: its id, or (fields shifted by a lost or extra tab) an id one or two fields away."
+        near = [cells[self.id_at + d] for d in (0, -1, 1, -2, 2) if 0 <= self.id_at + d < len(cells)]
+        return [c for c in near if not field_problem('SAMPLING EVENT IDENTIFIER', c)][:1]
+
     def handler(self, part: _Part):
         "pyarrow's `invalid_row_handler` for `part`: each row is repaired into `part.pending` or skipped, and noted."
         def handle(row):
@@ -444,7 +512,9 @@ class _BlockReader:
             fixed, why = self.repaired(cells)
             part.last = dict(number=row.number, text=text, n=len(cells), why=why)
             part.handled.append(row.number)
-            if why: part.skipped.append(row.number); part.why[why] = part.why.get(why, 0) + 1
+            if why:
+                part.skipped.append(row.number); part.why[why] = part.why.get(why, 0) + 1
+                part.damaged.update(self.row_ids(cells))
             else: part.pending.append((row.number, [fixed[self.pos[s]] for s in self.src]))
             return 'skip'
         handle._ebd = True
@@ -466,15 +536,30 @@ def to_frame(self: _BlockReader, tbl) -> tuple:
 @patch
 def checked(self: _BlockReader, df, part: _Part, start, seen=0):
     "`df` less its rows that break `FIELD_CHECKS` (their line numbers, from `start`, go to `part`), its id column dictionary-encoded."
+    return self.checked_rows(df, part, start, seen)[0]
+
+@patch
+def checked_rows(self: _BlockReader, df, part: _Part, start, seen=0) -> tuple:
+    "(`checked` `df`, the positions in `df` of the rows it kept)."
     bad, why, enc = _misaligned(df)
+    kept = np.delete(np.arange(len(df)), bad)
     if len(bad):
+        if 'SAMPLING EVENT IDENTIFIER' in df.column_names:   # (the checklists that lost these rows, where their id is whole)
+            ids = _plain_text(df['SAMPLING EVENT IDENTIFIER']).take(pa.array(bad)).to_pylist()
+            part.damaged.update(i for i in (v.decode('utf-8', 'replace') if isinstance(v, bytes) else v for v in ids)
+                                if not field_problem('SAMPLING EVENT IDENTIFIER', i))
         keep = np.ones(len(df), bool); keep[bad] = False
         df, enc = df.filter(pa.array(keep)), None
         part.skipped += _line_numbers(bad + seen, part.handled, start)
         for c, k in why.items(): part.why[c] = part.why.get(c, 0) + k
+    return _id_encoded(df, enc), kept
+
+def _id_encoded(df, enc=None):
+    "`df` with its id column (if it has one) dictionary-encoded (`enc`: already done)."
     if 'SAMPLING EVENT IDENTIFIER' not in df.column_names: return df
     i = df.column_names.index('SAMPLING EVENT IDENTIFIER')
-    return df.set_column(i, 'SAMPLING EVENT IDENTIFIER', enc if enc is not None else _one_chunk(df[i]).dictionary_encode())
+    if enc is None: enc = _one_chunk(df[i])
+    return df.set_column(i, 'SAMPLING EVENT IDENTIFIER', enc if pa.types.is_dictionary(enc.type) else enc.dictionary_encode())
 
 @patch
 def pending_frame(self: _BlockReader, rows) -> pa.Table:
@@ -483,7 +568,7 @@ def pending_frame(self: _BlockReader, rows) -> pa.Table:
     self.info.padded_rows += len(rows)
     df, bad = self.to_frame(tbl)
     self.info.invalid_utf8_rows += bad
-    return self.checked(df, _Part(), 0)
+    return _id_encoded(df)
 
 @patch
 def options(self: _BlockReader, part: _Part, skip_rows=1) -> dict:
@@ -499,8 +584,11 @@ def options(self: _BlockReader, part: _Part, skip_rows=1) -> dict:
 def stopped(self: _BlockReader, e, done) -> EBirdDataError:
     "The error for a parse that failed after `done` rows: a row longer than a block, or a damaged file."
     if 'straddl' in str(e):   # (pyarrow: a row longer than a block)
-        return EBirdDataError(f'{self.name}: a row{f" after the first {done:,}" if done else ""} is longer than the block size '
-                              f'({self.block_size:,} bytes): it holds a very long field. Pass a larger block_size (e.g. block_size={self.block_size * 8}).')
+        where = f'{self.name}: a row{f" after the first {done:,}" if done else ""} is longer than the block size ({self.block_size:,} bytes)'
+        if self.block_size != _BLOCK:   # (only a caller who chose the block size can change it)
+            return EBirdDataError(f'{where}: it holds a very long field. Pass a larger block_size (e.g. block_size={self.block_size * 8}).')
+        return EBirdDataError(f'{where}: no eBird row is that long, so line breaks are missing (the file was damaged or joined '
+                              f'into long lines after download). Download it again and give the file as eBird ships it.')
     return EBirdDataError(f'{self.name}: reading stopped after {done:,} rows: {e}. The file may be corrupt or '
                           f'an incomplete download; download it again.')
 
@@ -508,8 +596,8 @@ def stopped(self: _BlockReader, e, done) -> EBirdDataError:
 def truncated(self: _BlockReader, part: _Part, tail, line=lambda number: number):
     "Drop a short last line without newline (`part.last` is the last malformed row, `tail` the file's last bytes; `line` numbers it in the file)."
     last = part.last
-    if not (tail and not tail.endswith(b'\n') and last and last['n'] < self.n_header
-            and last['text'].encode('utf-8', 'surrogateescape') == tail.rsplit(b'\n', 1)[-1].rstrip(b'\r')): return
+    if not (tail and not tail.endswith((b'\n', b'\r')) and last and last['n'] < self.n_header
+            and last['text'].encode('utf-8', 'surrogateescape') == _LINE_END.split(tail)[-1]): return
     self.info.truncated_last_line = True
     if part.pending and part.pending[-1][0] == last['number']: part.pending.pop()
     if last['number'] in part.skipped:
@@ -528,9 +616,16 @@ def report(self: _BlockReader):
     if skipped:
         more = f' and {n - 10:,} more' if n > 10 else ''
         self.say(f'{self.name}: skipped {n:,} malformed rows ({_skip_reasons(info.skipped_reasons, self.n_header)}) '
-                 f'at lines {", ".join(map(str, skipped[:10]))}{more}.')
+                 f'at lines {", ".join(map(str, skipped[:10]))}{more}.{_damaged_note(info.damaged_checklists)}')
     if self.decode and info.invalid_utf8_rows:
         self.say(f'{self.name}: invalid UTF-8 bytes in {info.invalid_utf8_rows:,} value(s) were replaced by U+FFFD.')
+
+def _damaged_note(ids) -> str:
+    "What the warning says of the checklists that lost a skipped row."
+    if not ids: return ''
+    first = sorted(ids, key=lambda i: (len(i), i))[:10]
+    return (f' {len(ids):,} checklist(s) lost a row to them and are no longer complete ({", ".join(first)}{" and more" if len(ids) > 10 else ""}): '
+            f"their ids are in ReadInfo.damaged_checklists (df.attrs['read_info'] of load_ebird_data), so they can be left out.")
 
 def _skip_reasons(why, n_header) -> str:
     "Why rows were skipped, in words."
@@ -541,16 +636,16 @@ def _skip_reasons(why, n_header) -> str:
 # %% ../../nbs/00d_reader.ipynb #aff17d0e
 @patch
 def stream(self: _BlockReader, nrows=None):
-    "Tables of a stream (compressed, in an archive, or `nrows` given): pyarrow's streaming reader, one block at a time, in this thread."
-    part = _Part(skipped=self.skipped, why=self.info.skipped_reasons)   # (the latest repaired row is held back until we know it is not the last line)
+    "Tables of a stream (compressed, in an archive, or `nrows` given): pyarrow's streaming reader, one block at a time, in this thread; with `nrows`, `first_checklists`."
+    part = _Part(skipped=self.skipped, why=self.info.skipped_reasons, damaged=self.info.damaged_checklists)   # (the latest repaired row is held back until we know it is not the last line)
     stream = _MarkedStream(self.opener(), self.n_header, part)          # (so that a malformed row with invalid UTF-8 reaches the handler)
     with contextlib.closing(stream):
         reader = self._open_stream(stream, part)
+        if nrows is not None:
+            yield from self.first_checklists(reader, part, stream, nrows)
+            return
         seen = 0
-        while nrows is None or self.done < nrows:
-            try: batch = reader.read_next_batch()
-            except StopIteration: break
-            except (pa.ArrowInvalid, *_READ_ERRORS) as e: raise self.stopped(e, self.done) from None
+        for batch in self.batches(reader):
             frames = []
             if batch.num_rows:
                 df, bad = self.to_frame(batch)
@@ -559,27 +654,124 @@ def stream(self: _BlockReader, nrows=None):
             if len(part.pending) > 1:   # (pyarrow may parse ahead in a thread, calling the handler meanwhile: take a fixed count)
                 k = len(part.pending) - 1
                 frames.append(self.pending_frame(part.pending[:k])); del part.pending[:k]
-            yield from self._counted(frames, nrows)
-        else: return
+            yield from self._counted(frames)
         self.truncated(part, stream.tail)
-        if part.pending: yield from self._counted([self.pending_frame(part.pending)], nrows)
+        if part.pending: yield from self._counted([self.pending_frame(part.pending)])
+
+@patch
+def batches(self: _BlockReader, reader):
+    "The record batches of pyarrow's streaming `reader`, a failed parse as the `EBirdDataError` saying why."
+    while True:
+        try: yield reader.read_next_batch()
+        except StopIteration: return
+        except (pa.ArrowInvalid, *_READ_ERRORS) as e: raise self.stopped(e, self.done) from None
 
 @patch
 def _open_stream(self: _BlockReader, stream, part):
     "pyarrow's streaming CSV reader on `stream`, or the `EBirdDataError` for a file without rows or one that cannot be read."
     try: return pacsv.open_csv(stream, **self.options(part))
     except pa.ArrowInvalid as e:
-        if 'Empty CSV file' in str(e): raise EBirdDataError(f'{self.name} has a header but no data rows.') from None
+        if 'Empty CSV file' in str(e): raise EBirdDataError(f'{self.name} has a header but no data rows. {_NO_ROWS}') from None
         raise self.stopped(e, 0) from None
     except _READ_ERRORS as e: raise self.stopped(e, 0) from None
 
 @patch
-def _counted(self: _BlockReader, frames, nrows=None):
-    "`prepare` of each non-empty table of `frames`, cut at `nrows` rows in all, counted in `done`."
+def _counted(self: _BlockReader, frames):
+    "`prepare` of each non-empty table of `frames`, counted in `done`."
     for df in frames:
-        if nrows is not None and self.done + len(df) > nrows: df = df.slice(0, nrows - self.done)
         self.done += len(df)
         if len(df): yield self.prep(df)
+
+# %% ../../nbs/00d_reader.ipynb #8d15c7c0
+@patch
+def first_checklists(self: _BlockReader, reader, part: _Part, stream, nrows):
+    "Tables of a stream's rows, in file order, from the first to the end of the checklist that row `nrows` belongs to."
+    tables, lines, seen, parsed, runs = [], [], 0, 0, _Runs(self.name)
+    for batch in self.batches(reader):
+        if not batch.num_rows: continue
+        df, b = self.to_frame(batch)
+        self.info.invalid_utf8_rows += b
+        df, kept = self.checked_rows(df, part, 2, seen)
+        ln = np.asarray(_line_numbers(kept + seen, part.handled, 2), np.int64)
+        tables.append(df); lines.append(ln); seen += batch.num_rows; parsed = max(parsed, ln[-1] if len(ln) else 0)
+        early = [r for r in part.pending if r[0] <= parsed]
+        if sum(map(len, lines)) + len(early) < nrows - self.done:   # (all before row nrows: passed on now, typed as they go)
+            yield from self._counted([self.in_file_order(tables, lines, early, parsed + 1, runs)])
+            tables, lines, part.pending[:] = [], [], [r for r in part.pending if r[0] > parsed]
+        elif (stop := self.boundary(tables, lines, part.pending, nrows - self.done, parsed)) is not None: break
+    else:
+        self.truncated(part, stream.tail)
+        stop = self.boundary(tables, lines, part.pending, nrows - self.done, math.inf)
+    if stop is not None: yield from self._counted([self.in_file_order(tables, lines, [r for r in part.pending if r[0] < stop], stop, runs)])
+    part.pending.clear()
+
+# %% ../../nbs/00d_reader.ipynb #24cec08a
+@patch
+def ids_in_order(self: _BlockReader, tables, lines, pending) -> tuple:
+    "(checklist ids, line numbers) of the rows of `tables` (their line numbers `lines`) and of the repaired rows `pending`, in file order."
+    j = self.src.index(self.cmap['SAMPLING EVENT IDENTIFIER'])
+    ids = [_plain_text(t['SAMPLING EVENT IDENTIFIER']).cast(pa.string()).to_numpy(zero_copy_only=False) for t in tables]
+    ln = np.concatenate(lines + [np.array([r[0] for r in pending], np.int64)])
+    ids = np.concatenate(ids + [np.array([r[1][j] for r in pending], object)])
+    order = np.argsort(ln, kind='stable')
+    return ids[order], ln[order]
+
+@patch
+def boundary(self: _BlockReader, tables, lines, pending, nrows, parsed):
+    "The line of the first row after row `nrows` (of these) of another checklist, once the rows parsed up to line `parsed` show it; `inf` when `parsed` is: none."
+    final = parsed == math.inf
+    none = math.inf if final else None
+    if sum(map(len, lines)) + len(pending) <= nrows: return none
+    if 'SAMPLING EVENT IDENTIFIER' not in self.want:   # (no ids to tell checklists apart: cut at row nrows)
+        ln = np.sort(np.concatenate(lines + [np.array([r[0] for r in pending], np.int64)]))
+        stop = ln[nrows]
+    else:
+        ids, ln = self.ids_in_order(tables, lines, pending)
+        other = np.flatnonzero(ids[nrows:] != ids[nrows - 1])
+        if not len(other): return none
+        stop = ln[nrows + other[0]]
+    return stop if stop <= parsed else None   # (a repaired row past the parsed blocks: rows before it may still come)
+
+# %% ../../nbs/00d_reader.ipynb #958f63f6
+@patch
+def in_file_order(self: _BlockReader, tables, lines, pending, stop, runs) -> pa.Table:
+    "One table of the rows of `tables` (their line numbers `lines`) and of the repaired rows `pending` before line `stop`, in file order; `runs` checks that no checklist comes back."
+    if pending: tables, lines = tables + [self.pending_frame(pending)], lines + [np.array([r[0] for r in pending], np.int64)]
+    if not tables: return pa.table({})
+    if len(tables) == 1: tbl, ln = tables[0], lines[0]   # (one parsed block: already in order)
+    else:
+        ln = np.concatenate(lines)
+        order = np.argsort(ln, kind='stable')
+        tbl, ln = pa.concat_tables([_plain_id(t) for t in tables]).take(pa.array(order)), ln[order]
+    if 'SAMPLING EVENT IDENTIFIER' in tbl.column_names: runs.check(tbl['SAMPLING EVENT IDENTIFIER'], ln)   # (rows read past `stop` too)
+    return _id_encoded(tbl.slice(0, int(np.searchsorted(ln, stop))))
+
+def _plain_id(t: pa.Table) -> pa.Table:
+    "`t` with its id column (if it has one) as plain text, so that tables with different id dictionaries can be joined."
+    c = 'SAMPLING EVENT IDENTIFIER'
+    return t.set_column(t.column_names.index(c), c, _plain_text(t[c])) if c in t.column_names else t
+
+class _Runs:
+    "The checklists a stream read in file order has shown so far, to tell when the rows of one are apart."
+    def __init__(self, name): self.name, self.closed, self.last = name, set(), None
+    def check(self, ids, ln):
+        "`EBirdDataError` if a checklist among `ids` (the next rows, on lines `ln`) is one already left behind."
+        codes = _one_chunk(ids)
+        codes = codes if pa.types.is_dictionary(codes.type) else codes.dictionary_encode()
+        starts = np.flatnonzero(np.r_[True, np.diff(codes.indices.to_numpy(zero_copy_only=False)) != 0])
+        run = codes.dictionary.take(codes.indices.take(pa.array(starts))).to_pylist()
+        run = [v.decode('utf-8', 'replace') if isinstance(v, bytes) else v for v in run]
+        new = run[1:] if run[0] == self.last else run
+        back = [k for k, v in enumerate(new) if v in self.closed] or np.flatnonzero(pd.Series(new).duplicated().to_numpy()).tolist()
+        if back:
+            k = back[0] + len(run) - len(new)
+            raise EBirdDataError(f'{self.name}: the rows of checklist {run[k]} are not together (it comes back at line {ln[starts[k]]} '
+                                 f'after other checklists), so nrows cannot take whole checklists from it: a row count would cut checklists '
+                                 f'and make false absences. Read the whole file (leave nrows out; build_species_matrix streams it in '
+                                 f'bounded memory), or give the file as eBird wrote it.')
+        self.closed.update(run[:-1])
+        if self.last is not None and run[0] != self.last: self.closed.add(self.last)
+        self.last = run[-1]
 
 # %% ../../nbs/00d_reader.ipynb #a5aab681
 def _pread(fd, start, end) -> bytes:
@@ -609,7 +801,7 @@ def parse_range(self: _BlockReader, fd, cuts, k, marked=False) -> tuple:
         if 'Empty CSV file' not in str(e):
             if marked or _valid_utf8(data): raise
             return self.parse_range(fd, cuts, k, True)   # (pyarrow cannot hand such a row to the handler)
-        if len(cuts) == 2: raise EBirdDataError(f'{self.name} has a header but no data rows.') from None
+        if len(cuts) == 2: raise EBirdDataError(f'{self.name} has a header but no data rows. {_NO_ROWS}') from None
         tbl = None
     frames, bad = [], 0
     for batch in (tbl.to_batches() if tbl is not None else []):   # one per block: no copy
@@ -647,7 +839,9 @@ def ranges(self: _BlockReader, path, cuts):
         for k, future in enumerate(parsed):
             try: frames, bad, part = future.result()
             except (pa.ArrowInvalid, *_READ_ERRORS) as e:
-                if k == 0 and 'straddl' not in str(e): raise EBirdDataError(f'{self.name} cannot be parsed as an EBD: {e}') from None
+                if k == 0 and 'straddl' not in str(e):
+                    raise EBirdDataError(f'{self.name} cannot be parsed as an EBD ({e}): give the file as eBird wrote it (tab-separated '
+                                         f'text), or download it again.') from None
                 raise self.stopped(re.sub(r'Row #(\d+)', lambda m: f'Row #{int(m[1]) + lines_before(k)}', str(e)), self.done) from None
             off = (lambda: lines_before(k)) if k else (lambda: 0)
             if k == n - 1: self.truncated(part, _pread(fd, max(0, cuts[-1] - 4096), cuts[-1]), lambda number: number + off())
@@ -668,6 +862,7 @@ def ranges(self: _BlockReader, path, cuts):
 def _note_range(self: _BlockReader, part, bad, off):
     "Add a range's skipped rows (numbered in the file while fewer than 100 are: `off()` lines come before the range) and invalid bytes to the file's."
     self.info.invalid_utf8_rows += bad
+    self.info.damaged_checklists |= part.damaged
     if part.skipped and len(self.skipped) < 100: self.skipped += [s + off() for s in part.skipped]
     else: self.unnumbered += len(part.skipped)
     for c, m in part.why.items(): self.info.skipped_reasons[c] = self.info.skipped_reasons.get(c, 0) + m
@@ -688,7 +883,7 @@ _END = object()
 
 def _iter_batches(path, # EBD file (.txt, .gz, .zip or .tar) or the result of `find_ebd`
                   columns=None, # normalised column names to read (those absent are skipped); None: all
-                  nrows=None, # stop after this many data rows
+                  nrows=None, # stop at the end of the checklist that data row `nrows` belongs to
                   block_size=1 << 21, # bytes parsed per block (small blocks keep memory low)
                   info=None, # a `ReadInfo` to fill in
                   decode=True, # False: leave columns as raw bytes (the caller decodes what it uses)
@@ -699,6 +894,8 @@ def _iter_batches(path, # EBD file (.txt, .gz, .zip or .tar) or the result of `f
     "Yield Arrow tables of text columns with normalised names, block by block; parsing runs in background threads, ahead of the caller."
     if nrows is not None and (isinstance(nrows, bool) or not isinstance(nrows, (int, np.integer)) or nrows < 1):
         raise EBirdDataError(f'nrows must be a positive whole number of rows, or None to read them all; not {nrows!r}.')
+    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1 << 10:
+        raise EBirdDataError(f'block_size must be a whole number of bytes, at least 1024 (the default is {_BLOCK:,}); not {block_size!r}.')
     found = path if isinstance(path, tuple) else find_ebd(path)
     info = ReadInfo() if info is None else info
     q, stop, said = queue.Queue(maxsize=prefetch), threading.Event(), []
@@ -743,7 +940,7 @@ def _invalid_rows(enc: pa.DictionaryArray) -> int:
     return int(np.bincount(enc.indices.to_numpy(zero_copy_only=False), minlength=len(bad))[bad].sum())
 
 def _typed(arr: pa.Array, column: str) -> tuple:
-    "(`arr`, a text column, as the type `COLUMN_TYPES` gives `column`; how many non-empty values could not be read as that type, the first of them; how many were not UTF-8)."
+    "(`arr`, a text column, as the type `COLUMN_TYPES` gives `column`; the positions of the non-empty values that could not be read as that type, the first of them; how many values were not UTF-8)."
     kind, arr = COLUMN_TYPES.get(column), _one_chunk(arr)
     enc = arr if pa.types.is_dictionary(arr.type) else arr.dictionary_encode()   # (each distinct value converted once)
     utf8 = 0
@@ -751,37 +948,46 @@ def _typed(arr: pa.Array, column: str) -> tuple:
         d, utf8 = _decode(enc.dictionary)
         if utf8: utf8 = _invalid_rows(enc)
         enc = pa.DictionaryArray.from_arrays(enc.indices, d)
-    if kind is None: return enc, 0, None, utf8
+    if kind is None: return enc, _NONE, None, utf8
     v = enc.dictionary
     empty = pc.equal(v, '')
-    if kind == 'date': out = pc.strptime(v, format='%Y-%m-%d', unit='s', error_is_null=True)
+    if kind == 'date': out, bad = parse_dates(v)   # (a day the month lacks, or a year out of range: missing, never moved)
     elif kind == 'bool': out = pc.is_in(v, value_set=pa.array(['1', 'true', 'True']))
     else:
         try: out = pc.cast(pc.if_else(empty, pa.scalar(None, v.type), v), kind)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError): out = pa.array(pd.to_numeric(v.to_pandas(), errors='coerce'), kind)
-    bad = pc.and_(pc.invert(empty), pc.invert(pc.is_in(v, value_set=pa.array(['0', '1', 'false', 'False', 'true', 'True'])))
-                  if kind == 'bool' else pc.is_null(out)).to_numpy(zero_copy_only=False)
+    if kind != 'date':
+        bad = pc.and_(pc.invert(empty), pc.invert(pc.is_in(v, value_set=pa.array(['0', '1', 'false', 'False', 'true', 'True'])))
+                      if kind == 'bool' else pc.is_null(out)).to_numpy(zero_copy_only=False)
     idx = enc.indices.to_numpy(zero_copy_only=False)
-    n = int(np.bincount(idx, minlength=len(v))[bad].sum()) if bad.any() else 0
-    return out.take(enc.indices), n, (v.filter(pa.array(bad))[0].as_py() if n else None), utf8
+    rows = np.flatnonzero(bad[idx]) if bad.any() else _NONE
+    return out.take(enc.indices), rows, (v[int(idx[rows[0]])].as_py() if len(rows) else None), utf8
 
-def _typed_table(tbl: pa.Table, problems: dict) -> tuple:
-    "(`_typed` applied to every column of `tbl`, values that were not UTF-8); values that did not fit are counted in `problems` ({column: [count, example]})."
+_NONE = np.empty(0, np.int64)
+
+def _typed_table(tbl: pa.Table, problems: dict, start=0) -> tuple:
+    "(`_typed` applied to every column of `tbl`, values that were not UTF-8); values that did not fit go to `problems` ({column: [count, example, first rows]}), `tbl`'s first row being row `start`."
     cols, utf8 = {}, 0
     for c in tbl.column_names:
-        cols[c], n, example, u = _typed(tbl[c], c)
+        cols[c], rows, example, u = _typed(tbl[c], c)
         utf8 += u
-        if n:
-            p = problems.setdefault(c, [0, example])
-            p[0] += n
+        if len(rows): _add_problem(problems, c, len(rows), example, rows + start)
     return pa.table(cols), utf8
 
+def _add_problem(problems: dict, c, n, example, rows):
+    "Count `n` more values of `c` that did not fit in `problems`, keeping the first example and the first 10 rows."
+    p = problems.setdefault(c, [0, example, []])
+    p[0] += n
+    p[2] += list(map(int, rows[:10 - len(p[2])]))
+
 def _type_warnings(problems: dict, name: str) -> list:
-    "The warnings for values that did not fit their column's type."
-    what = {'date': 'real dates (YYYY-MM-DD)', 'bool': '0 or 1', 'float32': 'numbers', 'float64': 'numbers'}
-    return [f'{name}: {n:,} value(s) of {c} are not {what[COLUMN_TYPES[c]]} (e.g. {ex!r}): read as missing'
+    "The warnings for values that did not fit their column's type, naming the first rows (of the DataFrame) that hold them."
+    what = {'date': f'real dates (YYYY-MM-DD, a day the month has, from {FIRST_DATE[:4]} to today)', 'bool': '0 or 1',
+            'float32': 'numbers', 'float64': 'numbers'}
+    return [f'{name}: {n:,} value(s) of {c} are not {what[COLUMN_TYPES[c]]} (e.g. {ex!r}), at rows {", ".join(map(str, rows))}'
+            f'{" and more" if n > len(rows) else ""}: read as missing'
             f'{" (NaT)" if COLUMN_TYPES[c] == "date" else " (False)" if COLUMN_TYPES[c] == "bool" else " (NaN)"}.'
-            for c, (n, ex) in problems.items()]
+            for c, (n, ex, rows) in problems.items()]
 
 # %% ../../nbs/00d_reader.ipynb #a5b8fb9a
 class _Columns:
@@ -810,12 +1016,15 @@ class _Columns:
 # %% ../../nbs/00d_reader.ipynb #403beeba
 def _resolve_columns(cmap, columns, name):
     "Normalised names for user-given `columns` (2025 or older names); `EBirdDataError` naming unknown ones."
+    if isinstance(columns, str): columns = [columns]
+    if not isinstance(columns, (list, tuple, pd.Index)) or not all(isinstance(c, str) for c in columns):
+        raise EBirdDataError(f"columns must be a column name or a list of them (e.g. ['COMMON NAME', 'OBSERVATION DATE']), not {columns!r:.80}.")
     out, unknown = [], []
     for c in columns:
         n = COLUMN_RENAMES.get(c.strip(), c.strip())
         if n in cmap or (n in ('OBSERVATION TYPE', 'PROTOCOL NAME') and 'PROTOCOL CODE' in cmap): out.append(n)
         else: unknown.append(c)
-    if unknown: raise EBirdDataError(f'{name} has no column(s) {unknown}. It has: {list(cmap)}.')
+    if unknown: raise EBirdDataError(f'{name} has no column(s) {unknown}: ask for columns it has ({list(cmap)}), by these or older release names.')
     return list(dict.fromkeys(out))
 
 def _normalise_protocol_columns(df, want, categorical=False):
@@ -829,17 +1038,17 @@ def _normalise_protocol_columns(df, want, categorical=False):
 def _read_frame(found, cmap, read, typed, info, **kw) -> pd.DataFrame:
     "The `read` columns of an EBD as a DataFrame: typed (`_typed_table` in the reader's threads, gathered by `_Columns`) or all text."
     name = found[0]
-    problems, lock, utf8, cols = {}, threading.Lock(), [0], _Columns()
+    problems, lock, utf8, cols, start = {}, threading.Lock(), [0], _Columns(), 0
     def prepare(t):   # (in the reader's threads: raw bytes to typed columns, each distinct value decoded once)
         p = {}
         t, u = _typed_table(t, p)
-        with lock:
-            utf8[0] += u
-            for c, (n, ex) in p.items(): problems.setdefault(c, [0, ex])[0] += n
-        return t
+        with lock: utf8[0] += u
+        return t, p
     blocks = _iter_batches(found, read, info=info, decode=not typed, prepare=prepare if typed else None, **kw)
     if typed:
-        for t in blocks: cols.add(t)
+        for t, p in blocks:   # (in file order: the rows of the values that did not fit are numbered here)
+            for c, (n, ex, rows) in p.items(): _add_problem(problems, c, n, ex, np.asarray(rows) + start)
+            cols.add(t); start += len(t)
     else: tables = list(blocks)
     pa.default_memory_pool().release_unused()   # (the parser's freed blocks go back to the system before pandas needs memory)
     if utf8[0]:
@@ -852,19 +1061,20 @@ def _read_frame(found, cmap, read, typed, info, **kw) -> pd.DataFrame:
     return tbl.to_pandas(self_destruct=True, split_blocks=True)   # (each column freed once converted: one copy at a time)
 
 def load_ebird_data(path, # EBD file: .txt, .gz, or the .zip/.tar eBird ships
-                    nrows=None, # read at most this many data rows
+                    nrows=None, # read about this many data rows: on to the end of the checklist row `nrows` belongs to, never a cut checklist
                     columns=None, # columns to read (2025 or older names); None: `MATRIX_COLUMNS` present in the file
                     typed=True, # numbers, flags and dates typed (`COLUMN_TYPES`), other text categorical; False: all text, as in the file
                     block_size=1 << 21, # bytes parsed per block (raise it for a file with very long fields)
                    ) -> pd.DataFrame:
-    "EBD rows as a DataFrame with 2025 column names; what the reader skipped or repaired is in `df.attrs['read_info']`."
+    "EBD rows as a DataFrame with 2025 column names (`nrows`: whole checklists only); what the reader skipped or repaired is in `df.attrs['read_info']`."
     found = find_ebd(path)
     name, _, raw = found
     cmap = normalise_column_names(raw)
     if columns is None: want = [c for c in MATRIX_COLUMNS if c in cmap or (c == 'OBSERVATION TYPE' and 'PROTOCOL CODE' in cmap)]
-    else: want = _resolve_columns(cmap, [columns] if isinstance(columns, str) else columns, name)
+    else: want = _resolve_columns(cmap, columns, name)
     types = {'OBSERVATION TYPE', 'PROTOCOL NAME'} & set(want)
     read = want + ['PROTOCOL CODE'] if types and 'PROTOCOL CODE' in cmap and 'PROTOCOL CODE' not in want else want
+    if nrows is not None and 'SAMPLING EVENT IDENTIFIER' not in read: read = read + ['SAMPLING EVENT IDENTIFIER']   # (to stop at a checklist's end)
     info = ReadInfo()
     df = _read_frame(found, cmap, read, typed, info, nrows=nrows, block_size=block_size)
     df = _normalise_protocol_columns(df, want, typed)[want]   # PROTOCOL CODE fills empty or missing types, then is dropped unless asked for
