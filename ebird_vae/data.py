@@ -223,7 +223,8 @@ def _stored(data, species) -> torch.Tensor:
     "The uint8 tensor a `SpeciesDataset` keeps of `data`: a 0/1 uint8 tensor itself (no copy), anything else checked and converted."
     if (isinstance(data, torch.Tensor) and data.layout == torch.strided and data.dtype == torch.uint8 and data.ndim == 2
         and (not data.numel() or int(data.max()) <= 1)): return data
-    return torch.as_tensor(np.ascontiguousarray(_presence_values(_as_matrix(data), species)))   # (refuses anything but 0/1)
+    a = _presence_values(_as_matrix(data), species)                                       # (refuses anything but 0/1)
+    return torch.from_numpy(a if a.flags.writeable and a.flags.c_contiguous else np.array(a, order='C'))   # (a read-only DataFrame array: a copy)
 
 # %% ../nbs/00f_data.ipynb #be8b050f
 class SpeciesDataset(Dataset):
