@@ -145,3 +145,18 @@ def test_dataset_dataframe_columns_by_name(sm):
     sp = sm.species[:3]
     ds = SpeciesDataset(sm.matrix[sp[::-1]], sp)
     assert torch.equal(ds.data, torch.tensor(sm.matrix[sp].to_numpy()))
+
+
+# 8. On the lowest supported pandas (2.0, see tools/min_versions.sh) the build must not warn about its own code.
+PANDAS_2 = int(pd.__version__.split('.')[0]) < 3
+
+@pytest.mark.xfail(PANDAS_2, strict=False, reason="ebd.py _species_matrix sets ck['n_species'] on a slice: SettingWithCopyWarning on "
+                   "pandas 2.x (00e_ebd owns the fix: ck = ck.assign(n_species=...))")
+def test_build_gives_no_pandas_warning(tmp_path):
+    import warnings
+    write_ebd(tmp_path / 'ebd.txt', n_checklists=30, seed=2)
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter('always')
+        sm = build_species_matrix(tmp_path / 'ebd.txt', min_species_observations=3, min_checklist_species=3)   # (some rows dropped)
+        split_train_val(sm, None, split='locality')
+    assert [str(w.message) for w in ws if w.category.__module__.startswith('pandas')] == []
