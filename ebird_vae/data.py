@@ -331,6 +331,16 @@ def _group_split(groups, n_val, rng):
     val = np.flatnonzero(is_val[codes])
     return np.flatnonzero(~is_val[codes]), val, int(len(uniq) - k), k
 
+# %% ../nbs/00f_data.ipynb #b1c2d3e5
+def _check_split_options(split, random_seed, block_size_km):
+    "An `EBirdDataError` naming the allowed values if `split`, `random_seed` or `block_size_km` is not one of them."
+    if not isinstance(split, str) or split not in ('random', 'locality', 'spatial'):
+        raise EBirdDataError(f"split must be 'random', 'locality' or 'spatial', not {split!r}.")
+    if random_seed is not None and (isinstance(random_seed, bool) or not isinstance(random_seed, (int, np.integer)) or random_seed < 0):
+        raise EBirdDataError(f'random_seed must be a whole number >= 0 (or None for a fresh shuffle), not {random_seed!r}.')
+    if isinstance(block_size_km, bool) or not isinstance(block_size_km, (int, float, np.integer, np.floating)) or not 0 < block_size_km < np.inf:
+        raise EBirdDataError(f'block_size_km must be a positive number of kilometres (e.g. 10.0), not {block_size_km!r}.')
+
 # %% ../nbs/00f_data.ipynb #8ace2355
 def split_train_val(matrix, # checklist x species 0/1 DataFrame (or array), or a `SpeciesMatrix`
                     species, # column names, in order (None with a `SpeciesMatrix`)
@@ -345,6 +355,7 @@ def split_train_val(matrix, # checklist x species 0/1 DataFrame (or array), or a
         checklists = matrix.checklists if checklists is None else checklists
         species = matrix.species if species is None else species
         matrix = matrix.matrix
+    _check_split_options(split, random_seed, block_size_km)
     ids, values, species = _split_values(matrix, species)
     n_val = _val_count(val_size, len(values))
     rng = np.random.default_rng(random_seed)
@@ -352,12 +363,11 @@ def split_train_val(matrix, # checklist x species 0/1 DataFrame (or array), or a
     if split == 'random':
         perm = rng.permutation(len(values))
         val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    elif split in ('locality', 'spatial'):
+    else:
         groups = _split_groups(split, checklists, ids, isinstance(matrix, pd.DataFrame), block_size_km)
         if split == 'spatial': info['block_size_km'] = block_size_km
         train, val, g_tr, g_val = _group_split(groups, n_val, rng)
         info.update(groups_train=g_tr, groups_val=g_val)
-    else: raise EBirdDataError(f"split must be 'random', 'locality' or 'spatial', not {split!r}.")
     info.update(n_train=len(train), n_val=len(val))
     tr = SpeciesDataset(values[train], species, ids[train], dict(info, part='train'))
     va = SpeciesDataset(values[val], species, ids[val], dict(info, part='val'))

@@ -147,6 +147,15 @@ def test_dataset_dataframe_columns_by_name(sm):
     assert torch.equal(ds.data, torch.tensor(sm.matrix[sp].to_numpy()))
 
 
+
+def test_split_options_are_checked(sm):
+    "A negative block size used to give mirrored blocks silently, a text seed a numpy TypeError."
+    for kw, msg in ((dict(block_size_km=-5), 'block_size_km must be a positive number of kilometres'),
+                    (dict(block_size_km='10'), 'block_size_km must be a positive number'),
+                    (dict(random_seed='42'), 'random_seed must be a whole number >= 0')):
+        with pytest.raises(EBirdDataError, match=msg):
+            split_train_val(sm, None, split='spatial', **kw)
+
 # 8. On the lowest supported pandas (2.0, see tools/min_versions.sh) the build must not warn about its own code.
 PANDAS_2 = int(pd.__version__.split('.')[0]) < 3
 
