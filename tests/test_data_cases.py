@@ -102,6 +102,20 @@ def test_float_indices_never_round(xs):
         ds[np.array(xs)]
 
 
+
+@settings(max_examples=25, deadline=None)
+@given(st.permutations(range(6)), st.integers(0, 5))
+def test_columns_follow_the_species_list(order, seed):
+    "Whatever the order of a DataFrame's columns, the datasets hold them in the order of the species list, by name (a\n    `SpeciesDataset` used to take them by position)."
+    rng = np.random.default_rng(seed)
+    species = [f'sp{i}' for i in range(6)]
+    m = pd.DataFrame(rng.integers(0, 2, (20, 6)), columns=species, index=[f'S{i}' for i in range(20)])
+    tr, va = split_train_val(m[[species[i] for i in order]], species, random_seed=seed)
+    whole = SpeciesDataset(m[[species[i] for i in order]], species, list(m.index))
+    for ds in (tr, va, whole):
+        assert torch.equal(ds.data, torch.tensor(m.loc[list(ds.checklist_ids), species].to_numpy(np.uint8)))
+        assert ds.species == species
+
 # 5. A text column: a message naming it, not a failure while formatting the message.
 def test_text_column_is_named(sm):
     with_loc = sm.matrix.assign(locality=sm.checklists['locality_id'])
