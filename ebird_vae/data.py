@@ -93,9 +93,10 @@ def check_checklist_ids(checklist_ids, # one id per matrix row: a list, 1-d arra
 _ID_NAMES = {'checklist_id', 'checklist', 'id', 'ids', 'index', 'sampling event identifier', 'sampling_event_identifier', 'group identifier'}
 
 def _index_is_a_species(index: pd.Index) -> bool:
-    "Whether a matrix's `index` is really a species column: named (not as ids are) and holding only 0 and 1."
+    "Whether a matrix's `index` is really a species column: named (not as ids are) and numbers that are all 0/1 or repeat."
     if index.name is None or str(index.name).strip().lower() in _ID_NAMES or not len(index): return False
-    return (pd.api.types.is_numeric_dtype(index.dtype) or pd.api.types.is_bool_dtype(index.dtype)) and bool(index.isin([0, 1]).all())
+    numbers = pd.api.types.is_numeric_dtype(index.dtype) or pd.api.types.is_bool_dtype(index.dtype)
+    return numbers and (bool(index.isin([0, 1]).all()) or index.has_duplicates)
 
 # %% ../nbs/00f_data.ipynb #e3505548
 def _text_columns(matrix: pd.DataFrame) -> list:
@@ -128,7 +129,7 @@ def check_species_matrix(matrix:pd.DataFrame, # checklists x species, checklist 
     at = f'{source}: ' if source is not None else ''
     if not isinstance(matrix, pd.DataFrame): raise EBirdDataError(f'{at}a species matrix must be a pandas DataFrame, not {_describe(matrix)}.')
     if _index_is_a_species(matrix.index):
-        raise EBirdDataError(f"{at}the checklist ids are 0/1 values under the name {matrix.index.name!r}: a species column was taken for the ids, "
+        raise EBirdDataError(f"{at}the checklist ids are numbers under the name {matrix.index.name!r} (0/1 or repeated): a species column was taken for the ids, "
                              f'as when a matrix saved with to_csv(index=False) is read with index_col=0. Save it with its ids '
                              f'(matrix.to_csv(path) or matrix.to_parquet(path)) and read it with read_species_matrix(path).')
     problem = _column_problem(matrix)

@@ -29,6 +29,9 @@ def test_csv_without_ids_is_refused(sm, tmp_path):
     back = pd.read_csv(tmp_path / 'no_ids.csv', index_col=0)
     with pytest.raises(EBirdDataError, match=r'to_csv\(index=False\).*read_species_matrix'):
         split_train_val(back, list(back.columns))
+    (sm.matrix * 7).to_csv(tmp_path / 'counts.csv', index=False)                  # (a count matrix: repeated numbers, not 0/1)
+    with pytest.raises(EBirdDataError, match=r'to_csv\(index=False\)'):
+        split_train_val(pd.read_csv(tmp_path / 'counts.csv', index_col=0), sm.species[1:])
 
 
 def test_read_species_matrix(sm, tmp_path):
@@ -40,7 +43,7 @@ def test_read_species_matrix(sm, tmp_path):
         assert back.index.tolist() == sm.matrix.index.tolist() and back.columns.tolist() == sm.species
         assert (back.to_numpy() == sm.matrix.to_numpy()).all()
     sm.matrix.to_csv(tmp_path / 'no_ids.csv', index=False)
-    with pytest.raises(EBirdDataError, match=rf"no_ids.csv: the checklist ids are 0/1 values under the name '{sm.species[0]}'"):
+    with pytest.raises(EBirdDataError, match=rf"no_ids.csv: the checklist ids are numbers under the name '{sm.species[0]}' \(0/1 or repeated\)"):
         read_species_matrix(tmp_path / 'no_ids.csv')
 
 
