@@ -5,6 +5,8 @@
 # %% ../nbs/00f_data.ipynb #ca717440
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
@@ -13,7 +15,8 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 from .ebd import *
 
 # %% auto #0
-__all__ = ['SpeciesDataset', 'split_train_val', 'create_dataloaders', 'EBirdDataError', 'EBirdDataWarning', 'load_ebird_data',
+__all__ = ['check_species', 'check_checklist_ids', 'check_species_matrix', 'SpeciesDataset', 'split_train_val',
+           'create_dataloaders', 'read_species_matrix', 'EBirdDataError', 'EBirdDataWarning', 'load_ebird_data',
            'get_ebird_columns', 'build_species_matrix', 'create_species_matrix', 'SpeciesMatrix', 'EBirdPreprocessor',
            'ReadInfo', 'find_ebd', 'ebd_text', 'write_text', 'EBD_COLUMNS', 'MATRIX_COLUMNS', 'COLUMN_RENAMES']
 
@@ -21,6 +24,130 @@ __all__ = ['SpeciesDataset', 'split_train_val', 'create_dataloaders', 'EBirdData
 _all_ = ['EBirdDataError', 'EBirdDataWarning', 'load_ebird_data', 'get_ebird_columns', 'build_species_matrix',
          'create_species_matrix', 'SpeciesMatrix', 'EBirdPreprocessor', 'ReadInfo', 'find_ebd', 'ebd_text', 'write_text',
          'EBD_COLUMNS', 'MATRIX_COLUMNS', 'COLUMN_RENAMES']
+
+# %% ../nbs/00f_data.ipynb #06b7be6b
+def _describe(x) -> str:
+    "What `x` is, for a message: its type (with its package) and, where it has one, its shape."
+    mod, shape = type(x).__module__.split('.')[0], getattr(x, 'shape', None)
+    return (f"a {'' if mod == 'builtins' else mod + '.'}{type(x).__name__}"
+            + (f' of shape {tuple(shape)}' if isinstance(shape, tuple) or hasattr(shape, '__len__') else ''))
+
+# %% ../nbs/00f_data.ipynb #81b650b3
+_SEQUENCES = (list, tuple, range, np.ndarray, pd.Index, pd.Series)
+
+def _as_sequence(values, what: str):
+    "`values` itself if it is a list, tuple, 1-d array, Index or Series; an error for a string, a scalar, a set or a table."
+    if isinstance(values, (str, bytes)):
+        raise EBirdDataError(f'{what} must be a list, not the string {values!r} (a string is not a list of names); '
+                             f'write [{values!r}] for a single one.')
+    try: flat = isinstance(values, _SEQUENCES) and (values.ndim if hasattr(values, 'ndim') else np.ndim(values)) == 1
+    except ValueError: flat = False                                                  # (ragged nested lists)
+    if not flat: raise EBirdDataError(f'{what} must be a list (or tuple, 1-d array, Index) in matrix order, not {_describe(values)}.')
+    return values
+
+# %% ../nbs/00f_data.ipynb #f29bf08c
+def _duplicates(values) -> list:
+    "The values that occur more than once in `values`, each once, in order of first repeat."
+    s = pd.Series(values, dtype=object) if not isinstance(values, (pd.Index, pd.Series)) else pd.Series(values)
+    return s[s.duplicated()].drop_duplicates().tolist()
+
+def _missing(values) -> np.ndarray:
+    "Positions of `values` that are missing: None, NaN or text that is empty or only spaces."
+    s = pd.Series(values) if isinstance(values, (pd.Index, pd.Series, np.ndarray)) else pd.Series(values, dtype=object)
+    miss = s.isna().to_numpy()
+    if s.dtype == object or pd.api.types.is_string_dtype(s.dtype): miss = miss | s.astype(str).str.strip().eq('').to_numpy()
+    return np.flatnonzero(miss)
+
+# %% ../nbs/00f_data.ipynb #7d271283
+def check_species(species, # species names in column order: a list, tuple, 1-d array or Index (not a string)
+                  n_columns=None, # the matrix's number of columns, if known
+                 ) -> list:
+    "`species` as a list of distinct, non-empty names (as text), one per column; an `EBirdDataError` saying what is wrong otherwise."
+    names = list(_as_sequence(species, 'species'))
+    if n_columns is not None and len(names) != n_columns:
+        raise EBirdDataError(f'{len(names):,} species names for a matrix of {n_columns:,} columns: pass one name per column, '
+                             f'in column order (the species list that came with the matrix).')
+    miss = _missing(names)
+    if len(miss): raise EBirdDataError(f'{len(miss):,} species names are empty or missing (positions {miss[:5].tolist()}): name every column.')
+    names = [str(s) for s in names]
+    dup = _duplicates(names)
+    if dup: raise EBirdDataError(f'{len(dup):,} species names occur more than once ({dup[:5]}): each column needs a name of its own '
+                                 f'(create_species_matrix gives one); merge or rename the repeated columns.')
+    return names
+
+# %% ../nbs/00f_data.ipynb #1440f074
+def check_checklist_ids(checklist_ids, # one id per matrix row: a list, 1-d array, Index or Series
+                        n_rows:int, # the matrix's number of rows
+                       ):
+    "`checklist_ids` as given if it holds one distinct, present id per row; an `EBirdDataError` saying what is wrong otherwise."
+    ids = _as_sequence(checklist_ids, 'checklist_ids')
+    if len(ids) != n_rows: raise EBirdDataError(f'{len(ids):,} checklist ids for {n_rows:,} matrix rows: pass one id per row, in row order.')
+    miss = _missing(ids)
+    if len(miss): raise EBirdDataError(f'{len(miss):,} rows have no checklist id (rows {miss[:5].tolist()}): give every row its id.')
+    dup = _duplicates(ids)
+    if dup: raise EBirdDataError(f'{len(dup):,} checklist ids occur on more than one row ({[str(d) for d in dup[:5]]}): each row must be one '
+                                 f'checklist. Build the matrix with create_species_matrix (one row per checklist), or drop the repeats.')
+    return checklist_ids
+
+# %% ../nbs/00f_data.ipynb #8b298737
+_ID_NAMES = {'checklist_id', 'checklist', 'id', 'ids', 'index', 'sampling event identifier', 'sampling_event_identifier', 'group identifier'}
+
+def _index_is_a_species(index: pd.Index) -> bool:
+    "Whether a matrix's `index` is really a species column: named (not as ids are) and numbers that are all 0/1 or repeat."
+    if index.name is None or str(index.name).strip().lower() in _ID_NAMES or not len(index): return False
+    numbers = pd.api.types.is_numeric_dtype(index.dtype) or pd.api.types.is_bool_dtype(index.dtype)
+    return numbers and (bool(index.isin([0, 1]).all()) or index.has_duplicates)
+
+# %% ../nbs/00f_data.ipynb #e3505548
+def _text_columns(matrix: pd.DataFrame) -> list:
+    "Names of the columns of `matrix` holding a value that is not a number (ids, localities, ...)."
+    obj = [c for c, t in matrix.dtypes.items() if not (pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t))]
+    return [c for c in obj if (pd.to_numeric(matrix[c], errors='coerce').isna() & matrix[c].notna()).any()]
+
+def _column_problem(matrix: pd.DataFrame) -> str | None:
+    "What is wrong with the columns of a checklist x species `matrix` (repeated, unnamed or text), or None."
+    cols = pd.Series([str(c) for c in matrix.columns], dtype=object)
+    dup = _duplicates(cols)
+    if dup: return f'{len(dup):,} column names occur more than once ({dup[:5]}): each species needs one column; merge or rename the repeats.'
+    base = cols.str.extract(r'^(.+)\.\d+$', expand=False)
+    renamed = cols[base.isin(set(cols))].tolist()
+    if renamed: return f'columns {renamed[:5]} look like repeated header names renamed by read_csv (X, X.1): each species needs one column.'
+    unnamed = cols[cols.str.match(r'^Unnamed: \d+$') | cols.str.strip().eq('')].tolist()
+    if unnamed: return (f'columns {unnamed[:5]} have no name in the header: a CSV saved with its index and read without index_col gives '
+                        f'one; read it with read_species_matrix(path) (or pd.read_csv(path, index_col=0)).')
+    text = _text_columns(matrix)
+    if text: return (f'columns {[str(c) for c in text[:5]]} hold text, not 0/1 values (e.g. {matrix[text[0]].dropna().iloc[0]!r}): '
+                     f"if one holds the checklist ids make it the index (matrix.set_index('{text[0]}'), or read_csv(path, index_col='{text[0]}')); "
+                     f'metadata such as localities goes in `checklists=`, not in the matrix.')
+    return None
+
+# %% ../nbs/00f_data.ipynb #3fd3004d
+def check_species_matrix(matrix:pd.DataFrame, # checklists x species, checklist ids as the index
+                         source=None, # where it was read from (a path), named in the message
+                        ) -> pd.DataFrame:
+    "`matrix` itself if its index looks like checklist ids and its columns like species; an `EBirdDataError` saying how to fix it otherwise."
+    at = f'{source}: ' if source is not None else ''
+    if not isinstance(matrix, pd.DataFrame): raise EBirdDataError(f'{at}a species matrix must be a pandas DataFrame, not {_describe(matrix)}.')
+    if _index_is_a_species(matrix.index):
+        raise EBirdDataError(f"{at}the checklist ids are numbers under the name {matrix.index.name!r} (0/1 or repeated): a species column was taken for the ids, "
+                             f'as when a matrix saved with to_csv(index=False) is read with index_col=0. Save it with its ids '
+                             f'(matrix.to_csv(path) or matrix.to_parquet(path)) and read it with read_species_matrix(path).')
+    problem = _column_problem(matrix)
+    if problem: raise EBirdDataError(at + problem)
+    try: check_checklist_ids(matrix.index, len(matrix))
+    except EBirdDataError as e: raise EBirdDataError(f'{at}{e}') from None
+    return matrix
+
+# %% ../nbs/00f_data.ipynb #861292cf
+def _in_species_order(matrix: pd.DataFrame, species: list) -> pd.DataFrame:
+    "`matrix` with its columns in the order of `species`; an error if they are not the same names."
+    cols = [str(c) for c in matrix.columns]
+    if cols == species: return matrix
+    if sorted(cols) != sorted(species):
+        extra, miss = sorted(set(cols) - set(species))[:5], sorted(set(species) - set(cols))[:5]
+        raise EBirdDataError(f'matrix columns and species differ ({len(cols)} columns, {len(species)} species; '
+                             f'not in species: {extra}, not in matrix: {miss}); pass the species list that came with the matrix.')
+    return matrix[species]
 
 # %% ../nbs/00f_data.ipynb #5f958a8a
 def _presence_error(a: np.ndarray, bad: np.ndarray, species) -> EBirdDataError:
@@ -36,31 +163,88 @@ def _presence_error(a: np.ndarray, bad: np.ndarray, species) -> EBirdDataError:
                           + ("These look like counts: pass (matrix > 0).astype('uint8')." if counts else
                              'Build it with create_species_matrix, or fill or drop the missing and fractional cells first.'))
 
+# %% ../nbs/00f_data.ipynb #dca43a60
+def _as_matrix(values) -> np.ndarray:
+    "`values` (DataFrame, array, tensor, scipy or torch sparse matrix) as a 2-d numpy array; an error naming what it is otherwise."
+    x = values.to_numpy() if isinstance(values, pd.DataFrame) else values
+    if isinstance(x, torch.Tensor): x = (x if x.layout == torch.strided else x.to_dense()).cpu().numpy()
+    elif hasattr(x, 'toarray') and hasattr(x, 'nnz'):                                     # (scipy.sparse, without importing it)
+        x = x.astype(np.uint8).toarray() if np.isin(x.data, (0, 1)).all() else x.toarray()
+    a = np.asarray(x)
+    if a.ndim != 2:
+        raise EBirdDataError(f'the matrix must be 2-d (checklists x species), not {_describe(values)}: pass a DataFrame (ids as the index, one '
+                             f'column per species), a 2-d array or tensor{"; read a saved matrix with read_species_matrix(path)" if isinstance(values, (str, Path)) else ""}.')
+    return a
+
+# %% ../nbs/00f_data.ipynb #9e9dddd1
+def _numeric(a: np.ndarray, species) -> np.ndarray:
+    "An object or text 2-d array `a` as float; an error naming its columns (by `species`) that hold text."
+    frame = pd.DataFrame(a)
+    num = frame.apply(pd.to_numeric, errors='coerce')
+    text = (num.isna() & frame.notna()).to_numpy()
+    if not text.any(): return num.to_numpy(float)
+    cols = np.flatnonzero(text.any(axis=0))
+    names = [str(species[c]) if species is not None and c < len(species) else str(c) for c in cols[:5]]
+    raise EBirdDataError(f'the matrix must hold only 0 and 1 (absent/present); {text.sum():,} cells hold text (e.g. {a[text][0]!r}), in '
+                         f'{len(cols)} column(s): {names}{" ..." if len(cols) > 5 else ""}. Keep only the species columns: ids go in the '
+                         f'index (or checklist_ids=), metadata such as localities in `checklists=`.')
+
 # %% ../nbs/00f_data.ipynb #61063a81
 def _presence_values(values, species) -> np.ndarray:
     "`values` (a 2-d array or tensor) as uint8 if every cell is 0 or 1; otherwise `EBirdDataError` saying how many cells are not, and where."
     a = values.cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+    if a.dtype.kind not in 'biuf': a = _numeric(a, species)                  # (text, objects: numbers or an error naming the columns)
     if a.dtype == np.uint8 and (not a.size or a.max() <= 1): return a
     bad = ~((a == 0) | (a == 1))                                    # (NaN is neither)
     if not bad.any(): return a.astype(np.uint8)
     raise _presence_error(a, bad, species)
 
+# %% ../nbs/00f_data.ipynb #fa76f876
+def _row_index(idx, n: int):
+    "`idx` as torch indexes rows of `n` with: numbers as a long tensor, a mask of `n` as bool; an error for fractions or text."
+    if isinstance(idx, (bool, np.bool_, float, np.floating)):
+        raise EBirdDataError(f'a row index must be a whole number, not {idx!r}: a fraction or True/False names no row.')
+    if not isinstance(idx, (list, np.ndarray, torch.Tensor)): return idx                  # (ints and slices, as torch takes them)
+    if isinstance(idx, list) and not idx: return torch.zeros(0, dtype=torch.long)
+    try: t = idx if isinstance(idx, torch.Tensor) else torch.from_numpy(np.asarray(idx))
+    except (TypeError, ValueError):                                                        # (text, objects, ragged lists)
+        raise EBirdDataError(f'row indices must be whole numbers or a boolean mask, not {_describe(idx)} of text or objects; to pick '
+                             f'checklists by id, use their positions in ds.checklist_ids.') from None
+    if t.dtype == torch.bool:
+        if t.shape != (n,): raise EBirdDataError(f'a boolean mask must hold one value per row ({n:,}), not shape {tuple(t.shape)}.')
+        return t
+    if t.is_floating_point():
+        frac = t[t != t.round()]
+        raise EBirdDataError(f'row indices must be whole numbers (or a boolean mask), not {t.dtype} values ' +
+                             (f'such as {frac.flatten()[0].item()}: a fraction names no row.' if len(frac) else 'that are whole: convert them with .long() or .astype(int).'))
+    return t.long()
+
+# %% ../nbs/00f_data.ipynb #c4f6097e
+def _stored(data, species) -> torch.Tensor:
+    "The uint8 tensor a `SpeciesDataset` keeps of `data`: a 0/1 uint8 tensor itself (no copy), anything else checked and converted."
+    if (isinstance(data, torch.Tensor) and data.layout == torch.strided and data.dtype == torch.uint8 and data.ndim == 2
+        and (not data.numel() or int(data.max()) <= 1)): return data
+    a = _presence_values(_as_matrix(data), species)                                       # (refuses anything but 0/1)
+    return torch.from_numpy(a if a.flags.writeable and a.flags.c_contiguous else np.array(a, order='C'))   # (a read-only DataFrame array: a copy)
+
 # %% ../nbs/00f_data.ipynb #be8b050f
 class SpeciesDataset(Dataset):
     "Checklist rows stored once as uint8; `ds[i]` is a float32 `[n_species]`, `ds[indices]` a float32 `[B, n_species]`."
-    def __init__(self, data, # [n_checklists, n_species] 0/1 array, tensor or DataFrame
-                 species, # column names
+    def __init__(self, data, # [n_checklists, n_species] 0/1 DataFrame (columns by name), array, tensor or sparse matrix
+                 species, # column names, in column order
                  checklist_ids=None, # one id per row
                  split_info=None, # how the rows were chosen
                 ):
-        v = data.values if isinstance(data, pd.DataFrame) else data
-        if isinstance(v, torch.Tensor) and v.dtype == torch.uint8 and (not v.numel() or int(v.max()) <= 1): self.data = v
-        else: self.data = torch.as_tensor(np.ascontiguousarray(_presence_values(v, species)))   # (refuses anything but 0/1)
-        self.species, self.checklist_ids, self.split_info = list(species), checklist_ids, split_info or {}
+        names = check_species(species)
+        if isinstance(data, pd.DataFrame): data = _in_species_order(check_species_matrix(data), names)
+        self.data = _stored(data, names)
+        self.species = check_species(names, self.data.shape[1])
+        self.checklist_ids = None if checklist_ids is None else check_checklist_ids(checklist_ids, len(self.data))
+        self.split_info = split_info or {}
     def __len__(self): return self.data.shape[0]
     def __getitem__(self, idx):
-        if isinstance(idx, (list, np.ndarray)): idx = torch.as_tensor(idx, dtype=torch.long, device=self.data.device)
-        return self.data[idx].float()
+        idx = _row_index(idx, len(self))
+        return self.data[idx.to(self.data.device) if isinstance(idx, torch.Tensor) else idx].float()
     def __getitems__(self, idxs): return self[list(idxs)]
     def to(self, device):
         "Move the stored matrix to `device` (e.g. the whole matrix onto a GPU, so batches never cross the bus); returns self."
@@ -68,27 +252,16 @@ class SpeciesDataset(Dataset):
         return self
     def __repr__(self): return f'SpeciesDataset({len(self):,} checklists x {len(self.species):,} species, split={self.split_info.get("split")})'
 
-# %% ../nbs/00f_data.ipynb #861292cf
-def _in_species_order(matrix: pd.DataFrame, species: list) -> pd.DataFrame:
-    "`matrix` with its columns in the order of `species`; an error if they are not the same names."
-    cols = [str(c) for c in matrix.columns]
-    if cols == species: return matrix
-    if sorted(cols) != sorted(species):
-        extra, miss = sorted(set(cols) - set(species))[:5], sorted(set(species) - set(cols))[:5]
-        raise EBirdDataError(f'matrix columns and species differ ({len(cols)} columns, {len(species)} species; '
-                             f'not in species: {extra}, not in matrix: {miss}); pass the species list that came with the matrix.')
-    return matrix[species]
-
 # %% ../nbs/00f_data.ipynb #a3846e4a
 def _split_values(matrix, species) -> tuple:
-    "`(ids, uint8 values, species list)` of a checklist x species DataFrame, array or tensor, checked against `species`."
+    "`(ids, uint8 values, species list)` of a checklist x species DataFrame, array, tensor or sparse matrix, checked against `species`."
     if species is None: raise EBirdDataError('pass the species list (the second value of create_species_matrix).')
-    species = list(species)
+    species = check_species(species)
     if isinstance(matrix, pd.DataFrame):
-        matrix = _in_species_order(matrix, species)
+        matrix = _in_species_order(check_species_matrix(matrix), species)
         return matrix.index.to_numpy(), _presence_values(matrix.to_numpy(), species), species
-    values = np.asarray(matrix.cpu() if isinstance(matrix, torch.Tensor) else matrix)
-    if values.ndim != 2 or values.shape[1] != len(species):
+    values = _as_matrix(matrix)
+    if values.shape[1] != len(species):
         raise EBirdDataError(f'matrix has shape {values.shape} but there are {len(species)} species; they must match.')
     return np.arange(len(values)), _presence_values(values, species), species
 
@@ -112,13 +285,31 @@ def _spatial_blocks(lat, lon, block_size_km):
     x = np.floor(lon * 111.32 * np.cos(np.radians(np.nanmean(lat))) / block_size_km).astype(np.int64)
     return [f'{a}:{b}' for a, b in zip(y, x)]
 
+# %% ../nbs/00f_data.ipynb #c1eea6b8
+def _checklists_rows(checklists, ids, by_id: bool) -> pd.DataFrame:
+    "The rows of `checklists` for the matrix rows `ids` (by id if `by_id`, else by position); an error if they do not line up."
+    if not isinstance(checklists, pd.DataFrame):
+        raise EBirdDataError(f'checklists must be a DataFrame of checklist metadata (sm.checklists), not {_describe(checklists)}.')
+    if not by_id:
+        if len(checklists) == len(ids): return checklists.reset_index(drop=True)
+        raise EBirdDataError(f'checklists has {len(checklists):,} rows for {len(ids):,} matrix rows: an array matrix is matched to it by '
+                             f'position, so pass one row per matrix row, in order (or pass the matrix as a DataFrame indexed by checklist id).')
+    dup = _duplicates(checklists.index)
+    if dup: raise EBirdDataError(f'{len(dup):,} checklist ids occur on more than one row of `checklists` ({[str(d) for d in dup[:5]]}): '
+                                 f'pass one row of metadata per checklist (sm.checklists).')
+    rows = checklists.index.get_indexer(ids)
+    miss = np.asarray(ids)[rows < 0]
+    if len(miss): raise EBirdDataError(f'{len(miss):,} matrix checklists have no row in `checklists` (e.g. {[str(m) for m in miss[:5]]}): '
+                                       f'pass the metadata of the same checklists (sm.checklists).')
+    return checklists.iloc[rows]
+
 # %% ../nbs/00f_data.ipynb #853029fc
 def _split_groups(split: str, checklists, ids, by_id: bool, block_size_km) -> np.ndarray | list:
     "Group of each matrix row for a grouped `split` ('locality' or 'spatial'), from `checklists` (rows by id if `by_id`, else by position)."
     if checklists is None:
         raise EBirdDataError(f"split='{split}' needs checklist metadata: pass the SpeciesMatrix from build_species_matrix "
                              f"as `matrix`, or checklists=sm.checklists.")
-    ck = checklists.reindex(ids) if by_id else checklists.reset_index(drop=True)
+    ck = _checklists_rows(checklists, ids, by_id)
     if split == 'locality':
         loc = ck['locality_id'] if 'locality_id' in ck else ck.get('LOCALITY ID')
         if loc is None or loc.isna().any(): raise EBirdDataError("split='locality' needs a locality_id for every checklist.")
@@ -141,6 +332,16 @@ def _group_split(groups, n_val, rng):
     val = np.flatnonzero(is_val[codes])
     return np.flatnonzero(~is_val[codes]), val, int(len(uniq) - k), k
 
+# %% ../nbs/00f_data.ipynb #b1c2d3e5
+def _check_split_options(split, random_seed, block_size_km):
+    "An `EBirdDataError` naming the allowed values if `split`, `random_seed` or `block_size_km` is not one of them."
+    if not isinstance(split, str) or split not in ('random', 'locality', 'spatial'):
+        raise EBirdDataError(f"split must be 'random', 'locality' or 'spatial', not {split!r}.")
+    if random_seed is not None and (isinstance(random_seed, bool) or not isinstance(random_seed, (int, np.integer)) or random_seed < 0):
+        raise EBirdDataError(f'random_seed must be a whole number >= 0 (or None for a fresh shuffle), not {random_seed!r}.')
+    if isinstance(block_size_km, bool) or not isinstance(block_size_km, (int, float, np.integer, np.floating)) or not 0 < block_size_km < np.inf:
+        raise EBirdDataError(f'block_size_km must be a positive number of kilometres (e.g. 10.0), not {block_size_km!r}.')
+
 # %% ../nbs/00f_data.ipynb #8ace2355
 def split_train_val(matrix, # checklist x species 0/1 DataFrame (or array), or a `SpeciesMatrix`
                     species, # column names, in order (None with a `SpeciesMatrix`)
@@ -155,6 +356,7 @@ def split_train_val(matrix, # checklist x species 0/1 DataFrame (or array), or a
         checklists = matrix.checklists if checklists is None else checklists
         species = matrix.species if species is None else species
         matrix = matrix.matrix
+    _check_split_options(split, random_seed, block_size_km)
     ids, values, species = _split_values(matrix, species)
     n_val = _val_count(val_size, len(values))
     rng = np.random.default_rng(random_seed)
@@ -162,12 +364,11 @@ def split_train_val(matrix, # checklist x species 0/1 DataFrame (or array), or a
     if split == 'random':
         perm = rng.permutation(len(values))
         val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    elif split in ('locality', 'spatial'):
+    else:
         groups = _split_groups(split, checklists, ids, isinstance(matrix, pd.DataFrame), block_size_km)
         if split == 'spatial': info['block_size_km'] = block_size_km
         train, val, g_tr, g_val = _group_split(groups, n_val, rng)
         info.update(groups_train=g_tr, groups_val=g_val)
-    else: raise EBirdDataError(f"split must be 'random', 'locality' or 'spatial', not {split!r}.")
     info.update(n_train=len(train), n_val=len(val))
     tr = SpeciesDataset(values[train], species, ids[train], dict(info, part='train'))
     va = SpeciesDataset(values[val], species, ids[val], dict(info, part='val'))
@@ -190,3 +391,14 @@ def create_dataloaders(train_ds, # training `SpeciesDataset` (shuffled each epoc
         sampler = BatchSampler(RandomSampler(ds) if shuffle else SequentialSampler(ds), batch_size, drop_last=False)
         return DataLoader(ds, batch_size=None, sampler=sampler, num_workers=num_workers, pin_memory=pin)
     return loader(train_ds, True), loader(val_ds, False)
+
+# %% ../nbs/00f_data.ipynb #00f28326
+def read_species_matrix(path, # a matrix saved with its ids: .csv (ids in the first column, as to_csv writes them; .csv.gz too) or .parquet
+                       ) -> pd.DataFrame:
+    "A checklist x species matrix read from a file and checked (`check_species_matrix`): checklist ids as the index, a column per species."
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith(('.parquet', '.pq')): m = pd.read_parquet(path)
+    elif '.csv' in name: m = pd.read_csv(path, index_col=0)
+    else: raise EBirdDataError(f'{path.name}: read_species_matrix reads a matrix saved as .csv or .parquet; an EBD file goes to build_species_matrix(path).')
+    return check_species_matrix(m, source=path.name)
