@@ -74,24 +74,31 @@ def taxon_key(category: str, # EBD CATEGORY
     return None, None
 
 # %% ../nbs/00e_ebd.ipynb #0e1e50c0
-def _differs(a, b) -> np.ndarray:
-    "Which values of Arrow array `a` differ from those of `b` (same length and type); a missing value equals only a missing value."
+def _differs(a, b) -> pa.Array:
+    "Which values of Arrow array `a` differ from those of `b` (same length and type), as a boolean array; a missing value equals only a missing value."
     ne = pc.not_equal(a, b)
-    if ne.null_count: ne = pc.if_else(pc.is_null(ne), pc.not_equal(pc.is_null(a), pc.is_null(b)), ne)
-    return ne.to_numpy(zero_copy_only=False)
+    return pc.if_else(pc.is_null(ne), pc.not_equal(pc.is_null(a), pc.is_null(b)), ne) if ne.null_count else ne
+
+def _hits(d: pa.Array, codes: np.ndarray) -> list:
+    "The `codes` where boolean array `d` is true (none: [])."
+    return [codes[d.to_numpy(zero_copy_only=False)]] if pc.any(d).as_py() else []
 
 def _disagreeing(tbl: pa.Table, # rows, with their checklist metadata columns
                  rows: np.ndarray, # checklist code of each row, numbered in order of first appearance
                 ) -> dict:
     "{column: codes of the checklists whose rows do not all hold their first row's value in that column}."
-    first = _first_rows(rows)
-    if len(first) == len(rows): return {}                   # (one row per checklist: nothing to compare)
-    ref, out = pa.array(first[rows]), {}
+    first, n = _first_rows(rows), len(rows)
+    if len(first) == n: return {}                           # (one row per checklist: nothing to compare)
+    same = rows[1:] == rows[:-1]                            # a row after a row of its checklist is compared with that row (no copy),
+    other = np.ones(n, bool); other[first] = False; other[1:][same] = False
+    jump = np.flatnonzero(other)                            # any other row with its checklist's first row
+    same_a, jump_a, ref_a, out = pa.array(same), pa.array(jump), pa.array(first[rows[jump]]), {}
     for c in tbl.column_names:
         a = _one_chunk(tbl[c])
         if pa.types.is_dictionary(a.type): a = a.indices    # (one dictionary per array: equal codes, equal values)
-        d = _differs(a, a.take(ref))
-        if d.any(): out[c] = np.unique(rows[d])
+        hit = _hits(pc.and_(_differs(a.slice(1), a.slice(0, n - 1)), same_a), rows[1:])
+        if len(jump): hit += _hits(_differs(a.take(jump_a), a.take(ref_a)), rows[jump])
+        if hit: out[c] = np.unique(np.concatenate(hit))
     return out
 
 # %% ../nbs/00e_ebd.ipynb #4a8049d9
