@@ -303,7 +303,7 @@ def _dates(meta: pa.Table) -> pd.Series:
     if n := int(bad.sum()):
         ids, vals = (meta[c].filter(pa.array(bad)).to_pylist() for c in ('SAMPLING EVENT IDENTIFIER', 'OBSERVATION DATE'))
         warnings.warn(f'{n:,} checklist(s) have an OBSERVATION DATE that is no real date, or not between {FIRST_DATE} and today '
-                      f'({_examples(ids, vals)}): their date is missing (NaT), and a date_range drops them.', EBirdDataWarning, stacklevel=5)
+                      f'({_examples(ids, vals)}): their date is missing (NaT), and a date_range drops them.', EBirdDataWarning, stacklevel=6)
     return out.to_pandas()
 
 _EFFORT_CHECKS = {'duration_minutes': ('DURATION MINUTES', 'negative', lambda v: v < 0),
@@ -321,7 +321,7 @@ def _impossible_effort(ck: pd.DataFrame) -> pd.DataFrame:
         ck.loc[bad, col] = np.nan
     if said:
         warnings.warn(f'effort values that cannot be: {"; ".join(said)}. They are read as missing, so the effort filters '
-                      f'(max_duration_minutes, max_distance_km, max_observers) leave those checklists out.', EBirdDataWarning, stacklevel=5)
+                      f'(max_duration_minutes, max_distance_km, max_observers) leave those checklists out.', EBirdDataWarning, stacklevel=6)
     return ck
 
 def _checklist_table(meta: pa.Table) -> pd.DataFrame:
