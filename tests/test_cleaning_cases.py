@@ -39,8 +39,14 @@ def caught(f):
 
 
 def source(tmp_path, text, kind):
-    "The rows of `text` as the builder's input: the path of a file, or a DataFrame from `pd.read_csv` of it."
+    "The rows of `text` as the builder's input: the path of a file, or a DataFrame from `pd.read_csv` or `load_ebird_data` of it."
     p = write_text(tmp_path / 'ebd.txt', text)
+    if kind == 'load':
+        with warnings.catch_warnings(record=True) as ws:    # (the reader's warnings, re-raised where the build is caught)
+            warnings.simplefilter('always')
+            df = load_ebird_data(p)
+        for w in ws: warnings.warn(w.message, w.category)
+        return df
     return p if kind == 'path' else pd.read_csv(p, sep='\t', quoting=3)
 
 
@@ -66,7 +72,7 @@ def test_impossible_dates_are_missing_with_a_warning(tmp_path, kind):
 # 2. a checklist whose rows disagree
 TWO_ROWS = [('S1', ['House Crow', 'Asian Koel', 'Black Kite']), ('S2', ['House Crow', 'Little Egret'])]
 
-@KINDS
+@pytest.mark.parametrize('kind', ['path', 'frame', 'load'])
 @pytest.mark.parametrize('column, value', [('OBSERVATION DATE', '2024-01-16'), ('LOCALITY ID', 'L9'), ('ALL SPECIES REPORTED', '0'),
                                            ('DURATION MINUTES', '30'), ('NUMBER OBSERVERS', '2'), ('TIME OBSERVATIONS STARTED', '08:00:00'),
                                            ('LATITUDE', '10.5'), ('OBSERVATION TYPE', 'Stationary')])
@@ -237,8 +243,8 @@ def as_tuple(r):
     return tuple(m.index), tuple(m.columns), m.to_numpy().tobytes()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-@given(damage_st, st.sampled_from(['path', 'frame']), st.booleans())
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(damage_st, st.sampled_from(['path', 'frame', 'load']), st.booleans())
 def test_a_damaged_value_is_named_or_changes_nothing(tmp_path_factory, damage, kind, filters):
     line, column, value = damage
     tmp = tmp_path_factory.mktemp('d')
