@@ -174,10 +174,7 @@ def test_split_options_are_checked(sm):
             split_train_val(sm, None, split='spatial', **kw)
 
 # 8. On the lowest supported pandas (2.0, see tools/min_versions.sh) the build must not warn about its own code.
-PANDAS_2 = int(pd.__version__.split('.')[0]) < 3
 
-@pytest.mark.xfail(PANDAS_2, strict=False, reason="ebd.py _species_matrix sets ck['n_species'] on a slice: SettingWithCopyWarning on "
-                   "pandas 2.x (00e_ebd owns the fix: ck = ck.assign(n_species=...))")
 def test_build_gives_no_pandas_warning(tmp_path):
     import warnings
     write_ebd(tmp_path / 'ebd.txt', n_checklists=30, seed=2)

@@ -170,13 +170,13 @@ def test_damaged_checklists(tmp_path):
     cells = lines[7].split('\t'); del cells[3]; lines[7] = '\t'.join(cells)        # a row of S3 with a lost field
     p = write_text(tmp_path / 'damaged.txt', ''.join(lines))
     df, said = quiet(load_ebird_data, p)
-    assert df.attrs['read_info']['damaged_checklists'] == {'S2', 'S3'}
+    assert df.attrs['read_info']['damaged_checklists'] == ['S2', 'S3']   # (a sorted list: attrs stay JSON)
     assert any('S2' in m and 'S3' in m and 'damaged_checklists' in m for m in said)
     for bs in (1 << 12, 1 << 21):
         (_, said) = quiet(build_species_matrix, p, block_size=bs)
         assert any('S2' in m and 'S3' in m for m in said)
     df, _ = quiet(load_ebird_data, write_text(tmp_path / 'damaged.txt.gz', ''.join(lines)))
-    assert df.attrs['read_info']['damaged_checklists'] == {'S2', 'S3'}
+    assert df.attrs['read_info']['damaged_checklists'] == ['S2', 'S3']   # (a sorted list: attrs stay JSON)
 
 
 # 6. dates: no day a month does not have, no year pandas cannot hold

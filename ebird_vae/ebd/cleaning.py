@@ -73,6 +73,50 @@ def taxon_key(category: str, # EBD CATEGORY
         return (m.group(1), 2) if m else (sci, 1)
     return None, None
 
+# %% ../../nbs/00e_ebd.ipynb #0e1e50c0
+def _differs(a, b) -> pa.Array:
+    "Which values of Arrow array `a` differ from those of `b` (same length and type), as a boolean array; a missing value equals only a missing value."
+    ne = pc.not_equal(a, b)
+    return pc.if_else(pc.is_null(ne), pc.not_equal(pc.is_null(a), pc.is_null(b)), ne) if ne.null_count else ne
+
+def _hits(d: pa.Array, codes: np.ndarray) -> list:
+    "The `codes` where boolean array `d` is true (none: [])."
+    return [codes[d.to_numpy(zero_copy_only=False)]] if pc.any(d).as_py() else []
+
+def _disagreeing(tbl: pa.Table, # rows, with their checklist metadata columns
+                 rows: np.ndarray, # checklist code of each row, numbered in order of first appearance
+                ) -> dict:
+    "{column: codes of the checklists whose rows do not all hold their first row's value in that column}."
+    first, n = _first_rows(rows), len(rows)
+    if len(first) == n: return {}                           # (one row per checklist: nothing to compare)
+    same = rows[1:] == rows[:-1]                            # a row after a row of its checklist is compared with that row (no copy),
+    other = np.ones(n, bool); other[first] = False; other[1:][same] = False
+    jump = np.flatnonzero(other)                            # any other row with its checklist's first row
+    same_a, jump_a, ref_a, out = pa.array(same), pa.array(jump), pa.array(first[rows[jump]]), {}
+    for c in tbl.column_names:
+        a = _one_chunk(tbl[c])
+        if pa.types.is_dictionary(a.type): a = a.indices    # (one dictionary per array: equal codes, equal values)
+        hit = _hits(pc.and_(_differs(a.slice(1), a.slice(0, n - 1)), same_a), rows[1:])
+        if len(jump): hit += _hits(_differs(a.take(jump_a), a.take(ref_a)), rows[jump])
+        if hit: out[c] = np.unique(np.concatenate(hit))
+    return out
+
+# %% ../../nbs/00e_ebd.ipynb #4a8049d9
+_TAXON_BITS = 26   # a (checklist, taxon) pair is stored as one int64: checklist << 26 | taxon
+
+def _pack_keys(rows: np.ndarray, # checklist code of each record
+               taxa: np.ndarray, # taxon code of each record
+              ) -> np.ndarray:
+    "One int64 key per (checklist, taxon) pair; `EBirdDataError` if a code is too wide for its bits."
+    if len(taxa) and (int(taxa.max()) >> _TAXON_BITS or int(rows.max()) >> (63 - _TAXON_BITS)):
+        raise EBirdDataError(f'the data holds more than {1 << _TAXON_BITS:,} distinct taxa or {1 << (63 - _TAXON_BITS):,} checklists, more '
+                             'than any EBD: check that CATEGORY and SCIENTIFIC NAME are the right columns, or split the file.')
+    return (rows.astype(np.int64) << _TAXON_BITS) | taxa
+
+def _unpack_keys(keys: np.ndarray) -> tuple:
+    "`(checklist codes, taxon codes)` of `_pack_keys` keys."
+    return keys >> _TAXON_BITS, keys & ((1 << _TAXON_BITS) - 1)
+
 # %% ../../nbs/00e_ebd.ipynb #9593804b
 class _Registry:
     "Codes for the checklists and taxa met while streaming, with each checklist's metadata and row count."
@@ -81,6 +125,7 @@ class _Registry:
         self.sids, self.meta, self.counts, self.offset = [], [], [], 0
         self.tax, self.sci, self.common, self.prio, self.order = {}, [], [], [], []
         self.combos, self.combo_tax, self.combo_set = [], np.zeros(0, np.int64), pa.array([], pa.binary())
+        self.mixed = []   # (column, provisional codes of the checklists whose rows disagree on it)
 
     def text(self, arr):
         "Decode an Arrow column to UTF-8 text, counting invalid values (a typed column stays as it is)."
@@ -127,25 +172,27 @@ class _Registry:
         self.sids.append(b.sids)
         self.meta.append(b.meta)
         self.counts.append(b.counts)
+        self.mixed += [(c, codes + self.offset) for c, codes in b.mixed.items()]
         rows, self.offset = b.rows + self.offset, self.offset + n
         return rows
 
     def finish(self):
-        "(checklist code of each provisional code, typed checklist metadata, rows per checklist)."
+        "(checklist code of each provisional code, typed checklist metadata, rows per checklist, {column: checklists whose rows disagree on it})."
         enc = pa.concat_arrays(self.sids).dictionary_encode()
         code = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        meta = pa.concat_tables(self.meta).take(_first_rows(code))
+        meta = pa.concat_tables(self.meta)
+        mixed = _disagreeing(meta.drop_columns(['SAMPLING EVENT IDENTIFIER']), code)   # (a checklist's first rows in different blocks)
+        for c, codes in self.mixed: mixed[c] = np.union1d(mixed.get(c, []), code[codes]).astype(np.int64)
+        meta = meta.take(_first_rows(code))
         meta = pa.table({c: self.text(meta[c]) for c in meta.column_names})
         n_rows = np.bincount(code, weights=np.concatenate(self.counts), minlength=len(enc.dictionary)).astype(np.int64)
-        self.sids = self.meta = self.counts = None
-        return code, _checklist_table(meta), n_rows
+        self.sids = self.meta = self.counts = self.mixed = None
+        return code, _checklist_table(meta), n_rows, dict(sorted(mixed.items(), key=lambda kv: _META.index(kv[0])))
 
 _META = ['SAMPLING EVENT IDENTIFIER', 'GROUP IDENTIFIER', 'ALL SPECIES REPORTED', 'OBSERVATION TYPE', 'PROTOCOL NAME',
          'PROTOCOL CODE', 'DURATION MINUTES', 'EFFORT DISTANCE KM', 'NUMBER OBSERVERS', 'OBSERVATION DATE',
          'TIME OBSERVATIONS STARTED', 'LOCALITY ID', 'LATITUDE', 'LONGITUDE', 'COUNTY', 'COUNTY CODE', 'STATE CODE',
          'COUNTRY CODE', 'OBSERVER ID']
-_TAXON_BITS = 20   # a (checklist, taxon) pair is stored as one int64: checklist << 20 | taxon
-
 @dataclass
 class _Block:
     "The per-block half of the reduction, which needs no shared state (so it runs in the reader's threads)."
@@ -157,6 +204,7 @@ class _Block:
     combos: pa.Array # the block's distinct 'category\tscientific name' pairs, in that order
     commons: pa.Array # COMMON NAME of each pair's first row
     orders: pa.Array | None # TAXONOMIC ORDER of each pair's first row
+    mixed: dict = field(default_factory=dict) # {metadata column: codes of the checklists whose rows disagree on it}
 
 def _prepare_block(tbl: pa.Table) -> _Block:
     "Dictionary-encode a block's checklist ids and taxon pairs and take each checklist's and pair's first row."
@@ -173,14 +221,15 @@ def _prepare_block(tbl: pa.Table) -> _Block:
     first = pa.array(_first_rows(trows))
     return _Block(rows, enc.dictionary, np.bincount(rows, minlength=len(enc.dictionary)),
                   tbl.select(meta_cols).take(pa.array(_first_rows(rows))).append_column('SAMPLING EVENT IDENTIFIER', enc.dictionary), trows, tenc.dictionary,
-                  col('COMMON NAME').take(first), col('TAXONOMIC ORDER').take(first) if 'TAXONOMIC ORDER' in tbl.column_names else None)
+                  col('COMMON NAME').take(first), col('TAXONOMIC ORDER').take(first) if 'TAXONOMIC ORDER' in tbl.column_names else None,
+                  _disagreeing(tbl.select(meta_cols), rows))
 
 def _reduce_block(block, reg: _Registry) -> np.ndarray:
     "The (checklist, taxon) key of each kept row of one block of EBD rows (a table, or `_prepare_block` of one), registering its checklists and taxa."
     b = _prepare_block(block) if isinstance(block, pa.Table) else block
     rows, tax = reg.checklists(b), reg.taxa(b)
     keep = tax >= 0
-    return (rows[keep] << _TAXON_BITS) | tax[keep]
+    return _pack_keys(rows[keep], tax[keep])
 
 # %% ../../nbs/00e_ebd.ipynb #18bb9250
 @dataclass
@@ -237,17 +286,43 @@ def _num(meta: pa.Table, col, dtype='float32') -> np.ndarray:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return pd.to_numeric(arr.to_pandas(), errors='coerce').to_numpy(dtype)
 
+def _examples(ids, values=None, n=5) -> str:
+    "The first `n` checklist `ids` in words ('S1, S2 and 3 more'), each with its value if `values` are given."
+    ids, more = list(ids), ''
+    vals = list(values) if values is not None else None
+    shown = [f'{i} ({v!r})' if vals is not None else str(i) for i, v in zip(ids[:n], (vals or ids)[:n])]
+    if len(ids) > n: more = f' and {len(ids) - n:,} more'
+    return ', '.join(shown) + more
+
 def _dates(meta: pa.Table) -> pd.Series:
-    "The OBSERVATION DATE of each checklist; a warning counts text that is shaped like a date but is none (2020-13-45)."
+    "The OBSERVATION DATE of each checklist (`parse_dates`); a warning names the checklists whose date is no real date (2020-02-30) or out of range."
     if 'OBSERVATION DATE' not in meta.column_names: return pd.Series(pd.NaT, index=range(len(meta)))
     d = meta['OBSERVATION DATE']
     if not _is_text(d.type): return d.to_pandas()
-    out = pc.strptime(d, format='%Y-%m-%d', unit='s', error_is_null=True)
-    bad = pc.and_(pc.is_null(out), pc.not_equal(d, ''))
-    if n := pc.sum(bad).as_py():
-        warnings.warn(f'{n:,} checklist(s) have an OBSERVATION DATE that is no real date (e.g. {d.filter(bad)[0].as_py()!r}): '
-                      f'their date is missing (NaT), and a date_range drops them.', EBirdDataWarning, stacklevel=5)
+    out, bad = parse_dates(_one_chunk(d))
+    if n := int(bad.sum()):
+        ids, vals = (meta[c].filter(pa.array(bad)).to_pylist() for c in ('SAMPLING EVENT IDENTIFIER', 'OBSERVATION DATE'))
+        warnings.warn(f'{n:,} checklist(s) have an OBSERVATION DATE that is no real date, or not between {FIRST_DATE} and today '
+                      f'({_examples(ids, vals)}): their date is missing (NaT), and a date_range drops them.', EBirdDataWarning, stacklevel=6)
     return out.to_pandas()
+
+_EFFORT_CHECKS = {'duration_minutes': ('DURATION MINUTES', 'negative', lambda v: v < 0),
+                  'effort_distance_km': ('EFFORT DISTANCE KM', 'negative', lambda v: v < 0),
+                  'number_observers': ('NUMBER OBSERVERS', 'not a whole number >= 1', lambda v: (v < 1) | (v % 1 != 0))}
+
+def _impossible_effort(ck: pd.DataFrame) -> pd.DataFrame:
+    "`ck` with effort values that cannot be (a negative duration or distance, observers not a whole number >= 1, infinite) made missing, with a warning naming them."
+    said = []
+    for col, (name, what, test) in _EFFORT_CHECKS.items():
+        v = ck[col]
+        bad = (v.notna() & (test(v) | ~np.isfinite(v))).to_numpy()
+        if not bad.any(): continue
+        said.append(f'{bad.sum():,} {name} {what} ({_examples(ck["sampling_event_id"][bad], v[bad].map("{:g}".format))})')
+        ck.loc[bad, col] = np.nan
+    if said:
+        warnings.warn(f'effort values that cannot be: {"; ".join(said)}. They are read as missing, so the effort filters '
+                      f'(max_duration_minutes, max_distance_km, max_observers) leave those checklists out.', EBirdDataWarning, stacklevel=6)
+    return ck
 
 def _checklist_table(meta: pa.Table) -> pd.DataFrame:
     "Typed per-checklist metadata (snake_case names) from the text of each checklist's first row."
@@ -266,7 +341,7 @@ def _checklist_table(meta: pa.Table) -> pd.DataFrame:
         'observer_id': txt('OBSERVER ID')})
     stationary = (ck['protocol'] == 'Stationary') & ck['effort_distance_km'].isna()
     ck.loc[stationary, 'effort_distance_km'] = 0.0
-    return ck
+    return _impossible_effort(ck)
 
 # %% ../../nbs/00e_ebd.ipynb #d075481a
 def complete_checklists(checklists: pd.DataFrame) -> np.ndarray:
@@ -397,6 +472,42 @@ def _required(o, have):
         raise EBirdDataError(f'the data lacks column(s) {list(missing)}, needed by {sorted(set(missing.values()))}; '
                              f'pass a full EBD, or switch those steps off (e.g. {next(iter(missing.values()))}=None, or apply_quality_filters=False).')
 
+# %% ../../nbs/00e_ebd.ipynb #26886fde
+def _damaged_step(ck: pd.DataFrame, damaged) -> tuple | None:
+    "The `_unusable` step of the checklists that lost a row to a refused value (`damaged`: their ids); None if none did."
+    hit = ck['sampling_event_id'].isin(list(damaged)).to_numpy() if damaged else np.zeros(len(ck), bool)
+    if not hit.any(): return None
+    warnings.warn(f"{hit.sum():,} checklist(s) lost a row that was refused as malformed ({_examples(ck['sampling_event_id'][hit])}): "
+                  f"without it a species they hold would read as absent, so they are left out (report step 'damaged checklists'). "
+                  f"Repair those rows (the reader's warning gives their lines) to keep them.", EBirdDataWarning, stacklevel=4)
+    return ('damaged checklists', 'checklists that lost a row to a malformed value', 'Repair the rows the reader refused, or check the file is the one you meant.', ~hit)
+
+def _mixed_step(ck: pd.DataFrame, mixed: dict) -> tuple | None:
+    "The `_unusable` step of the checklists whose rows disagree (`mixed`: {column: their codes}); None if none do."
+    hit = np.zeros(len(ck), bool)
+    for codes in mixed.values(): hit[codes] = True
+    if not hit.any(): return None
+    cols = ', '.join(f'{c} ({len(v):,})' for c, v in mixed.items())
+    warnings.warn(f"{hit.sum():,} checklist(s) have rows that disagree on checklist metadata, in {cols} ({_examples(ck['sampling_event_id'][hit])}): "
+                  f"a checklist has one date, place, protocol, effort and completeness, and no rule says which row is right, so they are "
+                  f"left out (report step 'inconsistent checklists'). Make their rows agree to keep them.", EBirdDataWarning, stacklevel=4)
+    return ('inconsistent checklists', f'rows that disagree on {", ".join(mixed)}', 'Make the rows of each checklist agree, or check the file is the one you meant.', ~hit)
+
+def _coordinates_step(ck: pd.DataFrame) -> tuple | None:
+    "The `_unusable` step of the checklists whose latitude is not in [-90, 90] or longitude not in [-180, 180]; None if all are."
+    lat, lon = ck['latitude'], ck['longitude']
+    hit = ~(lat.between(-90, 90) & lon.between(-180, 180)).to_numpy()
+    if not hit.any(): return None
+    where = [f'{a:g}, {o:g}' for a, o in zip(lat[hit], lon[hit])]
+    warnings.warn(f"{hit.sum():,} checklist(s) have a LATITUDE outside [-90, 90] or a LONGITUDE outside [-180, 180], or none "
+                  f"({_examples(ck['sampling_event_id'][hit], where)}): they cannot be placed, so they are left out "
+                  f"(report step 'impossible coordinates'). Correct their coordinates to keep them.", EBirdDataWarning, stacklevel=4)
+    return ('impossible coordinates', 'coordinates outside the globe', 'Correct the coordinates, or check the file is the one you meant.', ~hit)
+
+def _unusable(ck: pd.DataFrame, mixed: dict, damaged) -> list:
+    "The steps (step, description, hint, mask kept) that leave out checklists no filter setting can make usable, each with its warning."
+    return [s for s in (_damaged_step(ck, damaged), _mixed_step(ck, mixed), _coordinates_step(ck)) if s is not None]
+
 # %% ../../nbs/00e_ebd.ipynb #05454e3e
 def _report_row(step, rows_before, rows_after, ck_before, ck_after, species=pd.NA):
     "One row of the cleaning report: what `step` removed and what it left."
@@ -408,22 +519,24 @@ def _add_row(report, step, rows, checklists, species=pd.NA):
     last = report[-1]
     report.append(_report_row(step, last['rows'], rows, last['checklists'], checklists, species))
 
-def _nothing_left(report, step, desc, param):
-    "The error for a step that left no checklist: which step, what it and the steps before it removed, and how to relax it."
-    done = ', '.join(f"{r['step']} -{r['checklists_removed']:,}" for r in report[1:])
-    return EBirdDataError(f"no checklist is left after the '{step}' step ({desc}), which removed the last "
-                          f"{report[-1]['checklists_removed']:,} checklists (read {report[0]['checklists']:,}; {done}). "
-                          f"Relax or switch off that step ({param}=None), or check the file is the one you meant.")
+def _relax(param): return f'Relax or switch off that step ({param}=None), or check the file is the one you meant.'
 
-def _filter_checklists(ck: pd.DataFrame, n_rows: np.ndarray, skipped: int, o: dict) -> tuple:
-    "`(report, alive)`: the report's `read` row (`skipped` rows were malformed) and a row per enabled filter of `o`; `alive` marks the checklists that pass them all."
+def _nothing_left(report, step, desc, hint):
+    "The error for a `step` that left no checklist: which step, what it and the steps before it removed, and what to change (`hint`)."
+    done = ', '.join(f"{r['step']} -{r['checklists_removed']:,}" for r in report[1:])
+    row = next(r for r in reversed(report) if r['step'] == step)
+    return EBirdDataError(f"no checklist is left after the '{step}' step ({desc}), which removed the last "
+                          f"{row['checklists_removed']:,} checklists (read {report[0]['checklists']:,}; {done}). {hint}")
+
+def _filter_checklists(ck: pd.DataFrame, n_rows: np.ndarray, skipped: int, o: dict, checks=()) -> tuple:
+    "`(report, alive)`: the report's `read` row (`skipped` rows were malformed), a row per `checks` step (from `_unusable`) and per enabled filter of `o`; `alive` marks the checklists that pass them all."
     report = [_report_row('read', n_rows.sum() + skipped, n_rows.sum(), len(ck), len(ck))]
     alive = np.ones(len(ck), bool)
-    for step, desc, param, mask in _filter_steps(ck, o):
+    for step, desc, hint, mask in [*checks, *((s, d, _relax(p), m) for s, d, p, m in _filter_steps(ck, o))]:
         new = alive & mask
         _add_row(report, step, n_rows[new].sum(), new.sum())
         alive = new
-        if not alive.any(): raise _nothing_left(report, step, desc, param)
+        if not alive.any(): raise _nothing_left(report, step, desc, hint)
     return report, alive
 
 # %% ../../nbs/00e_ebd.ipynb #d20dd3a0
@@ -435,7 +548,8 @@ def _presence_matrix(keys: list, code: np.ndarray, alive: np.ndarray, by_order: 
     "The uint8 0/1 matrix of the `alive` checklists x all taxa (columns in `by_order`) from the blocks' (provisional checklist, taxon) `keys`, which it empties."
     key = np.concatenate(keys)
     keys.clear()                                                              # (frees the blocks' keys before the matrix exists)
-    prow, tax = code[key >> _TAXON_BITS], key & ((1 << _TAXON_BITS) - 1)
+    prow, tax = _unpack_keys(key)
+    prow = code[prow]
     del key
     nt = len(by_order)
     rank = np.empty(nt, np.int64); rank[by_order] = np.arange(nt)             # column of each taxon
@@ -449,7 +563,10 @@ def _drop_empty_checklists(X: np.ndarray, ck: pd.DataFrame, report: list, step: 
     "`(X, ck)` less the checklists without a species, with the report's row for the rollup `step`; an error if none has one."
     has = X.any(axis=1)
     _add_row(report, step, X.sum(dtype=np.int64), has.sum(), int(X.any(axis=0).sum()))
-    if not has.any(): raise _nothing_left(report, step, 'no species-level record', 'rollup')
+    if not has.any():
+        hint = ('Pass rollup=True to count subspecies, forms and domestic types as their species, or check the file is the one you meant.'
+                if step == 'species rows' else 'Their records count for no species (spuh, slash, hybrid): check the file is the one you meant.')
+        raise _nothing_left(report, step, 'no species-level record', hint)
     return (X, ck) if has.all() else (X[has], ck[has])
 
 # %% ../../nbs/00e_ebd.ipynb #8dbcf867
@@ -493,8 +610,10 @@ def _report_thresholds(report: list, removed: dict, keep_rows, keep_cols, min_sp
     for step, k, v in (('rare species', 'rare', min_species_observations), ('short checklists', 'short', min_checklist_species)):
         if v: _add_row(report, f'{step} (<{v})', report[-1]['rows'] - removed[k][0], report[-1]['checklists'] - removed[k][1], int(keep_cols.sum()))
     if not keep_rows.any():
-        raise _nothing_left(report, report[-1]['step'], f'min_species_observations={min_species_observations}, '
-                            f'min_checklist_species={min_checklist_species}, applied together', 'min_species_observations or min_checklist_species')
+        step = next(r['step'] for r in reversed(report) if r['checklists_removed'])   # (the threshold that removed the last ones)
+        param = 'min_species_observations' if step.startswith('rare') else 'min_checklist_species'
+        raise _nothing_left(report, step, f'min_species_observations={min_species_observations}, min_checklist_species={min_checklist_species}, '
+                            f'applied together', f'Lower {param} or set it to None, or check the file is the one you meant.')
 
 def _kept_columns(X: np.ndarray, keep_rows, keep_cols, common: list, sci: list) -> tuple:
     "`(matrix, names, scientific names)` of the rows and columns kept (X itself if all were)."
@@ -505,31 +624,94 @@ def _kept_columns(X: np.ndarray, keep_rows, keep_cols, common: list, sci: list) 
 
 def _species_matrix(mat, names, sci, ck, report, read_info, unknown) -> SpeciesMatrix:
     "The `SpeciesMatrix` of `mat`, with each checklist's `n_species` and the report as a frame and as records in `matrix.attrs`."
+    ck = ck.copy(deep=False)                                # (a slice of the checklists: a new frame, not a view)
     ck['n_species'] = mat.sum(axis=1, dtype=np.int32)
     matrix = pd.DataFrame(mat, index=ck.index, columns=pd.Index(names, name='species'), copy=False)
     rep = pd.DataFrame(report).astype({'species': 'Int64'})
     matrix.attrs['cleaning_report'] = rep.astype(object).where(rep.notna(), None).to_dict('records')
     return SpeciesMatrix(matrix, names, ck, rep, sci, read_info, unknown)
 
+# %% ../../nbs/00e_ebd.ipynb #2646afa3
+def _is_number(v) -> bool: return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
+def _is_names(v) -> bool:
+    "Whether `v` is a non-empty list-like of non-empty strings (a string itself is not)."
+    return isinstance(v, (list, tuple, set, frozenset, np.ndarray, pd.Index, pd.Series)) and len(v) > 0 and all(isinstance(x, str) and x.strip() for x in v)
+
+def _is_day(v) -> bool:
+    "Whether `v` is None or one date (a 'YYYY-MM-DD' string, a `datetime.date`, a Timestamp, a `datetime64`)."
+    if v is None: return True
+    if not (isinstance(v, (str, np.datetime64)) or hasattr(v, 'year')): return False   # (not a number: pd.Timestamp(2020) is 1970)
+    try: return not pd.isna(pd.Timestamp(v))
+    except (ValueError, TypeError, OverflowError): return False
+
+def _is_range(v) -> bool:
+    "Whether `v` is None or a (first, last) pair of `_is_day` dates, first <= last."
+    if v is None: return True
+    if not (isinstance(v, (tuple, list)) and len(v) == 2 and all(map(_is_day, v))): return False
+    return None in v or pd.Timestamp(v[0]) <= pd.Timestamp(v[1])
+
+_FLAG = (lambda v: isinstance(v, (bool, np.bool_)), 'True or False')
+_OPTION_FORMS = {   # option: (test of a value, the forms it may take)
+    'apply_quality_filters': _FLAG, 'complete_only': _FLAG, 'rollup': _FLAG, 'collapse_groups': _FLAG,
+    'protocols': (lambda v: v is None or (isinstance(v, str) and v.strip() != '') or _is_names(v), "None, a protocol name or code ('Traveling', 'P22'), or a list of them"),
+    'max_duration_minutes': (lambda v: v is None or (_is_number(v) and v >= 0), 'None or a number of minutes >= 0, e.g. 360'),
+    'max_distance_km': (lambda v: v is None or (_is_number(v) and v >= 0), 'None or a number of km >= 0, e.g. 10'),
+    'max_observers': (lambda v: v is None or (_is_number(v) and v >= 1), 'None or a number >= 1, e.g. 10'),
+    'date_range': (_is_range, "None or a pair (first, last) of dates such as ('2020-01-01', '2020-12-31'), first <= last; either may be None"),
+    'region': (lambda v: v is None or (isinstance(v, str) and v.strip() != '') or _is_names(v), "None, a country, state or county code or a county name ('IN', 'IN-KL', 'IN-KL-ER'), or a list of them"),
+    'species': (lambda v: v is None or _is_names(v), "None or a list of species names such as ['House Crow', 'Asian Koel'] (as in `SpeciesMatrix.species`): one string is not a list"),
+    'block_size': (lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 << 12, 'a whole number of bytes >= 4096, e.g. 1 << 21')}
+
+def _check_options(**options):
+    "`EBirdDataError`, naming the forms it may take, for the first of `options` (builder options) whose value has none of them; or for a species named twice."
+    for k, v in options.items():
+        ok, forms = _OPTION_FORMS[k]
+        if not ok(v): raise EBirdDataError(f'{k}={v!r:.80} is not allowed: {k} must be {forms}.')
+    twice = [s for s, n in Counter(options.get('species') or ()).items() if n > 1]
+    if twice: raise EBirdDataError(f'species names {twice[:5]} more than once: each column is one species; give each name once.')
+
 # %% ../../nbs/00e_ebd.ipynb #d93c55d6
+def _typed_problems(t: pa.Table, bad: np.ndarray, why: dict) -> tuple:
+    "`(bad, why)` with the rows added whose typed (not text) values break `FIELD_CHECKS`: an `ALL SPECIES REPORTED` not 0 or 1, a missing `LATITUDE` or `LONGITUDE`."
+    mask = np.zeros(len(t), bool); mask[bad] = True
+    for c in ('ALL SPECIES REPORTED', 'LATITUDE', 'LONGITUDE'):
+        if c not in t.column_names or _is_text(t.schema.field(c).type, coded=True): continue
+        a = _one_chunk(t[c])
+        flag = c == 'ALL SPECIES REPORTED' and not pa.types.is_boolean(a.type)
+        ok = pc.is_in(pc.cast(a, pa.float64()), value_set=pa.array([0.0, 1.0])) if flag else pc.is_valid(a)
+        fail = ~pc.fill_null(ok, False).to_numpy(zero_copy_only=False) & ~mask
+        if fail.any(): mask |= fail; why[c] = why.get(c, 0) + int(fail.sum())
+    return np.flatnonzero(mask), why
+
+def _row_ids(t: pa.Table, pos: np.ndarray) -> set:
+    "The checklist ids (those that are ids) of the rows of `t` at `pos`."
+    if not len(pos) or not _is_text(t.schema.field('SAMPLING EVENT IDENTIFIER').type, coded=True): return set()
+    ids = _plain_text(_one_chunk(t['SAMPLING EVENT IDENTIFIER']).take(pa.array(pos))).cast(pa.string())
+    return set(ids.filter(pc.match_substring_regex(ids, FIELD_CHECKS['SAMPLING EVENT IDENTIFIER'][0])).to_pylist())
+
 def _frame_slice(t: pa.Table) -> tuple:
-    "(`_prepare_block` of the rows of `t` that pass `FIELD_CHECKS`, or None if none do; positions of the others; why they failed)."
+    "(`_prepare_block` of the rows of `t` that pass `FIELD_CHECKS`, or None if none do; positions of the others; why they failed; the ids of their checklists)."
     bad, why, enc = _misaligned(t)
+    bad, why = _typed_problems(t, bad, why)
     if enc is not None: t = t.set_column(t.column_names.index('SAMPLING EVENT IDENTIFIER'), 'SAMPLING EVENT IDENTIFIER', enc)
+    lost = _row_ids(t, bad)
     if len(bad):
         keep = np.ones(len(t), bool); keep[bad] = False
         t = t.filter(pa.array(keep))
-    return (_prepare_block(t) if len(t) else None), bad, why
+    return (_prepare_block(t) if len(t) else None), bad, why, lost
 
 def _frame_blocks(tbl: pa.Table, info: ReadInfo, read=None, step=250_000):
-    "`_frame_slice`s of a DataFrame's rows (as `_as_table`), on a pool of threads; the rows that break `FIELD_CHECKS` are counted in `info`, with their positions; `read`: the `read_info` of `load_ebird_data`."
-    if read: info.source, info.header, info.skipped_rows, info.skipped_lines, info.skipped_reasons = (
-        read['source'], read['header'], read['skipped_rows'], list(read['skipped_lines']), dict(read['skipped_reasons']))
+    "`_frame_slice`s of a DataFrame's rows (as `_as_table`), on a pool of threads; the rows that break `FIELD_CHECKS` are counted in `info`, with their positions and checklists; `read`: the `read_info` of `load_ebird_data`."
+    if read:
+        info.source, info.header, info.skipped_rows, info.skipped_lines, info.skipped_reasons = (
+            read['source'], read['header'], read['skipped_rows'], list(read['skipped_lines']), dict(read['skipped_reasons']))
+        info.damaged_checklists |= set(read.get('damaged_checklists', ()))
     starts, workers = range(0, len(tbl), step), _workers()
     with ThreadPoolExecutor(workers, thread_name_prefix='ebd-frame') as pool:
         with contextlib.closing(_in_order(pool, _frame_slice, ((tbl.slice(i, step),) for i in starts), workers + 1)) as done:
             for i, future in zip(starts, done):
-                block, bad, why = future.result()
+                block, bad, why, lost = future.result()
+                info.damaged_checklists |= lost
                 if len(bad):
                     info.source = info.source or 'the DataFrame'
                     info.skipped_rows += len(bad); info.skipped_lines += (bad + i).tolist()[:100 - len(info.skipped_lines)]
@@ -555,7 +737,7 @@ def _row_blocks(data, o: dict, info: ReadInfo, block_size: int):
     raise EBirdDataError(f'data must be a DataFrame of EBD rows or the path of an EBD file, not {type(data).__name__}.')
 
 def _finish_read(keys: list, reg: _Registry, info: ReadInfo) -> tuple:
-    "`reg.finish()` once the rows are read, with a warning for the rows of a DataFrame skipped as malformed or for invalid UTF-8; an error if no row was usable."
+    "`reg.finish()` (with the checklists whose rows disagree) once the rows are read, with a warning for the rows of a DataFrame skipped as malformed or for invalid UTF-8; an error if no row was usable."
     if info.source == 'the DataFrame' and info.skipped_rows:    # (a file's skipped rows are reported by the reader)
         warnings.warn(f'the DataFrame: skipped {info.skipped_rows:,} rows ({_skip_reasons(info.skipped_reasons, 0)}) '
                       f'at positions {", ".join(map(str, info.skipped_lines[:10]))}{" and more" if info.skipped_rows > 10 else ""}.',
@@ -590,14 +772,17 @@ def build_species_matrix(
 ) -> SpeciesMatrix:
     "Clean EBD rows (auk / Best Practices semantics) into a compact checklist x species matrix with metadata and a report."
     _check_thresholds(min_species_observations=min_species_observations, min_checklist_species=min_checklist_species)
+    _check_options(apply_quality_filters=apply_quality_filters, complete_only=complete_only, protocols=protocols, max_duration_minutes=max_duration_minutes,
+                   max_distance_km=max_distance_km, max_observers=max_observers, date_range=date_range, region=region, rollup=rollup,
+                   collapse_groups=collapse_groups, species=species, block_size=block_size)
     o = dict(apply_quality_filters=apply_quality_filters, complete_only=complete_only, protocols=protocols, max_duration_minutes=max_duration_minutes,
              max_distance_km=max_distance_km, max_observers=max_observers, date_range=date_range, region=region)
     info, keys = ReadInfo(), []
     reg = _Registry(rollup, info)
     for b in _row_blocks(data, o, info, block_size):       # (iterated here, so that the reader's warnings name the caller)
         if len(b.rows): keys.append(_reduce_block(b, reg))
-    code, ck, n_rows = _finish_read(keys, reg, info)
-    report, alive = _filter_checklists(ck, n_rows, info.skipped_rows, o)
+    code, ck, n_rows, mixed = _finish_read(keys, reg, info)
+    report, alive = _filter_checklists(ck, n_rows, info.skipped_rows, o, _unusable(ck, mixed, info.damaged_checklists))
     by_order = _taxonomic_order(reg.order, reg.common)
     X = _presence_matrix(keys, code, alive, by_order)
     X, ck = _drop_empty_checklists(X, ck[alive], report, 'rollup' if rollup else 'species rows')

@@ -1078,5 +1078,5 @@ def load_ebird_data(path, # EBD file: .txt, .gz, or the .zip/.tar eBird ships
     info = ReadInfo()
     df = _read_frame(found, cmap, read, typed, info, nrows=nrows, block_size=block_size)
     df = _normalise_protocol_columns(df, want, typed)[want]   # PROTOCOL CODE fills empty or missing types, then is dropped unless asked for
-    df.attrs.update(ebd_source=name, read_info=dataclasses.asdict(info))
+    df.attrs.update(ebd_source=name, read_info={**dataclasses.asdict(info), 'damaged_checklists': sorted(info.damaged_checklists)})   # (a list: attrs must stay JSON, as pyarrow and parquet store them)
     return df
