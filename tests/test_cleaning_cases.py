@@ -130,11 +130,11 @@ def test_a_frame_row_refused_leaves_its_checklist_out(tmp_path):
 def test_damaged_checklists_of_the_reader_are_left_out(tmp_path, monkeypatch):
     "The reader records in `ReadInfo.damaged_checklists` the checklists that lost a row; the builder leaves them out (file and `load_ebird_data`)."
     p = write_text(tmp_path / 'ebd.txt', ebd_text(TWO_ROWS))
-    read = ebd._iter_batches
+    read = ebd.iter_batches
     def reader_that_refused_a_row_of_s1(*a, info, **kw):
         yield from read(*a, info=info, **kw)
         info.damaged_checklists.add('S1')
-    monkeypatch.setattr(ebd, '_iter_batches', reader_that_refused_a_row_of_s1)
+    monkeypatch.setattr(ebd, 'iter_batches', reader_that_refused_a_row_of_s1)
     sm, ws = caught(lambda: build_species_matrix(p))
     assert sm.matrix.index.tolist() == ['S2'] and any('(S1)' in w for w in ws)
     monkeypatch.undo()

@@ -32,10 +32,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from .schema import *
-from .schema import _PER_ROW, _protocol
+from .arrow import *
 from .reader import *
-from .reader import _decode, _first_rows, _first_seen, _is_text, _iter_batches, _misaligned, _one_chunk, _plain_text, _read_blocks, _skip_reasons, _in_order, _workers
-from .writer import _FIXTURE_SPECIES
 
 # %% auto #0
 __all__ = ['taxon_key', 'SpeciesMatrix', 'complete_checklists', 'protocol_in', 'effort_at_most', 'dates_within', 'region_in',
@@ -87,14 +85,14 @@ def _disagreeing(tbl: pa.Table, # rows, with their checklist metadata columns
                  rows: np.ndarray, # checklist code of each row, numbered in order of first appearance
                 ) -> dict:
     "{column: codes of the checklists whose rows do not all hold their first row's value in that column}."
-    first, n = _first_rows(rows), len(rows)
+    first, n = first_rows(rows), len(rows)
     if len(first) == n: return {}                           # (one row per checklist: nothing to compare)
     same = rows[1:] == rows[:-1]                            # a row after a row of its checklist is compared with that row (no copy),
     other = np.ones(n, bool); other[first] = False; other[1:][same] = False
     jump = np.flatnonzero(other)                            # any other row with its checklist's first row
     same_a, jump_a, ref_a, out = pa.array(same), pa.array(jump), pa.array(first[rows[jump]]), {}
     for c in tbl.column_names:
-        a = _one_chunk(tbl[c])
+        a = one_chunk(tbl[c])
         if pa.types.is_dictionary(a.type): a = a.indices    # (one dictionary per array: equal codes, equal values)
         hit = _hits(pc.and_(_differs(a.slice(1), a.slice(0, n - 1)), same_a), rows[1:])
         if len(jump): hit += _hits(_differs(a.take(jump_a), a.take(ref_a)), rows[jump])
@@ -129,9 +127,9 @@ class _Registry:
 
     def text(self, arr):
         "Decode an Arrow column to UTF-8 text, counting invalid values (a typed column stays as it is)."
-        arr = _one_chunk(arr)
-        if not (_is_text(arr.type) or pa.types.is_dictionary(arr.type)): return arr
-        arr, bad = _decode(arr)
+        arr = one_chunk(arr)
+        if not (is_text(arr.type) or pa.types.is_dictionary(arr.type)): return arr
+        arr, bad = decode_utf8(arr)
         self.info.invalid_utf8_rows += bad
         return arr
 
@@ -183,7 +181,7 @@ class _Registry:
         meta = pa.concat_tables(self.meta)
         mixed = _disagreeing(meta.drop_columns(['SAMPLING EVENT IDENTIFIER']), code)   # (a checklist's first rows in different blocks)
         for c, codes in self.mixed: mixed[c] = np.union1d(mixed.get(c, []), code[codes]).astype(np.int64)
-        meta = meta.take(_first_rows(code))
+        meta = meta.take(first_rows(code))
         meta = pa.table({c: self.text(meta[c]) for c in meta.column_names})
         n_rows = np.bincount(code, weights=np.concatenate(self.counts), minlength=len(enc.dictionary)).astype(np.int64)
         self.sids = self.meta = self.counts = self.mixed = None
@@ -208,19 +206,19 @@ class _Block:
 
 def _prepare_block(tbl: pa.Table) -> _Block:
     "Dictionary-encode a block's checklist ids and taxon pairs and take each checklist's and pair's first row."
-    col = lambda c: _one_chunk(tbl[c])
+    col = lambda c: one_chunk(tbl[c])
     enc = col('SAMPLING EVENT IDENTIFIER')   # (the reader encodes it as it checks the ids)
     rows = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64) if pa.types.is_dictionary(enc.type) else None
     if rows is None or (len(rows) and (rows[0] != 0 or (np.diff(np.maximum.accumulate(rows)) > 1).any())):   # (not in order of first appearance)
-        enc = _first_seen(enc)
+        enc = first_seen(enc)
         rows = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     meta_cols = [c for c in _META if c in set(tbl.column_names) and c != 'SAMPLING EVENT IDENTIFIER']
-    cat, sci = (_plain_text(col(c)).cast(pa.binary()) for c in ('CATEGORY', 'SCIENTIFIC NAME'))
+    cat, sci = (plain_text(col(c)).cast(pa.binary()) for c in ('CATEGORY', 'SCIENTIFIC NAME'))
     tenc = pc.binary_join_element_wise(cat, sci, pa.scalar(b'\t', pa.binary())).dictionary_encode()
     trows = tenc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    first = pa.array(_first_rows(trows))
+    first = pa.array(first_rows(trows))
     return _Block(rows, enc.dictionary, np.bincount(rows, minlength=len(enc.dictionary)),
-                  tbl.select(meta_cols).take(pa.array(_first_rows(rows))).append_column('SAMPLING EVENT IDENTIFIER', enc.dictionary), trows, tenc.dictionary,
+                  tbl.select(meta_cols).take(pa.array(first_rows(rows))).append_column('SAMPLING EVENT IDENTIFIER', enc.dictionary), trows, tenc.dictionary,
                   col('COMMON NAME').take(first), col('TAXONOMIC ORDER').take(first) if 'TAXONOMIC ORDER' in tbl.column_names else None,
                   _disagreeing(tbl.select(meta_cols), rows))
 
@@ -280,7 +278,7 @@ def _column_array(s: pd.Series, column: str) -> pa.Array:
 def _num(meta: pa.Table, col, dtype='float32') -> np.ndarray:
     "A text (or already numeric) column as numbers (empty or invalid: NaN)."
     if col not in meta.column_names: return np.full(len(meta), np.nan, dtype)
-    if not _is_text(meta.schema.field(col).type): return pc.cast(meta[col], pa.float64()).to_numpy(zero_copy_only=False).astype(dtype)
+    if not is_text(meta.schema.field(col).type): return pc.cast(meta[col], pa.float64()).to_numpy(zero_copy_only=False).astype(dtype)
     arr = pc.utf8_trim_whitespace(meta[col])
     try: return pc.cast(pc.if_else(pc.equal(arr, ''), pa.scalar(None, pa.string()), arr), pa.float64()).to_numpy(zero_copy_only=False).astype(dtype)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -298,8 +296,8 @@ def _dates(meta: pa.Table) -> pd.Series:
     "The OBSERVATION DATE of each checklist (`parse_dates`); a warning names the checklists whose date is no real date (2020-02-30) or out of range."
     if 'OBSERVATION DATE' not in meta.column_names: return pd.Series(pd.NaT, index=range(len(meta)))
     d = meta['OBSERVATION DATE']
-    if not _is_text(d.type): return d.to_pandas()
-    out, bad = parse_dates(_one_chunk(d))
+    if not is_text(d.type): return d.to_pandas()
+    out, bad = parse_dates(one_chunk(d))
     if n := int(bad.sum()):
         ids, vals = (meta[c].filter(pa.array(bad)).to_pylist() for c in ('SAMPLING EVENT IDENTIFIER', 'OBSERVATION DATE'))
         warnings.warn(f'{n:,} checklist(s) have an OBSERVATION DATE that is no real date, or not between {FIRST_DATE} and today '
@@ -327,7 +325,7 @@ def _impossible_effort(ck: pd.DataFrame) -> pd.DataFrame:
 def _checklist_table(meta: pa.Table) -> pd.DataFrame:
     "Typed per-checklist metadata (snake_case names) from the text of each checklist's first row."
     txt = lambda c: meta[c].to_pandas() if c in meta.column_names else pd.Series([''] * len(meta), dtype='str')
-    prot = _protocol(txt('OBSERVATION TYPE') if 'OBSERVATION TYPE' in meta.column_names else txt('PROTOCOL NAME'),
+    prot = normalise_protocols(txt('OBSERVATION TYPE') if 'OBSERVATION TYPE' in meta.column_names else txt('PROTOCOL NAME'),
                      txt('PROTOCOL CODE') if 'PROTOCOL CODE' in meta.column_names else None)
     date = _dates(meta)
     ck = pd.DataFrame({
@@ -675,8 +673,8 @@ def _typed_problems(t: pa.Table, bad: np.ndarray, why: dict) -> tuple:
     "`(bad, why)` with the rows added whose typed (not text) values break `FIELD_CHECKS`: an `ALL SPECIES REPORTED` not 0 or 1, a missing `LATITUDE` or `LONGITUDE`."
     mask = np.zeros(len(t), bool); mask[bad] = True
     for c in ('ALL SPECIES REPORTED', 'LATITUDE', 'LONGITUDE'):
-        if c not in t.column_names or _is_text(t.schema.field(c).type, coded=True): continue
-        a = _one_chunk(t[c])
+        if c not in t.column_names or is_text(t.schema.field(c).type, coded=True): continue
+        a = one_chunk(t[c])
         flag = c == 'ALL SPECIES REPORTED' and not pa.types.is_boolean(a.type)
         ok = pc.is_in(pc.cast(a, pa.float64()), value_set=pa.array([0.0, 1.0])) if flag else pc.is_valid(a)
         fail = ~pc.fill_null(ok, False).to_numpy(zero_copy_only=False) & ~mask
@@ -685,13 +683,13 @@ def _typed_problems(t: pa.Table, bad: np.ndarray, why: dict) -> tuple:
 
 def _row_ids(t: pa.Table, pos: np.ndarray) -> set:
     "The checklist ids (those that are ids) of the rows of `t` at `pos`."
-    if not len(pos) or not _is_text(t.schema.field('SAMPLING EVENT IDENTIFIER').type, coded=True): return set()
-    ids = _plain_text(_one_chunk(t['SAMPLING EVENT IDENTIFIER']).take(pa.array(pos))).cast(pa.string())
+    if not len(pos) or not is_text(t.schema.field('SAMPLING EVENT IDENTIFIER').type, coded=True): return set()
+    ids = plain_text(one_chunk(t['SAMPLING EVENT IDENTIFIER']).take(pa.array(pos))).cast(pa.string())
     return set(ids.filter(pc.match_substring_regex(ids, FIELD_CHECKS['SAMPLING EVENT IDENTIFIER'][0])).to_pylist())
 
 def _frame_slice(t: pa.Table) -> tuple:
     "(`_prepare_block` of the rows of `t` that pass `FIELD_CHECKS`, or None if none do; positions of the others; why they failed; the ids of their checklists)."
-    bad, why, enc = _misaligned(t)
+    bad, why, enc = failed_rows(t)
     bad, why = _typed_problems(t, bad, why)
     if enc is not None: t = t.set_column(t.column_names.index('SAMPLING EVENT IDENTIFIER'), 'SAMPLING EVENT IDENTIFIER', enc)
     lost = _row_ids(t, bad)
@@ -706,9 +704,9 @@ def _frame_blocks(tbl: pa.Table, info: ReadInfo, read=None, step=250_000):
         info.source, info.header, info.skipped_rows, info.skipped_lines, info.skipped_reasons = (
             read['source'], read['header'], read['skipped_rows'], list(read['skipped_lines']), dict(read['skipped_reasons']))
         info.damaged_checklists |= set(read.get('damaged_checklists', ()))
-    starts, workers = range(0, len(tbl), step), _workers()
+    starts, workers = range(0, len(tbl), step), parse_workers()
     with ThreadPoolExecutor(workers, thread_name_prefix='ebd-frame') as pool:
-        with contextlib.closing(_in_order(pool, _frame_slice, ((tbl.slice(i, step),) for i in starts), workers + 1)) as done:
+        with contextlib.closing(in_order(pool, _frame_slice, ((tbl.slice(i, step),) for i in starts), workers + 1)) as done:
             for i, future in zip(starts, done):
                 block, bad, why, lost = future.result()
                 info.damaged_checklists |= lost
@@ -733,18 +731,18 @@ def _row_blocks(data, o: dict, info: ReadInfo, block_size: int):
         found = find_ebd(data)
         names = normalise_column_names(found[2])
         _required(o, list(names))
-        return _iter_batches(found, _builder_columns(names), block_size=block_size, info=info, decode=False, prepare=_prepare_block)
+        return iter_batches(found, _builder_columns(names), block_size=block_size, info=info, decode=False, prepare=_prepare_block)
     raise EBirdDataError(f'data must be a DataFrame of EBD rows or the path of an EBD file, not {type(data).__name__}.')
 
 def _finish_read(keys: list, reg: _Registry, info: ReadInfo) -> tuple:
     "`reg.finish()` (with the checklists whose rows disagree) once the rows are read, with a warning for the rows of a DataFrame skipped as malformed or for invalid UTF-8; an error if no row was usable."
     if info.source == 'the DataFrame' and info.skipped_rows:    # (a file's skipped rows are reported by the reader)
-        warnings.warn(f'the DataFrame: skipped {info.skipped_rows:,} rows ({_skip_reasons(info.skipped_reasons, 0)}) '
+        warnings.warn(f'the DataFrame: skipped {info.skipped_rows:,} rows ({skip_reasons(info.skipped_reasons, 0)}) '
                       f'at positions {", ".join(map(str, info.skipped_lines[:10]))}{" and more" if info.skipped_rows > 10 else ""}.',
                       EBirdDataWarning, stacklevel=3)
     if not keys and info.skipped_rows:
         raise EBirdDataError(f'{info.source}: no usable rows: all {info.skipped_rows:,} were skipped as malformed '
-                             f'({_skip_reasons(info.skipped_reasons, len(info.header))}). Check it is an EBD as eBird wrote it.')
+                             f'({skip_reasons(info.skipped_reasons, len(info.header))}). Check it is an EBD as eBird wrote it.')
     if not keys: raise EBirdDataError('the data has no rows.')
     finished = reg.finish()
     if info.invalid_utf8_rows:

@@ -34,11 +34,12 @@ import pyarrow.csv as pacsv
 from fastcore.basics import patch
 
 from .schema import *
-from .schema import _PER_ROW, _protocol
+from .arrow import *
 from .writer import ebd_text, write_text
 
 # %% auto #0
-__all__ = ['find_ebd', 'ReadInfo', 'get_ebird_columns', 'load_ebird_data', 'ebd_text', 'write_text']
+__all__ = ['find_ebd', 'ReadInfo', 'failed_rows', 'skip_reasons', 'iter_batches', 'get_ebird_columns', 'load_ebird_data',
+           'ebd_text', 'write_text']
 
 # %% ../../nbs/00d_reader.ipynb #2e138f35
 _all_ = ['ebd_text', 'write_text']   # (from `ebird_vae.writer`)
@@ -252,18 +253,6 @@ class ReadInfo:
     skipped_reasons: dict = field(default_factory=dict) # why rows were skipped: 'fields' (wrong number of fields) or the column they break
     damaged_checklists: set = field(default_factory=set) # SAMPLING EVENT IDENTIFIERs of checklists that lost a row to a refused value
 
-def _decode(arr: pa.Array):
-    "UTF-8 string array from a binary array, replacing invalid bytes; (array, number of bad values)."
-    try: return arr.cast(pa.string()), 0
-    except pa.ArrowInvalid:
-        vals = arr.to_pylist()
-        bad = 0
-        out = []
-        for v in vals:
-            try: out.append(v.decode('utf-8'))
-            except UnicodeDecodeError: out.append(v.decode('utf-8', 'replace')); bad += 1
-        return pa.array(out, pa.string()), bad
-
 def _source_columns(cmap, columns):
     "Raw header cells to read for normalised `columns` (a raw cell may feed two columns)."
     return list(dict.fromkeys(cmap[c] for c in columns if c in cmap))
@@ -279,30 +268,7 @@ def _fails_all(tbl, columns) -> np.ndarray:
     "Which rows of `tbl` may break `FIELD_CHECKS` in one of `columns` (their values joined by tabs, checked by one pattern)."
     pattern = '^' + '\t'.join(f'({FIELD_CHECKS[c][0][1:-1]})' for c in columns) + '$'
     sep = pa.scalar(b'\t' if pa.types.is_binary(tbl.schema.field(columns[0]).type) else '\t', tbl.schema.field(columns[0]).type)
-    return ~pc.match_substring_regex(pc.binary_join_element_wise(*[_one_chunk(tbl[c]) for c in columns], sep), pattern).to_numpy(zero_copy_only=False)
-
-def _one_chunk(arr): return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-def _is_text(t, coded=False):
-    "Whether Arrow type `t` holds text (`coded`: or dictionary-encoded text)."
-    if coded and pa.types.is_dictionary(t): t = t.value_type
-    return pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t)
-
-def _first_seen(arr) -> pa.DictionaryArray:
-    "`arr` dictionary-encoded with codes in order of first appearance (re-coded if it was encoded otherwise, e.g. a pandas categorical)."
-    arr = _one_chunk(arr)
-    if not pa.types.is_dictionary(arr.type): return arr.dictionary_encode()
-    e = arr.indices.dictionary_encode()
-    return pa.DictionaryArray.from_arrays(e.indices, arr.dictionary.take(e.dictionary))
-
-def _plain_text(arr):
-    "A text column as plain (not dictionary-encoded) text."
-    arr = _one_chunk(arr)
-    return arr.dictionary.take(arr.indices) if pa.types.is_dictionary(arr.type) else arr
-
-def _first_rows(local: np.ndarray) -> np.ndarray:
-    "Row of the first occurrence of each code, for codes numbered in order of first appearance."
-    top = np.maximum.accumulate(local)
-    return np.flatnonzero(np.r_[True, local[1:] > top[:-1]])
+    return ~pc.match_substring_regex(pc.binary_join_element_wise(*[one_chunk(tbl[c]) for c in columns], sep), pattern).to_numpy(zero_copy_only=False)
 
 def _line_numbers(pos, handled, start) -> list:
     "Line numbers (as Arrow counts them) of the parsed rows at positions `pos`, the first row being line `start` and the lines `handled` having gone to the row handler."
@@ -312,38 +278,38 @@ def _line_numbers(pos, handled, start) -> list:
         if (m == n).all(): return m.tolist()
         n = m
 
-def _misaligned(tbl: pa.Table) -> tuple:
+def failed_rows(tbl: pa.Table, # one block of EBD rows (text, dictionary-encoded text or typed columns)
+               ) -> tuple:
     "(positions of the rows of `tbl` whose fields break `FIELD_CHECKS`, {column: rows}, the id column dictionary-encoded)."
     bad, why, enc = np.zeros(len(tbl), bool), {}, None
     def mark(rows, c):
         rows = rows[~bad[rows]]
         if len(rows): bad[rows] = True; why[c] = why.get(c, 0) + len(rows)
-    text = [c for c in FIELD_CHECKS if c in tbl.column_names and _is_text(tbl.schema.field(c).type, coded=True)]   # (typed columns are already checked)
+    text = [c for c in FIELD_CHECKS if c in tbl.column_names and is_text(tbl.schema.field(c).type, coded=True)]   # (typed columns are already checked)
     if 'SAMPLING EVENT IDENTIFIER' in text:
-        enc = _first_seen(tbl['SAMPLING EVENT IDENTIFIER'])
+        enc = first_seen(tbl['SAMPLING EVENT IDENTIFIER'])
         wrong = _fails(enc.dictionary, 'SAMPLING EVENT IDENTIFIER')    # (each distinct id once)
         if wrong.any(): mark(np.flatnonzero(wrong[enc.indices.to_numpy(zero_copy_only=False)]), 'SAMPLING EVENT IDENTIFIER')
-    for c in _PER_ROW[1:]:   # (CATEGORY, SCIENTIFIC NAME, OBSERVATION COUNT: on every row, each distinct value checked once)
+    for c in PER_ROW_COLUMNS[1:]:   # (CATEGORY, SCIENTIFIC NAME, OBSERVATION COUNT: on every row, each distinct value checked once)
         if c not in text: continue
-        a = _one_chunk(tbl[c]); a = a if pa.types.is_dictionary(a.type) else a.dictionary_encode()
+        a = one_chunk(tbl[c]); a = a if pa.types.is_dictionary(a.type) else a.dictionary_encode()
         mark(np.flatnonzero(_fails(a.dictionary, c)[a.indices.to_numpy(zero_copy_only=False)]), c)
-    rest = [c for c in text if c not in _PER_ROW]
+    rest = [c for c in text if c not in PER_ROW_COLUMNS]
     if enc is None or not rest: return np.flatnonzero(bad), why, enc
     ids, seen = enc.indices.to_numpy(zero_copy_only=False), np.zeros(len(tbl), bool)
-    first = _first_rows(ids) if not bad.any() else None
+    first = first_rows(ids) if not bad.any() else None
     while True:   # each checklist's first row; where one fails, the checklist's next row is its first
         if first is None: ok = np.flatnonzero(~bad); first = ok[np.unique(ids[ok], return_index=True)[1]]
         first = first[~seen[first]]
         if not len(first): break
         seen[first] = True
         sub = tbl.select(rest).take(pa.array(first))
-        sub = pa.table({c: _plain_text(sub[c]) for c in rest})
+        sub = pa.table({c: plain_text(sub[c]) for c in rest})
         suspect = _fails_all(sub, rest)   # (one pattern for all columns, then each column on the rows it fails)
         if not suspect.any(): break
-        for c in rest: mark(first[suspect][_fails(_one_chunk(sub[c]).filter(pa.array(suspect)), c)], c)
+        for c in rest: mark(first[suspect][_fails(one_chunk(sub[c]).filter(pa.array(suspect)), c)], c)
         first = None
     return np.flatnonzero(bad), why, enc
-
 
 # %% ../../nbs/00d_reader.ipynb #09917ee6
 _BLOCK = 1 << 21     # bytes parsed per block, unless the caller says otherwise
@@ -526,9 +492,9 @@ def to_frame(self: _BlockReader, tbl) -> tuple:
     "(table of the `want` columns, number of values with invalid UTF-8)."
     cols, bad = {}, 0
     for s, arr in zip(self.src, tbl.columns):
-        arr = _one_chunk(arr)
+        arr = one_chunk(arr)
         if self.decode:
-            arr, b = _decode(arr)
+            arr, b = decode_utf8(arr)
             bad += b
         cols[s] = arr
     return (pa.table({c: cols[self.cmap[c]] for c in self.want}) if self.want else pa.table({})), bad
@@ -541,11 +507,11 @@ def checked(self: _BlockReader, df, part: _Part, start, seen=0):
 @patch
 def checked_rows(self: _BlockReader, df, part: _Part, start, seen=0) -> tuple:
     "(`checked` `df`, the positions in `df` of the rows it kept)."
-    bad, why, enc = _misaligned(df)
+    bad, why, enc = failed_rows(df)
     kept = np.delete(np.arange(len(df)), bad)
     if len(bad):
         if 'SAMPLING EVENT IDENTIFIER' in df.column_names:   # (the checklists that lost these rows, where their id is whole)
-            ids = _plain_text(df['SAMPLING EVENT IDENTIFIER']).take(pa.array(bad)).to_pylist()
+            ids = plain_text(df['SAMPLING EVENT IDENTIFIER']).take(pa.array(bad)).to_pylist()
             part.damaged.update(i for i in (v.decode('utf-8', 'replace') if isinstance(v, bytes) else v for v in ids)
                                 if not field_problem('SAMPLING EVENT IDENTIFIER', i))
         keep = np.ones(len(df), bool); keep[bad] = False
@@ -558,7 +524,7 @@ def _id_encoded(df, enc=None):
     "`df` with its id column (if it has one) dictionary-encoded (`enc`: already done)."
     if 'SAMPLING EVENT IDENTIFIER' not in df.column_names: return df
     i = df.column_names.index('SAMPLING EVENT IDENTIFIER')
-    if enc is None: enc = _one_chunk(df[i])
+    if enc is None: enc = one_chunk(df[i])
     return df.set_column(i, 'SAMPLING EVENT IDENTIFIER', enc if pa.types.is_dictionary(enc.type) else enc.dictionary_encode())
 
 @patch
@@ -615,7 +581,7 @@ def report(self: _BlockReader):
     info.skipped_rows, info.skipped_lines = n, skipped[:100]
     if skipped:
         more = f' and {n - 10:,} more' if n > 10 else ''
-        self.say(f'{self.name}: skipped {n:,} malformed rows ({_skip_reasons(info.skipped_reasons, self.n_header)}) '
+        self.say(f'{self.name}: skipped {n:,} malformed rows ({skip_reasons(info.skipped_reasons, self.n_header)}) '
                  f'at lines {", ".join(map(str, skipped[:10]))}{more}.{_damaged_note(info.damaged_checklists)}')
     if self.decode and info.invalid_utf8_rows:
         self.say(f'{self.name}: invalid UTF-8 bytes in {info.invalid_utf8_rows:,} value(s) were replaced by U+FFFD.')
@@ -627,7 +593,9 @@ def _damaged_note(ids) -> str:
     return (f' {len(ids):,} checklist(s) lost a row to them and are no longer complete ({", ".join(first)}{" and more" if len(ids) > 10 else ""}): '
             f"their ids are in ReadInfo.damaged_checklists (df.attrs['read_info'] of load_ebird_data), so they can be left out.")
 
-def _skip_reasons(why, n_header) -> str:
+def skip_reasons(why: dict, # ReadInfo.skipped_reasons: {column or 'fields': rows}
+                 n_header: int, # fields in the header
+                ) -> str:
     "Why rows were skipped, in words."
     if set(why) <= {'fields'}: return f'wrong number of fields, expected {n_header}'
     return '; '.join(f'{k:,} with the wrong number of fields (expected {n_header})' if c == 'fields' else
@@ -710,7 +678,7 @@ def first_checklists(self: _BlockReader, reader, part: _Part, stream, nrows):
 def ids_in_order(self: _BlockReader, tables, lines, pending) -> tuple:
     "(checklist ids, line numbers) of the rows of `tables` (their line numbers `lines`) and of the repaired rows `pending`, in file order."
     j = self.src.index(self.cmap['SAMPLING EVENT IDENTIFIER'])
-    ids = [_plain_text(t['SAMPLING EVENT IDENTIFIER']).cast(pa.string()).to_numpy(zero_copy_only=False) for t in tables]
+    ids = [plain_text(t['SAMPLING EVENT IDENTIFIER']).cast(pa.string()).to_numpy(zero_copy_only=False) for t in tables]
     ln = np.concatenate(lines + [np.array([r[0] for r in pending], np.int64)])
     ids = np.concatenate(ids + [np.array([r[1][j] for r in pending], object)])
     order = np.argsort(ln, kind='stable')
@@ -749,14 +717,14 @@ def in_file_order(self: _BlockReader, tables, lines, pending, stop, runs) -> pa.
 def _plain_id(t: pa.Table) -> pa.Table:
     "`t` with its id column (if it has one) as plain text, so that tables with different id dictionaries can be joined."
     c = 'SAMPLING EVENT IDENTIFIER'
-    return t.set_column(t.column_names.index(c), c, _plain_text(t[c])) if c in t.column_names else t
+    return t.set_column(t.column_names.index(c), c, plain_text(t[c])) if c in t.column_names else t
 
 class _Runs:
     "The checklists a stream read in file order has shown so far, to tell when the rows of one are apart."
     def __init__(self, name): self.name, self.closed, self.last = name, set(), None
     def check(self, ids, ln):
         "`EBirdDataError` if a checklist among `ids` (the next rows, on lines `ln`) is one already left behind."
-        codes = _one_chunk(ids)
+        codes = one_chunk(ids)
         codes = codes if pa.types.is_dictionary(codes.type) else codes.dictionary_encode()
         starts = np.flatnonzero(np.r_[True, np.diff(codes.indices.to_numpy(zero_copy_only=False)) != 0])
         run = codes.dictionary.take(codes.indices.take(pa.array(starts))).to_pylist()
@@ -813,28 +781,13 @@ def parse_range(self: _BlockReader, fd, cuts, k, marked=False) -> tuple:
     return [(len(d), self.prep(d)) for d in frames], bad, part
 
 # %% ../../nbs/00d_reader.ipynb #0edef161
-def _workers() -> int:
-    "Parse threads: one per usable core, at most 4."
-    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)))
-
-def _in_order(pool, fn, args, ahead):
-    "Futures of `fn(*a)` for each `a` of `args`, at most `ahead` running on `pool` at a time, yielded in order; those left are cancelled when the caller stops."
-    args, futures = iter(args), deque()
-    try:
-        while True:
-            while len(futures) < ahead and (a := next(args, None)) is not None: futures.append(pool.submit(fn, *a))
-            if not futures: return
-            yield futures.popleft()
-    finally:
-        for f in futures: f.cancel()
-
 @patch
 def ranges(self: _BlockReader, path, cuts):
     "Tables of a plain file: byte ranges split at line starts, parsed by a pool of threads a few ranges ahead, yielded in order."
     fd, n = os.open(path, os.O_RDONLY), len(cuts) - 1
-    lines_before, workers = _LinesBefore(fd, cuts), _workers()
+    lines_before, workers = _LinesBefore(fd, cuts), parse_workers()
     pool = ThreadPoolExecutor(workers, thread_name_prefix='ebd-parse')
-    parsed = _in_order(pool, self.parse_range, ((fd, cuts, k) for k in range(n)), workers + 1)
+    parsed = in_order(pool, self.parse_range, ((fd, cuts, k) for k in range(n)), workers + 1)
     try:
         for k, future in enumerate(parsed):
             try: frames, bad, part = future.result()
@@ -881,7 +834,7 @@ def _read_blocks(found, columns, nrows, block_size, info, decode, say, ranges=Tr
 # %% ../../nbs/00d_reader.ipynb #83fc4615
 _END = object()
 
-def _iter_batches(path, # EBD file (.txt, .gz, .zip or .tar) or the result of `find_ebd`
+def iter_batches(path, # EBD file (.txt, .gz, .zip or .tar) or the result of `find_ebd`
                   columns=None, # normalised column names to read (those absent are skipped); None: all
                   nrows=None, # stop at the end of the checklist that data row `nrows` belongs to
                   block_size=1 << 21, # bytes parsed per block (small blocks keep memory low)
@@ -941,11 +894,11 @@ def _invalid_rows(enc: pa.DictionaryArray) -> int:
 
 def _typed(arr: pa.Array, column: str) -> tuple:
     "(`arr`, a text column, as the type `COLUMN_TYPES` gives `column`; the positions of the non-empty values that could not be read as that type, the first of them; how many values were not UTF-8)."
-    kind, arr = COLUMN_TYPES.get(column), _one_chunk(arr)
+    kind, arr = COLUMN_TYPES.get(column), one_chunk(arr)
     enc = arr if pa.types.is_dictionary(arr.type) else arr.dictionary_encode()   # (each distinct value converted once)
     utf8 = 0
     if pa.types.is_binary(enc.dictionary.type):                                   # raw bytes: decoded here, once per value
-        d, utf8 = _decode(enc.dictionary)
+        d, utf8 = decode_utf8(enc.dictionary)
         if utf8: utf8 = _invalid_rows(enc)
         enc = pa.DictionaryArray.from_arrays(enc.indices, d)
     if kind is None: return enc, _NONE, None, utf8
@@ -995,7 +948,7 @@ class _Columns:
     def __init__(self): self.parts, self.cats = {}, {}
     def add(self, tbl: pa.Table):
         for c in tbl.column_names:
-            a = _one_chunk(tbl[c])
+            a = one_chunk(tbl[c])
             self.parts.setdefault(c, []).append(self.codes(c, a) if pa.types.is_dictionary(a.type) else a.to_numpy(zero_copy_only=False))
     def codes(self, c, a: pa.DictionaryArray) -> np.ndarray:
         "Codes of `a`'s values among column `c`'s categories, which gain the values not seen before (in order of first appearance)."
@@ -1032,7 +985,7 @@ def _normalise_protocol_columns(df, want, categorical=False):
     code = df['PROTOCOL CODE'] if 'PROTOCOL CODE' in df else None
     for c in ('OBSERVATION TYPE', 'PROTOCOL NAME'):
         if c in df or (c in want and code is not None):
-            df[c] = _protocol(df[c] if c in df else pd.Series('', index=df.index, dtype='str'), code, categorical)
+            df[c] = normalise_protocols(df[c] if c in df else pd.Series('', index=df.index, dtype='str'), code, categorical)
     return df
 
 def _read_frame(found, cmap, read, typed, info, **kw) -> pd.DataFrame:
@@ -1044,7 +997,7 @@ def _read_frame(found, cmap, read, typed, info, **kw) -> pd.DataFrame:
         t, u = _typed_table(t, p)
         with lock: utf8[0] += u
         return t, p
-    blocks = _iter_batches(found, read, info=info, decode=not typed, prepare=prepare if typed else None, **kw)
+    blocks = iter_batches(found, read, info=info, decode=not typed, prepare=prepare if typed else None, **kw)
     if typed:
         for t, p in blocks:   # (in file order: the rows of the values that did not fit are numbered here)
             for c, (n, ex, rows) in p.items(): _add_problem(problems, c, n, ex, np.asarray(rows) + start)

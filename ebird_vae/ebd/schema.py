@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 # %% auto #0
-__all__ = ['EBD_COLUMNS', 'COLUMN_RENAMES', 'EBD_REQUIRED', 'MATRIX_COLUMNS', 'CATEGORIES', 'FIELD_CHECKS', 'COLUMN_TYPES',
-           'FIRST_DATE', 'PROTOCOL_CODES', 'EBirdDataError', 'EBirdDataWarning', 'normalise_column_names',
-           'field_problem', 'parse_dates', 'normalise_protocol']
+__all__ = ['EBD_COLUMNS', 'COLUMN_RENAMES', 'EBD_REQUIRED', 'MATRIX_COLUMNS', 'CATEGORIES', 'FIELD_CHECKS', 'PER_ROW_COLUMNS',
+           'COLUMN_TYPES', 'FIRST_DATE', 'PROTOCOL_CODES', 'EBirdDataError', 'EBirdDataWarning',
+           'normalise_column_names', 'field_problem', 'parse_dates', 'normalise_protocol', 'normalise_protocols']
 
 # %% ../../nbs/00a_schema.ipynb #cc94562f
 class EBirdDataError(ValueError):
@@ -86,7 +86,7 @@ FIELD_CHECKS = {   # column: (pattern every value must match, what the column ho
     'OBSERVATION COUNT': (r'^([1-9][0-9]*|X)$', 'a count above 0 or X')}
 
 # %% ../../nbs/00a_schema.ipynb #19fd70d0
-_PER_ROW = ('SAMPLING EVENT IDENTIFIER', 'CATEGORY', 'SCIENTIFIC NAME', 'OBSERVATION COUNT')   # checked on every row; the others on each checklist's first row
+PER_ROW_COLUMNS = ('SAMPLING EVENT IDENTIFIER', 'CATEGORY', 'SCIENTIFIC NAME', 'OBSERVATION COUNT')   # checked on every row; the others on each checklist's first row
 
 # %% ../../nbs/00a_schema.ipynb #e4af4ca0
 _CHECK_RE = {c: re.compile(p) for c, (p, _) in FIELD_CHECKS.items()}
@@ -136,7 +136,10 @@ def normalise_protocol(value: str) -> str:
     return _PROTOCOL_ALIASES.get(v.lower(), v)
 
 # %% ../../nbs/00a_schema.ipynb #86c407af
-def _protocol(types: pd.Series, code: pd.Series|None=None, categorical=False) -> pd.Series:
+def normalise_protocols(types: pd.Series, # an `OBSERVATION TYPE` or `PROTOCOL NAME` column
+                        code: pd.Series|None=None, # the `PROTOCOL CODE` column, which fills its blanks
+                        categorical: bool=False, # return a categorical
+                       ) -> pd.Series:
     "Normalised protocols of an `OBSERVATION TYPE` / `PROTOCOL NAME` column, its blanks filled from a `PROTOCOL CODE` column (if given); worked out once per distinct pair."
     text = lambda v: v if isinstance(v, str) else ''
     tc, tu = pd.factorize(types, use_na_sentinel=False)
