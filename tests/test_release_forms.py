@@ -135,3 +135,7 @@ def test_counts_and_scientific_names_no_release_writes_are_refused(tmp_path):
     assert any('SCIENTIFIC NAME is not a scientific name' in str(w.message) for w in ws)
     assert sm.read_info.skipped_reasons == {'OBSERVATION COUNT': 3, 'SCIENTIFIC NAME': 1}
     assert 'Common Myna' not in sm.matrix.columns and sm.matrix.loc['S4', 'Little Egret'] == 1
+    # the checklists that lost a row are left out whole, with a warning naming them (issue 18: no false absences)
+    assert sm.read_info.damaged_checklists == {'S1', 'S2', 'S3'} and list(sm.matrix.index) == ['S4']   # (S1 and S3 lost every row)
+    assert any("left out (report step 'damaged checklists')" in str(w.message) and '(S2)' in str(w.message) for w in ws)
+    assert any('eBird writes a count above 0, or X' in str(w.message) for w in ws)

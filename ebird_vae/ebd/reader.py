@@ -599,7 +599,10 @@ def skip_reasons(why: dict, # ReadInfo.skipped_reasons: {column or 'fields': row
     "Why rows were skipped, in words."
     if set(why) <= {'fields'}: return f'wrong number of fields, expected {n_header}'
     return '; '.join(f'{k:,} with the wrong number of fields (expected {n_header})' if c == 'fields' else
-                     f'{k:,} whose {c} is not {FIELD_CHECKS[c][1]} (a field left blank, or shifted by a lost or extra tab)' for c, k in why.items())
+                     f'{k:,} whose {c} is not {FIELD_CHECKS[c][1]} ({_LIKELY_CAUSE.get(c, _SHIFTED)})' for c, k in why.items())
+
+_SHIFTED = 'a field left blank, or shifted by a lost or extra tab'
+_LIKELY_CAUSE = {'OBSERVATION COUNT': 'a count edited or zero-filled after download: eBird writes a count above 0, or X for present'}
 
 # %% ../../nbs/00d_reader.ipynb #aff17d0e
 @patch
