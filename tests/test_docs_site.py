@@ -293,19 +293,23 @@ VIEW_JS = """
 const vw = document.documentElement.clientWidth, main = document.querySelector('main') || document.body;
 const scrolls = e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
 const text = e => (e.innerText || e.textContent).trim().slice(0, 60).replace(/\\s+/g, ' ');
-// Where an element's content is out of the reader's reach: past the window, or past the edge of a box that hides it.
-// An element inside a box that scrolls sideways is fine as long as that box itself fits in the window.
+// Where an element's content is out of the reader's reach. Its own box may scroll sideways (the element itself, or a
+// box around it that holds no heading) if that box fits in the window; a page section that scrolls as a whole does not
+// count, nor does a box that hides what sticks out.
+const name = b => b.tagName.toLowerCase() + [...b.classList].map(c => '.' + c).join('');
 function cut(e) {
-  const inline = getComputedStyle(e).display === 'inline';
-  if (!inline && !scrolls(e) && e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'visible')
+  const inline = getComputedStyle(e).display === 'inline', er = e.getBoundingClientRect();
+  const m = e.matches('mjx-container') && e.querySelector('mjx-math');  // a formula's own extent (MathJax's hidden MathML is wider)
+  const right = m ? m.getBoundingClientRect().right : er.right + (inline ? 0 : Math.max(0, e.scrollWidth - e.clientWidth - 1));
+  if (!inline && !scrolls(e) && getComputedStyle(e).overflowX !== 'visible' && right > er.right + 1)
     return 'its content is clipped by its own box, which does not scroll';
-  for (let b = inline || !scrolls(e) ? e.parentElement : e; b && b !== document.body; b = b.parentElement) {
+  for (let b = inline ? e.parentElement : e; b && b !== document.body; b = b.parentElement) {
     const r = b.getBoundingClientRect();
-    if (scrolls(b) || b === e) { if (r.right > vw + 1) return `its scrolling box ends at ${Math.round(r.right)} px`; if (scrolls(b)) return null; }
-    else if (getComputedStyle(b).overflowX !== 'visible' && e.getBoundingClientRect().right > r.right + 1)
-      return `cut at ${Math.round(r.right)} px by a ${b.tagName.toLowerCase()}.${[...b.classList].join('.')} that does not scroll`;
+    if (scrolls(b) && b.querySelector('h1, h2, h3, h4, h5, h6'))
+      return right > r.right + 1 ? `only the whole ${name(b)} scrolls sideways to show it (to ${Math.round(right)} px), not a box of its own` : null;
+    if (scrolls(b)) return r.right > vw + 1 ? `its scrolling box ends at ${Math.round(r.right)} px, past the window` : null;
+    if (getComputedStyle(b).display !== 'inline' && getComputedStyle(b).overflowX !== 'visible' && right > r.right + 1) return `cut at ${Math.round(r.right)} px by a ${name(b)} that does not scroll`;
   }
-  const right = e.getBoundingClientRect().right;
   return right > vw + 1 ? `it ends at ${Math.round(right)} px, past the window` : null;
 }
 const code = [...main.querySelectorAll('div.highlight pre')];
