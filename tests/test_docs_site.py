@@ -404,3 +404,15 @@ def test_no_console_errors(site, views):
         if not v['icon'] or _status(v['icon']) != 200: problems.append(f"{path} at {w} px: no favicon ({v['icon']})")
         if v['mode'] not in ('light', 'dark', 'auto'): problems.append(f"{path} at {w} px: theme mode {v['mode']!r}")
     _report(problems, 'console errors')
+
+def test_prose_matches_what_the_user_has(site, infos):
+    "The models page speaks of the user's own model, not a published one; tutorial 2 shows both corruptions and the default's"
+    problems = []
+    if re.search(r'published\s+Kerala\s+model', infos['models.html']['text']): problems.append("models.html: 'the published Kerala model'")
+    grid = next(p['path'] for p in site['pages'] if 'noise' in p['path'])
+    text = infos[grid]['text']
+    if re.search(r"default noise|default,? .?noise_std=0\.1", text): problems.append(f"{grid}: calls Gaussian noise the default")
+    for must in ('input dropout 0.3', 'Gaussian noise 0.1', 'recommended'):
+        if must not in text: problems.append(f"{grid}: never shows {must!r}")
+    if not [c for c in infos[grid]['cells'] if c['imgs'] and 'DROPOUT' in c['code']]: problems.append(f'{grid}: no figure of an input-dropout run')
+    _report(problems, 'pages whose prose does not match what the user has')
