@@ -5,6 +5,9 @@ Skipped when /usr/bin/chromium or /usr/bin/chromedriver (Debian packages `chromi
 existing `_site/` instead of rebuilding it. Screenshots at desktop and phone width (the index, the models page's
 maths, tutorial 2's grid, the phone menu) go to `_docs_check/`.
 Each test names every page and item that fails it, so one run lists all the defects.
+The reader's-view tests run at desktop (1280 px) and phone (400 px) width: code blocks and tables not cut (each
+scrolls in its own box), copy buttons on code, formulas inside the window, no ` -` headings, tutorials first in the
+navigation, nothing written to the browser's console.
 """
 import functools, importlib, json, os, re, shutil, subprocess, sys, threading, time, urllib.error, urllib.request
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer

@@ -8,7 +8,9 @@
    `#| hide` cells dropped), with a parameter table added to each `show_doc` entry.
 2. `prepare` turns nbdev's Quarto dialect into MyST (front matter, cell options, callouts), names
    pages as nbdev does (`03_trainer.ipynb` -> `trainer.html`), and cleans what a reader must not
-   see: progress bars, widget views (they need a live kernel), raw links inside signatures.
+   see: progress bars, widget views (they need a live kernel), raw links inside signatures, the ` -`
+   that marks a heading to keep out of the contents list (the heading stays, unlisted). The sidebar
+   lists the tutorials (one section per folder) before the API pages.
 3. Sphinx builds `_site/` from `_proc/` with the configuration in `docs/conf.py` (search, maths,
    navigation, links, theme), plus what `site_conf` adds: copy buttons on code (sphinx-copybutton, a dev
    requirement), `nbs/styles.css`, a favicon and the theme's colour mode. Saved outputs are shown; nothing
