@@ -9,7 +9,7 @@ The reader's-view tests run at desktop (1280 px) and phone (400 px) width: code 
 scrolls in its own box), copy buttons on code, formulas inside the window, no ` -` headings, tutorials first in the
 navigation, nothing written to the browser's console.
 """
-import functools, importlib, json, os, re, shutil, subprocess, sys, threading, time, urllib.error, urllib.request
+import functools, importlib, importlib.util, json, os, re, shutil, subprocess, sys, threading, time, urllib.error, urllib.request
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urldefrag, urlparse
@@ -353,6 +353,8 @@ def test_code_and_tables_scroll_in_their_own_box_with_copy_buttons(views):
         problems += [f"{path} at {w} px: table {t!r}: {why}" for t, why in v['tables']]
         problems += [f"{path} at {w} px: code block without a copy button: {t!r}" for t in v['no_copy']]
     assert sum(v['n_code'] for v in views['pages'].values()) > 20, 'hardly any code blocks found: is the selector right?'
+    if any(v['no_copy'] for v in views['pages'].values()) and importlib.util.find_spec('sphinx_copybutton') is None:
+        problems.insert(0, "sphinx-copybutton is not installed (a dev requirement): pip install -e '.[dev]', or run tools/ci_docs.sh")
     _report(problems, 'code blocks or tables cut, or without copy buttons')
 
 def test_maths_fits_the_window(views):
