@@ -5,8 +5,11 @@ Skipped when /usr/bin/chromium or /usr/bin/chromedriver (Debian packages `chromi
 existing `_site/` instead of rebuilding it. Screenshots at desktop and phone width (the index, the models page's
 maths, tutorial 2's grid, the phone menu) go to `_docs_check/`.
 Each test names every page and item that fails it, so one run lists all the defects.
+The reader's-view tests run at desktop (1280 px) and phone (400 px) width: code blocks and tables not cut (each
+scrolls in its own box), copy buttons on code, formulas inside the window, no ` -` headings, tutorials first in the
+navigation, nothing written to the browser's console.
 """
-import functools, importlib, json, os, re, shutil, subprocess, sys, threading, time, urllib.error, urllib.request
+import functools, importlib, importlib.util, json, os, re, shutil, subprocess, sys, threading, time, urllib.error, urllib.request
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urldefrag, urlparse
@@ -74,6 +77,7 @@ def browser(tmp_path_factory):
     from selenium.webdriver.chrome.service import Service
     opts = webdriver.ChromeOptions()
     opts.binary_location = str(CHROMIUM)
+    opts.set_capability('goog:loggingPrefs', {'browser': 'ALL'})  # the console, for test_no_console_errors
     for f in CHROMIUM_FLAGS + [f'--user-data-dir={tmp_path_factory.mktemp("chromium-profile")}']: opts.add_argument(f)
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=opts)
     driver.set_page_load_timeout(60)
@@ -285,3 +289,135 @@ def test_screenshots(site, browser):
     next(b for b in browser.find_elements(By.CSS_SELECTOR, 'button.primary-toggle') if b.is_displayed()).click()
     time.sleep(0.5)
     assert browser.save_screenshot(str(CHECK/'index_phone_menu.png'))
+
+# --- the reader's view at desktop and phone width: code, maths, headings, navigation, console ----------------------
+
+VIEW_JS = """
+const vw = document.documentElement.clientWidth, main = document.querySelector('main') || document.body;
+const scrolls = e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+const text = e => (e.innerText || e.textContent).trim().slice(0, 60).replace(/\\s+/g, ' ');
+// Where an element's content is out of the reader's reach. Its own box may scroll sideways (the element itself, or a
+// box around it that holds no heading) if that box fits in the window; a page section that scrolls as a whole does not
+// count, nor does a box that hides what sticks out.
+const name = b => b.tagName.toLowerCase() + [...b.classList].map(c => '.' + c).join('');
+function cut(e) {
+  const inline = getComputedStyle(e).display === 'inline', er = e.getBoundingClientRect();
+  const m = e.matches('mjx-container') && e.querySelector('mjx-math');  // a formula's own extent (MathJax's hidden MathML is wider)
+  const right = m ? m.getBoundingClientRect().right : er.right + (inline ? 0 : Math.max(0, e.scrollWidth - e.clientWidth - 1));
+  if (!inline && !scrolls(e) && getComputedStyle(e).overflowX !== 'visible' && right > er.right + 1)
+    return 'its content is clipped by its own box, which does not scroll';
+  for (let b = inline ? e.parentElement : e; b && b !== document.body; b = b.parentElement) {
+    const r = b.getBoundingClientRect();
+    if (scrolls(b) && b.querySelector('h1, h2, h3, h4, h5, h6'))
+      return right > r.right + 1 ? `only the whole ${name(b)} scrolls sideways to show it (to ${Math.round(right)} px), not a box of its own` : null;
+    if (scrolls(b)) return r.right > vw + 1 ? `its scrolling box ends at ${Math.round(r.right)} px, past the window` : null;
+    if (getComputedStyle(b).display !== 'inline' && getComputedStyle(b).overflowX !== 'visible' && right > r.right + 1) return `cut at ${Math.round(r.right)} px by a ${name(b)} that does not scroll`;
+  }
+  return right > vw + 1 ? `it ends at ${Math.round(right)} px, past the window` : null;
+}
+const code = [...main.querySelectorAll('div.highlight pre')];
+const runnable = code.filter(p => !p.closest('.cell_output'));
+return {
+  width: vw,
+  code: code.map(p => [text(p), cut(p)]).filter(x => x[1]),
+  tables: [...main.querySelectorAll('table')].map(t => [text(t), cut(t)]).filter(x => x[1]),
+  maths: [...main.querySelectorAll('mjx-container')].map(m => [m.getAttribute('display') ? 'display' : 'inline', text(m), cut(m)]).filter(x => x[2]),
+  n_code: runnable.length,
+  no_copy: runnable.filter(p => !p.parentElement.querySelector('button.copybtn')).map(text),
+  headings: [...main.querySelectorAll('h1, h2, h3, h4, h5, h6')].map(h => h.textContent.replace(/[#\u00b6]\\s*$/, '').trim()),
+  toc: [...document.querySelectorAll('.bd-sidebar-secondary nav.page-toc a, #pst-page-toc-nav a')].map(a => a.textContent.trim()),
+  nav: [...document.querySelectorAll('.bd-sidebar-primary nav a')].map(a => a.href),
+  next: (document.querySelector('a.right-next') || {}).href || null,
+  icon: (document.querySelector('link[rel~="icon"]') || {}).href || null,
+  mode: document.documentElement.dataset.mode,
+};"""
+
+@pytest.fixture(scope='module', params=[DESKTOP, PHONE], ids=[f'{DESKTOP[0]}px', f'{PHONE[0]}px'])
+def views(request, site, browser):
+    "What each page shows at desktop and at phone width, and what it wrote to the browser's console"
+    size, out = request.param, {}
+    browser.get_log('browser')  # start from an empty console
+    for p in site['pages']:
+        load(browser, site['base'] + p['path'], size)
+        time.sleep(0.2)  # the theme's scripts run after the load event
+        browser.execute_script('localStorage.clear(); sessionStorage.clear()')  # so each page is a first visit
+        out[p['path']] = browser.execute_script(VIEW_JS)
+        out[p['path']]['console'] = [f"{e['level']}: {e['message']}" for e in browser.get_log('browser') if e['level'] in ('SEVERE', 'WARNING')]
+    return dict(size=size, pages=out)
+
+def test_code_and_tables_scroll_in_their_own_box_with_copy_buttons(views):
+    "No code block or table is cut at the page edge (each scrolls in its own box), and every code block has a copy button"
+    w, problems = views['size'][0], []
+    for path, v in views['pages'].items():
+        problems += [f"{path} at {w} px: code block {t!r}: {why}" for t, why in v['code']]
+        problems += [f"{path} at {w} px: table {t!r}: {why}" for t, why in v['tables']]
+        problems += [f"{path} at {w} px: code block without a copy button: {t!r}" for t in v['no_copy']]
+    assert sum(v['n_code'] for v in views['pages'].values()) > 20, 'hardly any code blocks found: is the selector right?'
+    if any(v['no_copy'] for v in views['pages'].values()) and importlib.util.find_spec('sphinx_copybutton') is None:
+        problems.insert(0, "sphinx-copybutton is not installed (a dev requirement): pip install -e '.[dev]', or run tools/ci_docs.sh")
+    _report(problems, 'code blocks or tables cut, or without copy buttons')
+
+def test_maths_fits_the_window(views):
+    "Every formula lies inside the window: it fits, wraps, or scrolls sideways in its own box"
+    w = views['size'][0]
+    problems = [f"{path} at {w} px: {kind} formula {t!r}: {why}" for path, v in views['pages'].items() for kind, t, why in v['maths']]
+    _report(problems, 'formulas cut or past the window')
+
+def _dash_headings(nb):
+    "Headings a notebook marks with nbdev's ` -` (hide from the contents), without the marker"
+    cells = json.loads((NBS/nb).read_text())['cells']
+    return [m.group(1) for c in cells if c['cell_type'] == 'markdown'
+            for m in re.finditer(r'^#+\s+(.*?\S)\s+-\s*$', ''.join(c['source']), re.M)]
+
+def test_no_dash_headings(site, views):
+    "nbdev's ` -` marker never shows: such a heading is shown without it, and kept out of the page's contents list"
+    w, problems = views['size'][0], []
+    for p in site['pages']:
+        v = views['pages'][p['path']]
+        problems += [f"{p['path']} at {w} px: heading {h!r}" for h in v['headings'] if re.search(r'\s-$', h)]
+        problems += [f"{p['path']} at {w} px: contents entry {t!r}" for t in v['toc'] if re.search(r'\s-$', t)]
+        hidden = _dash_headings(p['source']) if (NBS/p['source']).exists() else []
+        problems += [f"{p['path']} at {w} px: {h!r} (marked ` -`) is in the contents list" for h in hidden if h in v['toc']]
+    _report(problems, "' -' headings shown, or listed in the contents")
+
+def test_dash_headings_processed():
+    "The build turns a ` -` heading into an unlisted heading, and leaves code blocks alone"
+    sys.path.insert(0, str(ROOT/'tools'))
+    from build_docs import dash_headings
+    md = dash_headings('## Parsing -\nProse.\n\n```sh\n## not a heading -\n```\n### Keep me')
+    assert md.startswith('```{rubric} Parsing\n:heading-level: 2\n'), md
+    assert '## not a heading -' in md and '### Keep me' in md
+
+def test_tutorials_first_in_the_navigation(site, views):
+    "The sidebar lists the tutorials before the API pages, and the index's Next leads to the first tutorial"
+    w, base, problems = views['size'][0], site['base'], []
+    tutorials = [p['path'] for p in site['pages'] if p['path'].startswith('tutorials/')]
+    assert tutorials, 'no tutorials published'
+    for path, v in views['pages'].items():
+        order = [u[len(base):] for u in dict.fromkeys(urldefrag(u)[0] for u in v['nav']) if u.startswith(base)]
+        order = [u for u in order if u not in ('', 'index.html')]
+        if order[:len(tutorials)] != tutorials: problems.append(f"{path} at {w} px: the sidebar starts {order[:len(tutorials) + 1]}, not the tutorials")
+    nxt = views['pages']['index.html']['next']
+    if nxt != base + tutorials[0]: problems.append(f"index.html at {w} px: 'Next' leads to {nxt}, not {tutorials[0]}")
+    _report(problems, 'navigation problems')
+
+def test_no_console_errors(site, views):
+    "No page writes an error or warning to the browser's console (a missing favicon, an invalid theme mode, a failed script)"
+    w, problems = views['size'][0], []
+    for path, v in views['pages'].items():
+        problems += [f"{path} at {w} px: {m[:200]}" for m in v['console']]
+        if not v['icon'] or _status(v['icon']) != 200: problems.append(f"{path} at {w} px: no favicon ({v['icon']})")
+        if v['mode'] not in ('light', 'dark', 'auto'): problems.append(f"{path} at {w} px: theme mode {v['mode']!r}")
+    _report(problems, 'console errors')
+
+def test_prose_matches_what_the_user_has(site, infos):
+    "The models page speaks of the user's own model, not a published one; tutorial 2 shows both corruptions and the default's"
+    problems = []
+    if re.search(r'published\s+Kerala\s+model', infos['models.html']['text']): problems.append("models.html: 'the published Kerala model'")
+    grid = next(p['path'] for p in site['pages'] if 'noise' in p['path'])
+    text = infos[grid]['text']
+    if re.search(r"default noise|default,? .?noise_std=0\.1", text): problems.append(f"{grid}: calls Gaussian noise the default")
+    for must in ('input dropout 0.3', 'Gaussian noise 0.1', 'recommended'):
+        if must not in text: problems.append(f"{grid}: never shows {must!r}")
+    if not [c for c in infos[grid]['cells'] if c['imgs'] and 'DROPOUT' in c['code']]: problems.append(f'{grid}: no figure of an input-dropout run')
+    _report(problems, 'pages whose prose does not match what the user has')

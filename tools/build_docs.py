@@ -8,9 +8,13 @@
    `#| hide` cells dropped), with a parameter table added to each `show_doc` entry.
 2. `prepare` turns nbdev's Quarto dialect into MyST (front matter, cell options, callouts), names
    pages as nbdev does (`03_trainer.ipynb` -> `trainer.html`), and cleans what a reader must not
-   see: progress bars, widget views (they need a live kernel), raw links inside signatures.
+   see: progress bars, widget views (they need a live kernel), raw links inside signatures, the ` -`
+   that marks a heading to keep out of the contents list (the heading stays, unlisted). The sidebar
+   lists the tutorials (one section per folder) before the API pages.
 3. Sphinx builds `_site/` from `_proc/` with the configuration in `docs/conf.py` (search, maths,
-   navigation, links, theme). Saved outputs are shown; nothing is re-executed.
+   navigation, links, theme), plus what `site_conf` adds: copy buttons on code (sphinx-copybutton, a dev
+   requirement), `nbs/styles.css`, a favicon and the theme's colour mode. Saved outputs are shown; nothing
+   is re-executed.
 `nbs/_quarto.yml` is untouched: where Quarto exists, `nbdev_docs` still builds the usual site.
 """
 import argparse, functools, json, os, re, shutil, sys
@@ -142,11 +146,22 @@ _NBLINK = re.compile(r'\]\((?![a-z]+:|#)([^)\s]+?\.ipynb)(#[^)\s]*)?\)')  # [Tra
 def myst(md, here, names, base):
     "nbdev's Quarto markdown -> MyST; links to notebooks become nbdev doc links (docs/conf.py resolves those)"
     md = _CALLOUT.sub(lambda m: f'{m.group(1)}{{{m.group(2)}}}', md)
-    md = _QATTR.sub(lambda m: f']({m.group(1)})', md)
+    md = dash_headings(_QATTR.sub(lambda m: f']({m.group(1)})', md))
     def nb_link(m):
         page = names.get(os.path.normpath(here.parent/m.group(1)))
         return f']({base}{page}.html{m.group(2) or ""})' if page else m.group(0)
     return _NBLINK.sub(nb_link, md)
+
+_DASH_HEADING = re.compile(r'^(#{1,6})\s+(.*?\S)\s+-\s*$', re.M)
+_FENCE = re.compile(r'^(```+|~~~+).*?^\1\s*$', re.M | re.S)
+
+def dash_headings(md):
+    "nbdev's hide-from-contents marker: a heading ending in ` -` is shown (without the ` -`) but not listed in the contents"
+    def rubric(m): return f"```{{rubric}} {m.group(2)}\n:heading-level: {len(m.group(1))}\n:class: unlisted\n```"
+    parts, last = [], 0
+    for f in _FENCE.finditer(md):  # leave code blocks alone
+        parts += [_DASH_HEADING.sub(rubric, md[last:f.start()]), f.group(0)]; last = f.end()
+    return ''.join(parts + [_DASH_HEADING.sub(rubric, md[last:])])
 
 _MDLINK = re.compile(r'\[`?([^\]`]+)`?\]\([^)\s]+\)')
 def signature(md):
@@ -207,7 +222,7 @@ def prepare(proc=PROC):
         (proc/rel).unlink()
         nbformat.write(nb, proc/f'{name}.ipynb')
         pages.append(dict(path=f'{name}.html', title=str(fm.get('title') or name), source=rel.as_posix()))
-    sections = {}  # the sidebar: the top-level notebooks as "API", then one section per folder ("Tutorials", ...)
+    sections = {}  # the sidebar: one section per folder ("Tutorials", ...), then the top-level notebooks as "API"
     for p in pages:
         if p['path'] != 'index.html':
             folder = p['path'].split('/')[0] if '/' in p['path'] else ''
@@ -215,12 +230,38 @@ def prepare(proc=PROC):
     index = nbformat.read(proc/'index.ipynb', as_version=4)
     index.cells.append(nbformat.v4.new_markdown_cell(''.join(
         f"```{{toctree}}\n:hidden:\n:caption: {cap}\n\n" + '\n'.join(docs) + '\n```\n\n'
-        for cap, docs in sorted(sections.items(), key=lambda kv: kv[0] != 'API'))))
+        for cap, docs in sorted(sections.items(), key=lambda kv: kv[0] == 'API'))))
     nbformat.write(index, proc/'index.ipynb')
     (proc/'_pages.json').write_text(json.dumps(pages, indent=1))
     return pages
 
 # --- 3. Sphinx --------------------------------------------------------------------------------------
+
+FAVICON = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><circle cx="16" cy="16" r="15" fill="#2f6f4f"/>
+<path d="M8 19c3-7 9-10 16-8-2 1-3 3-3 5 0 4-4 7-9 6l-5 3 1-4z" fill="#fff"/></svg>
+"""
+
+def site_conf(build=PROC/'_build'):
+    "A configuration folder for Sphinx: `docs/conf.py`, plus copy buttons, `nbs/styles.css`, a favicon and the colour mode"
+    conf, static = build/'conf', build/'conf'/'_static'
+    static.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(ROOT/'nbs'/'styles.css', static/'styles.css')
+    (static/'favicon.svg').write_text(FAVICON)
+    import importlib.util
+    copy = importlib.util.find_spec('sphinx_copybutton') is not None
+    if not copy: print('WARNING: sphinx-copybutton is not installed, so code blocks get no copy button: '
+                       "pip install sphinx-copybutton (a dev requirement: pip install -e '.[dev]')", file=sys.stderr)
+    (conf/'conf.py').write_text(f"""# Written by tools/build_docs.py: docs/conf.py, then what the build adds to it
+import runpy
+globals().update({{k: v for k, v in runpy.run_path({str(CONF/'conf.py')!r}).items() if not k.startswith('__')}})
+extensions = [*extensions{", 'sphinx_copybutton'" if copy else ''}]
+copybutton_selector = 'div.highlight pre:not(.cell_output pre)'   # code to run, not its outputs
+html_static_path = [{str(CONF/'_static')!r}, {str(static)!r}]
+html_css_files = [*html_css_files, 'styles.css']
+html_favicon = {str(static/'favicon.svg')!r}   # else browsers ask for /favicon.ico, which is not there
+html_context = {{**globals().get('html_context', {{}}), 'default_mode': 'auto'}}   # the theme's light/dark switch starts valid
+""")
+    return conf
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -231,7 +272,7 @@ def main(argv=None):
     pages = prepare() if not args.no_proc else json.loads((PROC/'_pages.json').read_text())
     from sphinx.cmd.build import build_main
     build = PROC/'_build'  # Sphinx's work files (and MyST-NB's, which go beside its output folder) stay in _proc
-    rc = build_main(['-b', 'html', '-q', '-E', '-c', str(CONF), '-d', str(build/'doctrees'), str(PROC), str(build/'html')])
+    rc = build_main(['-b', 'html', '-q', '-E', '-c', str(site_conf(build)), '-d', str(build/'doctrees'), str(PROC), str(build/'html')])
     if rc: return rc
     if SITE.exists(): shutil.rmtree(SITE)
     shutil.move(build/'html', SITE)
