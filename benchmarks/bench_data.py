@@ -85,7 +85,7 @@ def _save(save, ids, columns, X):
 
 def _threads_of(method):
     "The thread count the method's library is set to use."
-    if method == 'polars':
+    if method in ('polars', 'polars-columns'):
         import polars as pl
         return f'polars pool {pl.thread_pool_size()}'
     if method == 'duckdb':
