@@ -40,6 +40,8 @@ the same order, the same values); a difference is printed, written to the result
   polars, package's columns  `polars.read_csv` of the same columns (only when polars is installed; not a dependency)
 `--before REV` also runs `package` and `quick start` from the package as it was at git revision REV (its files, from
 `git archive`, first on the children's PYTHONPATH), interleaved with the rest: the same machine, load and file.
+`--profile` also times the stages of `build_species_matrix` (the read, then each step after it) in two fresh processes, and
+samples one run with py-spy when it is installed: thread time by thread, by package function and by the deepest package line.
 `--big` also builds the matrix from a 10M-row file (about 3.4 GB) with the package only, to check the
 peak stays under 2 GB; the naive pipeline is not run on it (it needs about 20 GB).
 """
@@ -98,6 +100,9 @@ def _threads_of(method):
 
 def child(method, path, save=None):
     "Run one method in this (fresh) process and print a JSON line of its figures; `save`: also write its matrix there (after measuring)."
+    if method == 'stages':
+        print(json.dumps(dict(stages(path), method=method, load=os.getloadavg()[0])))
+        return
     if method == 'import-data':
         import ebird_vae.data  # noqa: F401  (its import cost is what is measured)
         print(json.dumps(dict(method=method, import_mb=_rss_now_mb())))
@@ -314,6 +319,88 @@ def compare(ref, other, name) -> list:
     return said
 
 
+
+# --profile: where `build_species_matrix`'s time goes (stage timers, and py-spy when it is installed)
+_STAGES = ['_finish_read', '_filter_checklists', '_presence_matrix', '_drop_empty_checklists', 'merge_group_checklists',
+           'apply_thresholds', '_kept_columns', '_species_matrix']
+
+def stages(path) -> dict:
+    "Wall and CPU time of the read (parse threads and per-block reduction) and of each later stage of `build_species_matrix`, by wrapping the cleaning module's stage functions in this process (the package is not changed)."
+    import ebird_vae.ebd.cleaning as cl
+    acc, marks = {}, {}
+    def wrap(name):
+        f = getattr(cl, name)
+        def timed(*a, **k):
+            t, c = time.perf_counter(), time.process_time()
+            if name == '_finish_read': marks['read'] = t, c
+            try: return f(*a, **k)
+            finally: acc[name] = (time.perf_counter() - t, time.process_time() - c)
+        setattr(cl, name, timed)
+    for n in _STAGES: wrap(n)
+    t, c = time.perf_counter(), time.process_time()
+    cl.build_species_matrix(path)
+    t1, c1 = time.perf_counter(), time.process_time()
+    tr, cr = marks['read']
+    return dict(total=(t1 - t, c1 - c), read=(tr - t, cr - c), after_read=(t1 - tr, c1 - cr), **acc)
+
+
+def _py_spy():
+    "The py-spy executable (beside this Python, or on PATH), or None."
+    import shutil
+    here = Path(sys.executable).parent / 'py-spy'
+    return str(here) if here.exists() else shutil.which('py-spy')
+
+
+def spy_summary(raw, rate, top=14) -> list:
+    "Markdown lines: the thread time of a `py-spy record --threads --format raw` profile of `build_species_matrix`, by thread, by package function (inclusive) and by the deepest package line (where the C++ time of a pyarrow or numpy call is charged)."
+    import collections, re
+    work = []
+    for line in Path(raw).read_text().splitlines():
+        stack, n = line.rsplit(' ', 1)
+        frames = stack.split(';')
+        if any('build_species_matrix' in f for f in frames) or 'ebd-parse' in frames[0]: work.append((frames, int(n)))
+    total = sum(n for _, n in work) or 1
+    name = lambda f: re.sub(r' \((.*?):\d+\)$', r' (\1)', f)
+    threads, incl, deepest = collections.Counter(), collections.Counter(), collections.Counter()
+    for frames, n in work:
+        threads['parse threads' if 'ebd-parse' in frames[0] else 'main thread'] += n
+        for f in {name(f) for f in frames[1:] if 'ebird_vae/' in f}: incl[f] += n
+        mine = [f for f in frames if 'ebird_vae/' in f]
+        deepest[mine[-1] if mine else '(outside the package)'] += n
+    share = lambda n: f'{100 * n / total:.0f}% ({n / rate:.2f} s)'
+    md = [f"py-spy, {total:,} samples at {rate} Hz of the threads that worked ({total / rate:.2f} s of thread time): "
+          + ', '.join(f'{k} {share(v)}' for k, v in threads.items()) + '.', '',
+          '| package function (inclusive) | share of the thread time | | deepest package line | share |', '|---|---:|---|---|---:|']
+    for (f, n), (g, m) in zip(incl.most_common(top), deepest.most_common(top)):
+        md.append(f'| `{f}` | {share(n)} | | `{g}` | {share(m)} |')
+    return md
+
+
+def profile(path) -> list:
+    "Markdown of `--profile`: the stage timers (two runs), and py-spy's view of one run when py-spy is installed."
+    md = ['\n## Where `build_species_matrix` spends its time (`--profile`)\n',
+          'Stage timers (each a fresh process; CPU time counts every thread while the stage ran):\n',
+          '| run | total | the read (parse threads, checks, per-block reduction) | after the read (main thread) | ' + ' | '.join(f'`{s}`' for s in _STAGES) + ' |',
+          '|---|' + '---:|' * (3 + len(_STAGES))]
+    for k in range(2):
+        r = run_child('stages', path)
+        if 'error' in r: md.append(f"| {k + 1} | failed: {r['error']} |"); continue
+        cell = lambda s: f"{r[s][0]:.2f} s ({r[s][1]:.2f} s CPU)" if s in r else ''
+        md.append(f'| {k + 1} (load {r["load"]:.1f}) | ' + ' | '.join(cell(s) for s in ['total', 'read', 'after_read', *_STAGES]) + ' |')
+    spy = _py_spy()
+    if spy is None:
+        md.append('\npy-spy is not installed (pip install -r benchmarks/requirements-peers.txt): no sampling profile.')
+        return md
+    import tempfile
+    raw, rate = Path(tempfile.mkdtemp(prefix='bench_data_spy_')) / 'package.txt', 250
+    p = subprocess.run([spy, 'record', '-r', str(rate), '--threads', '--format', 'raw', '-o', str(raw), '--', sys.executable, __file__, '--child', 'package', str(path)],
+                       capture_output=True, text=True, timeout=600)
+    if p.returncode or not raw.exists():
+        md.append(f"\npy-spy failed (exit {p.returncode}): {(p.stderr.strip().splitlines() or [''])[-1][:300]}")
+        return md
+    return md + ['', f'`py-spy record -r {rate} --threads --format raw` of one `package` child (py-spy slows it down):', ''] + spy_summary(raw, rate)
+
+
 BEFORE = {}   # '@before' -> (revision, directory holding its package)
 
 def run_child(method, path, timeout=3600, save=None):
@@ -464,10 +551,11 @@ def main():
     ap.add_argument('--child', nargs=2, metavar=('METHOD', 'PATH'), help=argparse.SUPPRESS)
     ap.add_argument('--save', help=argparse.SUPPRESS)
     ap.add_argument('--rows', type=int, default=1_000_000, help='rows of the benchmark file')
-    ap.add_argument('--repeat', type=int, default=3, help='runs per method, interleaved (median time, max peak)')
+    ap.add_argument('--repeat', type=int, default=3, help='runs per method, interleaved (median time, max peak); 0 with --profile: the profile alone')
     ap.add_argument('--floor', action='store_true', help="also time parsing alone (pyarrow; polars if installed): the parser's floor")
     ap.add_argument('--big', action='store_true', help='also build a 10M-row (~3.4 GB) file with the package (peak < 2 GB?)')
     ap.add_argument('--before', metavar='REV', help='also run the builder and the Quick Start of the package at this git revision')
+    ap.add_argument('--profile', action='store_true', help="also time build_species_matrix's stages, and sample it with py-spy if installed")
     ap.add_argument('--methods', help=f"comma-separated methods to run, of {', '.join(DEFAULT_METHODS)} (default: all; the peers when installed)")
     ap.add_argument('--out', default=str(HERE / 'results_data.md'), help='markdown file to write')
     a = ap.parse_args()
@@ -475,6 +563,13 @@ def main():
     info = machine()
     path = ensure_file(a.rows)
     size = path.stat().st_size / 2**20
+    if a.repeat == 0:                          # (`--repeat 0 --profile`: the profile alone, no timed runs)
+        if not a.profile: ap.error('--repeat 0 runs nothing: add --profile, or give at least 1')
+        text = '\n'.join([f"# Profile of `build_species_matrix`\n\n`python benchmarks/bench_data.py --rows {a.rows} --repeat 0 --profile`, "
+                          f"{info['date']} UTC, {a.rows / 1e6:g}M rows ({size:,.0f} MB). Machine: {info['cpu']}, {info['usable_cores']} usable cores; "
+                          f"load average {info['load_average']} at the start.", *profile(path)]) + '\n'
+        print(text); Path(a.out).write_text(text)
+        return
     methods = a.methods.split(',') if a.methods else list(DEFAULT_METHODS)
     unknown = [m for m in methods if m not in DEFAULT_METHODS]
     if unknown: ap.error(f"unknown methods {unknown}: choose from {', '.join(DEFAULT_METHODS)}")
@@ -512,7 +607,7 @@ def main():
     info['load_average_end'] = ' '.join(f'{x:.1f}' for x in os.getloadavg())
     torch_mb = run_child('import-data', path).get('import_mb', float('nan'))
     md = ["# File-to-matrix benchmark\n",
-          f"`python benchmarks/bench_data.py --rows {a.rows} --repeat {a.repeat}{f' --methods {a.methods}' if a.methods else ''}{' --floor' if a.floor else ''}{' --big' if a.big else ''}{f' --before {a.before}' if a.before else ''}`, {info['date']} UTC.\n",
+          f"`python benchmarks/bench_data.py --rows {a.rows} --repeat {a.repeat}{f' --methods {a.methods}' if a.methods else ''}{' --floor' if a.floor else ''}{' --profile' if a.profile else ''}{' --big' if a.big else ''}{f' --before {a.before}' if a.before else ''}`, {info['date']} UTC.\n",
           f"Machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), {info['memory_gb']} GB RAM; "
           f"Python {info['python']}, numpy {info['numpy']}, pandas {info['pandas']}, pyarrow {info['pyarrow']}, torch {info['torch']} "
           f"(pyarrow cpu_count {info['pyarrow_threads']}). "
@@ -576,6 +671,7 @@ def main():
                 if b['seconds'] > 1.5 * b['cpu_seconds'] else '')
         md.append(f"\n10M rows: peak {b['peak_mb']:,.0f} MB (target < 2,048 MB) in {b['seconds']:.0f} s ({b['cpu_seconds']:.0f} s of CPU).{disk}")
     md += peers_section(results, runs, differences)
+    if a.profile: md += profile(path)
     text = '\n'.join(md) + '\n'
     print(text)
     Path(a.out).write_text(text)
