@@ -10,6 +10,7 @@ import dataclasses
 import gzip
 import inspect
 import io
+import json
 import math
 import os
 import queue
@@ -924,3 +925,89 @@ class EBirdPreprocessor:
         return p
 
     def __repr__(self): return f'EBirdPreprocessor({len(self.species_) if self.species_ else "unfitted"} species, {self.get_params()})'
+
+# %% ../../nbs/00e_ebd.ipynb #f1539f7b
+def _json_state(sm: SpeciesMatrix) -> dict:
+    "The cleaning report, settings, unknown species and reader repairs of `sm`, each as JSON text."
+    info = None if sm.read_info is None else dict(dataclasses.asdict(sm.read_info), damaged_checklists=sorted(sm.read_info.damaged_checklists))
+    return {k: json.dumps(v, default=str) for k, v in dict(cleaning_report=_report_records(sm.report), settings=sm.settings,
+                                                            unknown_species=sm.unknown_species, read_info=info).items()}
+
+def _from_json_state(state: dict) -> dict:
+    "The `SpeciesMatrix` fields `_json_state` wrote: report (a frame), settings, unknown species, read info."
+    info = json.loads(state['read_info'])
+    if info is not None: info = ReadInfo(**dict(info, damaged_checklists=set(info['damaged_checklists'])))
+    return dict(report=pd.DataFrame(json.loads(state['cleaning_report'])).astype({'species': 'Int64'}), settings=json.loads(state['settings']),
+                unknown_species=json.loads(state['unknown_species']), read_info=info)
+
+
+# %% ../../nbs/00e_ebd.ipynb #4ec5b773
+def _anndata():
+    "The `anndata` module, or an `ImportError` that says how to install it."
+    try: import anndata
+    except ImportError as e:
+        raise ImportError("SpeciesMatrix.to_anndata needs the optional package anndata: pip install anndata "
+                          "(SpeciesMatrix.to_parquet needs nothing more).") from e
+    return anndata
+
+def _plain_frame(df: pd.DataFrame) -> pd.DataFrame:
+    "`df` as AnnData writes it on either pandas line: text columns and the index as Python strings, dates as 'YYYY-MM-DD' text ('' if missing)."
+    df = df.copy()
+    for c in df.columns:
+        if pd.api.types.is_datetime64_any_dtype(df[c].dtype): df[c] = df[c].dt.strftime('%Y-%m-%d').fillna('').astype(object)
+        elif pd.api.types.is_string_dtype(df[c].dtype) and not isinstance(df[c].dtype, pd.CategoricalDtype): df[c] = df[c].astype(object)
+    df.index = pd.Index(df.index.astype(str).to_numpy(dtype=object), name=df.index.name)
+    return df
+
+@patch
+def to_anndata(self: SpeciesMatrix,
+               dtype=np.float32, # dtype of X: np.float32 (what scanpy and scvi-tools expect) or np.uint8
+              ):
+    "An `anndata.AnnData`: X the CSR presences, obs the checklists, var the species, uns the report and settings (JSON text)."
+    ad = _anndata()
+    if np.dtype(dtype) not in (np.float32, np.uint8): raise EBirdDataError(f'dtype must be np.float32 or np.uint8, not {dtype!r}.')
+    var = pd.DataFrame({'scientific_name': [s or '' for s in self.scientific_names] if self.scientific_names else [''] * len(self.species),
+                        'taxonomic_order': np.asarray(self.taxonomic_order or [math.nan] * len(self.species), np.float64)},
+                       index=pd.Index(self.species, name='species'))
+    return ad.AnnData(X=self.X.astype(dtype), obs=_plain_frame(self.checklists), var=_plain_frame(var), uns=_json_state(self))
+
+
+# %% ../../nbs/00e_ebd.ipynb #d9713eae
+_PARQUET_KEY = b'ebird_vae.species_matrix'
+
+@patch
+def to_parquet(self: SpeciesMatrix,
+               path, # file to write (e.g. 'matrix.parquet')
+              ) -> Path:
+    "Write the matrix as one Parquet file: a row per checklist with its metadata and the list of its species; returns the path."
+    names = pa.DictionaryArray.from_arrays(pa.array(self.X.indices.astype(np.int32)), pa.array(self.species, pa.string()))
+    present = pa.ListArray.from_arrays(pa.array(self.X.indptr.astype(np.int32 if self.X.nnz < 2**31 else np.int64)), names)
+    tbl = pa.Table.from_pandas(self.checklists.reset_index(), preserve_index=False).append_column('species_present', present)
+    meta = dict(species=self.species, scientific_names=self.scientific_names, taxonomic_order=self.taxonomic_order, **_json_state(self))
+    tbl = tbl.replace_schema_metadata({**(tbl.schema.metadata or {}), _PARQUET_KEY: json.dumps(meta, default=str).encode()})
+    import pyarrow.parquet as pq
+    pq.write_table(tbl, path)
+    return Path(path)
+
+@patch(cls_method=True)
+def from_parquet(cls: SpeciesMatrix,
+                 path, # a file written by `SpeciesMatrix.to_parquet`
+                ) -> SpeciesMatrix:
+    "The `SpeciesMatrix` a `to_parquet` file holds."
+    import pyarrow.parquet as pq
+    tbl = pq.read_table(path)
+    raw = (tbl.schema.metadata or {}).get(_PARQUET_KEY)
+    if raw is None or 'species_present' not in tbl.column_names:
+        raise EBirdDataError(f'{Path(path).name} was not written by SpeciesMatrix.to_parquet (no species list in its metadata): '
+                             f'read a wide matrix with read_species_matrix(path), or build one from the EBD with build_species_matrix.')
+    meta = json.loads(raw)
+    present = one_chunk(tbl['species_present'])
+    flat = present.flatten()
+    if pa.types.is_dictionary(flat.type):
+        to = pc.index_in(flat.dictionary, value_set=pa.array(meta['species'], pa.string())).to_numpy(zero_copy_only=False)
+        cols = to[flat.indices.to_numpy(zero_copy_only=False)]
+    else: cols = pc.index_in(flat, value_set=pa.array(meta['species'], pa.string())).to_numpy(zero_copy_only=False)
+    X = sparse.csr_matrix((np.ones(len(cols), np.uint8), cols.astype(np.int32), present.offsets.to_numpy()), shape=(len(tbl), len(meta['species'])))
+    ck = tbl.drop_columns(['species_present']).to_pandas().set_index('checklist_id')
+    return cls(X, meta['species'], ck, scientific_names=meta['scientific_names'], taxonomic_order=meta['taxonomic_order'], **_from_json_state(meta))
+
