@@ -266,31 +266,39 @@ def _positions(idx, n: int) -> tuple:
         raise IndexError(f'row index {t[(t < -n) | (t >= n)].flatten()[0].item()} is out of bounds for {n:,} rows')
     return torch.where(t < 0, t + n, t).flatten(), t.shape
 
+def _scatter_rows(indptr, indices, pos, n_cols: int, zeros):
+    "Dense rows at `pos` of the CSR matrix (`indptr`, `indices`), numpy or torch alike: the flat position of each stored 1 of those rows set to 1 in `zeros(len(pos) * n_cols)`."
+    lib = torch if isinstance(indptr, torch.Tensor) else np
+    start = indptr[pos]
+    lens = indptr[pos + 1] - start
+    first = lib.cumsum(lens, 0) - lens                                                # (where each row's values start in the gathered list)
+    rep = (lambda v: torch.repeat_interleave(v, lens)) if lib is torch else (lambda v: np.repeat(v, lens))
+    at = rep(start - first) + lib.arange(int(lens.sum()), **({'device': indptr.device} if lib is torch else {}))
+    out = zeros(len(pos) * n_cols)
+    out[rep(lib.arange(len(pos), **({'device': indptr.device} if lib is torch else {})) * n_cols) + indices[at]] = 1
+    return out.reshape(len(pos), n_cols)
+
 class _CSRRows:
-    "A 0/1 CSR matrix kept as torch tensors (on any device) that densifies only the rows asked for."
+    "A 0/1 CSR matrix that densifies only the rows asked for: with numpy on the CPU (fastest there), with torch on an accelerator (`to`)."
     def __init__(self, X): # a canonical uint8 CSR matrix (`_csr_presence`)
-        self.shape = X.shape
-        self.indptr = torch.from_numpy(X.indptr.astype(np.int64))
-        self.indices = torch.from_numpy(X.indices.astype(np.int32 if X.shape[1] < 2**31 else np.int64))
+        self.shape, self.indptr, self.indices, self.device = X.shape, X.indptr.astype(np.int64), X.indices, torch.device('cpu')
     def rows(self, pos, dtype=torch.float32) -> torch.Tensor:
         "Dense `[len(pos), n_columns]` rows at positions `pos` (a long tensor), made where the matrix is."
-        dev = self.indptr.device
-        pos = pos.to(dev)
-        start = self.indptr[pos]
-        lens = self.indptr[pos + 1] - start
-        total = int(lens.sum())
-        at = torch.arange(total, device=dev) + torch.repeat_interleave(start - (torch.cumsum(lens, 0) - lens), lens, output_size=total)
-        out = torch.zeros(len(pos), self.shape[1], dtype=dtype, device=dev)
-        out[torch.repeat_interleave(torch.arange(len(pos), device=dev), lens, output_size=total), self.indices[at].long()] = 1
-        return out
+        if self.device.type == 'cpu':
+            np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
+            return torch.from_numpy(_scatter_rows(self.indptr, self.indices, pos.cpu().numpy(), self.shape[1], lambda n: np.zeros(n, np_dtype)))
+        return _scatter_rows(self.indptr, self.indices, pos.to(self.device), self.shape[1], lambda n: torch.zeros(n, dtype=dtype, device=self.device))
     def __getitem__(self, idx) -> torch.Tensor:
         pos, shape = _positions(idx, self.shape[0])
         return self.rows(pos).reshape(*shape, self.shape[1])
     def to(self, device):
-        self.indptr, self.indices = self.indptr.to(device), self.indices.to(device)
+        "Keep the matrix on `device`: as numpy arrays on the CPU, as torch tensors (int64 pointers, int32 columns) elsewhere."
+        self.device = torch.device(device)
+        as_np = lambda a: a.cpu().numpy() if isinstance(a, torch.Tensor) else a
+        self.indptr, self.indices = as_np(self.indptr), as_np(self.indices)
+        if self.device.type != 'cpu':
+            self.indptr, self.indices = torch.from_numpy(self.indptr).to(self.device), torch.from_numpy(self.indices).to(self.device)
         return self
-    @property
-    def device(self): return self.indptr.device
 
 
 # %% ../nbs/00f_data.ipynb #be8b050f
