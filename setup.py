@@ -38,7 +38,7 @@ setuptools.setup(
     include_package_data = True,
     package_data = {cfg['lib_path']: ['samples/*', 'tables/*']},
     install_requires = requirements,
-    extras_require = {'dev': dev_requirements},
+    extras_require = {'dev': dev_requirements, 'anndata': shlex.split(cfg.get('anndata_requirements', ''))},
     dependency_links = cfg.get('dep_links', '').split(),
     python_requires = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

@@ -5,10 +5,12 @@
 # %% ../nbs/00f_data.ipynb #ca717440
 from __future__ import annotations
 
+import operator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
@@ -139,15 +141,21 @@ def check_species_matrix(matrix:pd.DataFrame, # checklists x species, checklist 
     return matrix
 
 # %% ../nbs/00f_data.ipynb #861292cf
-def _in_species_order(matrix: pd.DataFrame, species: list) -> pd.DataFrame:
-    "`matrix` with its columns in the order of `species`; an error if they are not the same names."
-    cols = [str(c) for c in matrix.columns]
-    if cols == species: return matrix
+def _column_order(columns: list, species: list) -> np.ndarray | None:
+    "Position in `columns` of each name of `species` (None if they are already in that order); an error if they are not the same names."
+    cols = [str(c) for c in columns]
+    if cols == species: return None
     if sorted(cols) != sorted(species):
         extra, miss = sorted(set(cols) - set(species))[:5], sorted(set(species) - set(cols))[:5]
         raise EBirdDataError(f'matrix columns and species differ ({len(cols)} columns, {len(species)} species; '
                              f'not in species: {extra}, not in matrix: {miss}); pass the species list that came with the matrix.')
-    return matrix[species]
+    return pd.Index(cols).get_indexer(species)
+
+def _in_species_order(matrix: pd.DataFrame, species: list) -> pd.DataFrame:
+    "`matrix` with its columns in the order of `species`; an error if they are not the same names."
+    order = _column_order(matrix.columns, species)
+    return matrix if order is None else matrix.iloc[:, order]
+
 
 # %% ../nbs/00f_data.ipynb #5f958a8a
 def _presence_error(a: np.ndarray, bad: np.ndarray, species) -> EBirdDataError:
@@ -227,43 +235,121 @@ def _stored(data, species) -> torch.Tensor:
     a = _presence_values(_as_matrix(data), species)                                       # (refuses anything but 0/1)
     return torch.from_numpy(a if a.flags.writeable and a.flags.c_contiguous else np.array(a, order='C'))   # (a read-only DataFrame array: a copy)
 
+# %% ../nbs/00f_data.ipynb #f5bb747a
+def _csr_presence(X, species) -> scipy.sparse.csr_matrix:
+    "A scipy sparse matrix `X` as a canonical 0/1 uint8 CSR matrix (its own if it is one); `EBirdDataError` as for a dense matrix if a value is not 0 or 1."
+    if X.format == 'csr' and X.dtype == np.uint8 and X.has_canonical_format and (X.data == 1).all(): return X
+    X = X.tocsr(copy=True)
+    X.sum_duplicates()
+    bad = ~((X.data == 0) | (X.data == 1))
+    if bad.any():
+        rows = np.unique(np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))[bad])
+        sub = X[rows].toarray()                                              # (only the rows that hold a wrong value)
+        raise _presence_error(sub, ~((sub == 0) | (sub == 1)), species)
+    X = X.astype(np.uint8)
+    X.eliminate_zeros()
+    return X
+
+def _species_csr(sm: SpeciesMatrix, species: list) -> scipy.sparse.csr_matrix:
+    "The CSR matrix of `sm` (not its dense view) with its columns in the order of `species`; an error if they are not its species."
+    order = _column_order(sm.species, species)
+    return sm.X if order is None else _csr_presence(sm.X[:, order], species)
+
+
+# %% ../nbs/00f_data.ipynb #d5685614
+def _positions(idx, n: int) -> tuple:
+    "`(positions, shape)`: `idx` (as `_row_index` gives it) as a flat long tensor of rows in [0, n), and the shape of the index (() for one row)."
+    if isinstance(idx, slice): t = torch.arange(n)[idx]
+    elif isinstance(idx, torch.Tensor): t = idx.nonzero().flatten() if idx.dtype == torch.bool else idx.long()
+    else: t = torch.tensor(operator.index(idx))
+    if ((t < -n) | (t >= n)).any():
+        raise IndexError(f'row index {t[(t < -n) | (t >= n)].flatten()[0].item()} is out of bounds for {n:,} rows')
+    return torch.where(t < 0, t + n, t).flatten(), t.shape
+
+def _scatter_rows(indptr, indices, pos, n_cols: int, zeros):
+    "Dense rows at `pos` of the CSR matrix (`indptr`, `indices`), numpy or torch alike: the flat position of each stored 1 of those rows set to 1 in `zeros(len(pos) * n_cols)`."
+    lib = torch if isinstance(indptr, torch.Tensor) else np
+    start = indptr[pos]
+    lens = indptr[pos + 1] - start
+    first = lib.cumsum(lens, 0) - lens                                                # (where each row's values start in the gathered list)
+    rep = (lambda v: torch.repeat_interleave(v, lens)) if lib is torch else (lambda v: np.repeat(v, lens))
+    at = rep(start - first) + lib.arange(int(lens.sum()), **({'device': indptr.device} if lib is torch else {}))
+    out = zeros(len(pos) * n_cols)
+    out[rep(lib.arange(len(pos), **({'device': indptr.device} if lib is torch else {})) * n_cols) + indices[at]] = 1
+    return out.reshape(len(pos), n_cols)
+
+class _CSRRows:
+    "A 0/1 CSR matrix that densifies only the rows asked for: with numpy on the CPU (fastest there), with torch on an accelerator (`to`)."
+    def __init__(self, X): # a canonical uint8 CSR matrix (`_csr_presence`)
+        self.shape, self.indptr, self.indices, self.device = X.shape, X.indptr.astype(np.int64), X.indices, torch.device('cpu')
+    def rows(self, pos, dtype=torch.float32) -> torch.Tensor:
+        "Dense `[len(pos), n_columns]` rows at positions `pos` (a long tensor), made where the matrix is."
+        if self.device.type == 'cpu':
+            np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
+            return torch.from_numpy(_scatter_rows(self.indptr, self.indices, pos.cpu().numpy(), self.shape[1], lambda n: np.zeros(n, np_dtype)))
+        return _scatter_rows(self.indptr, self.indices, pos.to(self.device), self.shape[1], lambda n: torch.zeros(n, dtype=dtype, device=self.device))
+    def __getitem__(self, idx) -> torch.Tensor:
+        pos, shape = _positions(idx, self.shape[0])
+        return self.rows(pos).reshape(*shape, self.shape[1])
+    def to(self, device):
+        "Keep the matrix on `device`: as numpy arrays on the CPU, as torch tensors (int64 pointers, int32 columns) elsewhere."
+        self.device = torch.device(device)
+        as_np = lambda a: a.cpu().numpy() if isinstance(a, torch.Tensor) else a
+        self.indptr, self.indices = as_np(self.indptr), as_np(self.indices)
+        if self.device.type != 'cpu':
+            self.indptr, self.indices = torch.from_numpy(self.indptr).to(self.device), torch.from_numpy(self.indices).to(self.device)
+        return self
+
+
 # %% ../nbs/00f_data.ipynb #be8b050f
 class SpeciesDataset(Dataset):
-    "Checklist rows stored once as uint8; `ds[i]` is a float32 `[n_species]`, `ds[indices]` a float32 `[B, n_species]`."
-    def __init__(self, data, # [n_checklists, n_species] 0/1 DataFrame (columns by name), array, tensor or sparse matrix
+    "Checklist rows stored once, as uint8 or sparse (CSR); `ds[i]` is a float32 `[n_species]`, `ds[indices]` a float32 `[B, n_species]` (from CSR: only that batch made dense)."
+    def __init__(self, data, # [n_checklists, n_species] 0/1 DataFrame (columns by name), array, tensor, scipy sparse matrix (kept sparse) or `SpeciesMatrix` (its CSR)
                  species, # column names, in column order
                  checklist_ids=None, # one id per row
                  split_info=None, # how the rows were chosen
                 ):
         names = check_species(species)
+        if isinstance(data, SpeciesMatrix): data = _species_csr(data, names)
         if isinstance(data, pd.DataFrame): data = _in_species_order(check_species_matrix(data), names)
-        self.data = _stored(data, names)
-        self.species = check_species(names, self.data.shape[1])
-        self.checklist_ids = None if checklist_ids is None else check_checklist_ids(checklist_ids, len(self.data))
+        self._rows = _CSRRows(_csr_presence(data, names)) if scipy.sparse.issparse(data) else _stored(data, names)
+        self.species = check_species(names, self._rows.shape[1])
+        self.checklist_ids = None if checklist_ids is None else check_checklist_ids(checklist_ids, len(self))
         self.split_info = split_info or {}
-    def __len__(self): return self.data.shape[0]
+    @property
+    def is_sparse(self) -> bool: return isinstance(self._rows, _CSRRows)
+    @property
+    def data(self) -> torch.Tensor:
+        "All rows as a uint8 tensor `[n_checklists, n_species]`: the stored one, or for a sparse dataset a dense copy made on each call."
+        return self._rows.rows(torch.arange(len(self)), torch.uint8) if self.is_sparse else self._rows
+    def __len__(self): return self._rows.shape[0]
     def __getitem__(self, idx):
         idx = _row_index(idx, len(self))
-        return self.data[idx.to(self.data.device) if isinstance(idx, torch.Tensor) else idx].float()
+        if self.is_sparse: return self._rows[idx]
+        return self._rows[idx.to(self._rows.device) if isinstance(idx, torch.Tensor) else idx].float()
     def __getitems__(self, idxs): return self[list(idxs)]
     def to(self, device):
-        "Move the stored matrix to `device` (e.g. the whole matrix onto a GPU, so batches never cross the bus); returns self."
-        self.data = self.data.to(device)
+        "Move the stored matrix (dense or CSR) to `device` (e.g. onto a GPU, so batches never cross the bus); returns self."
+        self._rows = self._rows.to(device)
         return self
-    def __repr__(self): return f'SpeciesDataset({len(self):,} checklists x {len(self.species):,} species, split={self.split_info.get("split")})'
+    def __repr__(self): return f'SpeciesDataset({len(self):,} checklists x {len(self.species):,} species{", sparse" if self.is_sparse else ""}, split={self.split_info.get("split")})'
+
 
 # %% ../nbs/00f_data.ipynb #a3846e4a
 def _split_values(matrix, species) -> tuple:
-    "`(ids, uint8 values, species list)` of a checklist x species DataFrame, array, tensor or sparse matrix, checked against `species`."
+    "`(ids, uint8 values, species list)` of a checklist x species DataFrame, array, tensor, sparse matrix (kept CSR) or `SpeciesMatrix` (its CSR), checked against `species`."
     if species is None: raise EBirdDataError('pass the species list (the second value of create_species_matrix).')
     species = check_species(species)
+    if isinstance(matrix, SpeciesMatrix): return matrix.checklists.index.to_numpy(), _species_csr(matrix, species), species
     if isinstance(matrix, pd.DataFrame):
         matrix = _in_species_order(check_species_matrix(matrix), species)
         return matrix.index.to_numpy(), _presence_values(matrix.to_numpy(), species), species
-    values = _as_matrix(matrix)
+    values = matrix if scipy.sparse.issparse(matrix) else _as_matrix(matrix)
     if values.shape[1] != len(species):
         raise EBirdDataError(f'matrix has shape {values.shape} but there are {len(species)} species; they must match.')
-    return np.arange(len(values)), _presence_values(values, species), species
+    values = _csr_presence(values, species) if scipy.sparse.issparse(values) else _presence_values(values, species)
+    return np.arange(values.shape[0]), values, species
+
 
 # %% ../nbs/00f_data.ipynb #372aca52
 def _val_count(val_size, n: int) -> int:
@@ -343,7 +429,7 @@ def _check_split_options(split, random_seed, block_size_km):
         raise EBirdDataError(f'block_size_km must be a positive number of kilometres (e.g. 10.0), not {block_size_km!r}.')
 
 # %% ../nbs/00f_data.ipynb #8ace2355
-def split_train_val(matrix, # checklist x species 0/1 DataFrame (or array), or a `SpeciesMatrix`
+def split_train_val(matrix, # checklist x species 0/1 DataFrame, array, scipy sparse matrix, or a `SpeciesMatrix` (its CSR is used)
                     species, # column names, in order (None with a `SpeciesMatrix`)
                     val_size=0.2, # fraction (0 < val_size < 1) or number of validation checklists
                     random_seed=42, # seed of the shuffle
@@ -355,17 +441,16 @@ def split_train_val(matrix, # checklist x species 0/1 DataFrame (or array), or a
     if isinstance(matrix, SpeciesMatrix):
         checklists = matrix.checklists if checklists is None else checklists
         species = matrix.species if species is None else species
-        matrix = matrix.matrix
     _check_split_options(split, random_seed, block_size_km)
     ids, values, species = _split_values(matrix, species)
-    n_val = _val_count(val_size, len(values))
+    n_val = _val_count(val_size, values.shape[0])
     rng = np.random.default_rng(random_seed)
     info = dict(split=split, val_size=val_size, random_seed=random_seed)
     if split == 'random':
-        perm = rng.permutation(len(values))
+        perm = rng.permutation(values.shape[0])
         val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
     else:
-        groups = _split_groups(split, checklists, ids, isinstance(matrix, pd.DataFrame), block_size_km)
+        groups = _split_groups(split, checklists, ids, isinstance(matrix, (pd.DataFrame, SpeciesMatrix)), block_size_km)
         if split == 'spatial': info['block_size_km'] = block_size_km
         train, val, g_tr, g_val = _group_split(groups, n_val, rng)
         info.update(groups_train=g_tr, groups_val=g_val)

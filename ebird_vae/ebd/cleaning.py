@@ -10,6 +10,7 @@ import dataclasses
 import gzip
 import inspect
 import io
+import json
 import math
 import os
 import queue
@@ -30,6 +31,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+from fastcore.basics import patch
+from scipy import sparse
 
 from .schema import *
 from .arrow import *
@@ -229,21 +232,67 @@ def _reduce_block(block, reg: _Registry) -> np.ndarray:
     keep = tax >= 0
     return _pack_keys(rows[keep], tax[keep])
 
+# %% ../../nbs/00e_ebd.ipynb #3668cb03
+def _as_csr(X) -> sparse.csr_matrix:
+    "`X` (a 0/1 array or scipy sparse matrix) as a canonical uint8 CSR matrix (sorted indices, no stored zeros); a canonical one itself."
+    if sparse.issparse(X):
+        X = X.tocsr()
+        if X.dtype == np.uint8 and X.has_canonical_format and (X.data == 1).all(): return X
+        X = (X != 0).astype(np.uint8).tocsr()
+        X.sum_duplicates()
+        return X
+    return sparse.csr_matrix(np.asarray(X) != 0, dtype=np.uint8)
+
+def _csr_from_pairs(rows: np.ndarray, # row of each 1
+                    cols: np.ndarray, # column of each 1
+                    shape: tuple, # (rows, columns) of the matrix
+                   ) -> sparse.csr_matrix:
+    "The canonical uint8 0/1 CSR matrix of `shape` with a 1 at each (row, column) pair; a repeated pair is one 1."
+    n, m = shape
+    key = np.sort(np.asarray(rows, np.int64) * m + cols) if m else np.zeros(0, np.int64)
+    key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key   # (sorted, then each pair once: faster than np.unique's hashing)
+    indptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(key // max(m, 1), minlength=n), out=indptr[1:])
+    return sparse.csr_matrix((np.ones(len(key), np.uint8), key % max(m, 1), indptr), shape=shape)
+
+def _row_of_each(X: sparse.csr_matrix) -> np.ndarray:
+    "The row of each stored value of CSR `X` (the COO row indices), in storage order."
+    return np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+
+
 # %% ../../nbs/00e_ebd.ipynb #18bb9250
-@dataclass
+def _report_records(report: pd.DataFrame) -> list:
+    "The cleaning report as JSON-able records (a missing value as None), as `matrix.attrs['cleaning_report']` holds it."
+    return report.astype(object).where(report.notna(), None).to_dict('records')
+
+@dataclass(eq=False)
 class SpeciesMatrix:
-    "A checklist x species 0/1 matrix with its species, aligned checklist metadata and cleaning report."
-    matrix: pd.DataFrame # uint8, index `checklist_id`, columns = `species`
+    "A checklist x species 0/1 matrix (sparse, CSR) with its species, aligned checklist metadata and cleaning report; `.matrix` is its dense view."
+    X: sparse.csr_matrix # uint8 0/1 CSR, a row per checklist, a column per species (a dense DataFrame given here is converted)
     species: list # common names, the column order
-    checklists: pd.DataFrame # one row per matrix row, same index
+    checklists: pd.DataFrame # one row per matrix row, index `checklist_id`
     report: pd.DataFrame # rows and checklists removed by each cleaning step
     scientific_names: list = field(default_factory=list) # scientific name of each species
     read_info: ReadInfo | None = None # what the reader repaired (None for a DataFrame input)
     unknown_species: dict = field(default_factory=dict) # species outside a fixed vocabulary: number of checklists
-    def __len__(self): return len(self.matrix)
+    taxonomic_order: list = field(default_factory=list) # TAXONOMIC ORDER of each species (NaN where unknown)
+    settings: dict = field(default_factory=dict) # the builder's options that made it (JSON-able)
+    def __post_init__(self):
+        self._dense = self.X if isinstance(self.X, pd.DataFrame) else None
+        if self._dense is not None: self.X = _as_csr(self._dense.to_numpy())
+    @property
+    def matrix(self) -> pd.DataFrame:
+        "The dense uint8 DataFrame (index `checklist_id`, columns = `species`, the report in `attrs['cleaning_report']`), built on first use and kept."
+        if self._dense is None:
+            self._dense = pd.DataFrame(self.X.toarray(), index=self.checklists.index, columns=pd.Index(self.species, name='species'), copy=False)
+            self._dense.attrs['cleaning_report'] = _report_records(self.report)
+        return self._dense
+    def __len__(self): return self.X.shape[0]
     def __repr__(self):
-        return (f'SpeciesMatrix({len(self.matrix):,} checklists x {len(self.species):,} species, '
-                f'{self.matrix.values.mean() if self.matrix.size else 0:.3f} filled, {self.matrix.values.nbytes / 2**20:.1f} MiB uint8)')
+        n, m = self.X.shape
+        return (f'SpeciesMatrix({n:,} checklists x {m:,} species, {self.X.nnz / (n * m) if n * m else 0:.3f} filled, '
+                f'{n * m / 2**20:.1f} MiB uint8)')
+
 
 # %% ../../nbs/00e_ebd.ipynb #565de4d3
 def _arrow_text(a) -> pa.Array:
@@ -385,54 +434,55 @@ def _unique_text(a):
     rank = np.empty(len(order), np.int64); rank[order] = np.arange(len(order))
     return enc.dictionary.take(order).to_numpy(zero_copy_only=False), rank[idx]
 
-def merge_group_checklists(X: np.ndarray, # checklist x species 0/1 uint8 matrix
+def merge_group_checklists(X, # checklist x species 0/1 uint8 matrix: CSR (`scipy.sparse`) or a dense array
                            checklists: pd.DataFrame, # one row per matrix row: `sampling_event_id`, `group_id`, ...
                            collapse=True, # False: each copy stays its own checklist (rows are only sorted by id)
                           ) -> tuple:
-    "`(X, checklists)` with the copies of each group checklist merged (auk's `auk_unique`): their species' union, the first copy's metadata (by id), indexed by group id, with `n_copies`."
+    "`(X, checklists)` with the copies of each group checklist merged (auk's `auk_unique`): their species' union, the first copy's metadata (by id), indexed by group id, with `n_copies`; X as it came (CSR or dense)."
+    dense, X = not sparse.issparse(X), _as_csr(X)
     sid = checklists['sampling_event_id']
     gid = checklists['group_id'].where(checklists['group_id'] != '', sid) if collapse else sid
     ids, gcode = _unique_text(gid)
     by_id = np.lexsort((_rank_text(sid), gcode))                              # by group, then sampling event id
     g_sorted = gcode[by_id]
     starts = np.flatnonzero(np.r_[True, np.diff(g_sorted) != 0])
-    if (by_id != np.arange(len(by_id))).any() or len(ids) < len(X):
-        copy_no = np.arange(len(by_id)) - starts[g_sorted]                     # 0 for a group's first copy, 1, 2, ...
-        G = X[by_id[starts]]
-        for k in range(1, int(copy_no.max()) + 1):                            # union with the k-th copies
-            sel = copy_no == k
-            G[g_sorted[sel]] |= X[by_id[sel]]
-        X = G
+    if (by_id != np.arange(len(by_id))).any() or len(ids) < X.shape[0]:
+        Xs = X[by_id]                                                         # (each copy's row goes to its group's row: the union)
+        X = _csr_from_pairs(np.repeat(g_sorted, np.diff(Xs.indptr)), Xs.indices, (len(ids), X.shape[1]))
     ck = checklists.iloc[by_id[starts]].drop(columns='complete', errors='ignore')
     ck.index = pd.Index(ids, name='checklist_id')
     ck.insert(2, 'n_copies', np.bincount(gcode, minlength=len(ids)))
-    return X, ck
+    return (X.toarray() if dense else X), ck
 
 
 # %% ../../nbs/00e_ebd.ipynb #9f0af3e7
-def apply_thresholds(X: np.ndarray, # checklist x species 0/1 matrix
+def apply_thresholds(X, # checklist x species 0/1 matrix: CSR (`scipy.sparse`) or a dense array
                      min_species_observations=None, # keep species on at least this many checklists
                      min_checklist_species=None, # keep checklists with at least this many species
                     ) -> tuple:
     "`(rows kept, columns kept, removed)`: drop rare species and short checklists again and again until both hold in what is left; `removed[step] = [presences, checklists]`."
-    keep_rows, keep_cols = np.ones(len(X), bool), X.any(axis=0)
+    X = _as_csr(X)
+    (n, m), r, c = X.shape, _row_of_each(X), X.indices
+    per_col = lambda rows_ok: np.bincount(c[rows_ok[r]], minlength=m)   # presences of each species on the rows kept
+    per_row = lambda cols_ok: np.bincount(r[cols_ok[c]], minlength=n)   # presences of each checklist in the columns kept
+    keep_rows, keep_cols = np.ones(n, bool), np.bincount(c, minlength=m) > 0
     removed, changed = {'rare': [0, 0], 'short': [0, 0]}, bool(min_species_observations or min_checklist_species)
     while changed:
         changed = False
         if min_species_observations:
-            cs = X.sum(axis=0, dtype=np.int64, where=keep_rows[:, None])
+            cs = per_col(keep_rows)
             drop = keep_cols & (cs < min_species_observations)
             if drop.any():
                 keep_cols &= ~drop
-                emptied = keep_rows & ~(X.any(axis=1, where=keep_cols[None, :]))
+                emptied = keep_rows & (per_row(keep_cols) == 0)
                 removed['rare'][0] += int(cs[drop].sum()); removed['rare'][1] += int(emptied.sum())
                 keep_rows &= ~emptied; changed = True
         if min_checklist_species:
-            rs = X.sum(axis=1, dtype=np.int64, where=keep_cols[None, :])
+            rs = per_row(keep_cols)
             drop = keep_rows & (rs < min_checklist_species)
             if drop.any():
                 keep_rows &= ~drop
-                keep_cols &= X.any(axis=0, where=keep_rows[:, None])
+                keep_cols &= per_col(keep_rows) > 0
                 removed['short'][0] += int(rs[drop].sum()); removed['short'][1] += int(drop.sum()); changed = True
     return keep_rows, keep_cols, removed
 
@@ -542,8 +592,8 @@ def _taxonomic_order(order: list, common: list) -> list:
     "Taxon codes sorted by TAXONOMIC ORDER (NaN: last), then by common name: the matrix's column order."
     return sorted(range(len(order)), key=lambda t: (math.isnan(order[t]), 0 if math.isnan(order[t]) else order[t], common[t]))
 
-def _presence_matrix(keys: list, code: np.ndarray, alive: np.ndarray, by_order: list) -> np.ndarray:
-    "The uint8 0/1 matrix of the `alive` checklists x all taxa (columns in `by_order`) from the blocks' (provisional checklist, taxon) `keys`, which it empties."
+def _presence_matrix(keys: list, code: np.ndarray, alive: np.ndarray, by_order: list) -> sparse.csr_matrix:
+    "The uint8 0/1 CSR matrix of the `alive` checklists x all taxa (columns in `by_order`) from the blocks' (provisional checklist, taxon) `keys`, which it empties."
     key = np.concatenate(keys)
     keys.clear()                                                              # (frees the blocks' keys before the matrix exists)
     prow, tax = _unpack_keys(key)
@@ -553,14 +603,13 @@ def _presence_matrix(keys: list, code: np.ndarray, alive: np.ndarray, by_order: 
     rank = np.empty(nt, np.int64); rank[by_order] = np.arange(nt)             # column of each taxon
     pos = np.full(len(alive), -1, np.int64); pos[alive] = np.arange(alive.sum())
     m = alive[prow]
-    X = np.zeros((int(alive.sum()), nt), np.uint8)
-    X.reshape(-1)[pos[prow[m]] * nt + rank[tax[m]]] = 1                      # (flat indices: faster than X[rows, cols])
-    return X
+    return _csr_from_pairs(pos[prow[m]], rank[tax[m]], (int(alive.sum()), nt))
 
-def _drop_empty_checklists(X: np.ndarray, ck: pd.DataFrame, report: list, step: str) -> tuple:
+def _drop_empty_checklists(X, ck: pd.DataFrame, report: list, step: str) -> tuple:
     "`(X, ck)` less the checklists without a species, with the report's row for the rollup `step`; an error if none has one."
-    has = X.any(axis=1)
-    _add_row(report, step, X.sum(dtype=np.int64), has.sum(), int(X.any(axis=0).sum()))
+    X = _as_csr(X)
+    has = np.diff(X.indptr) > 0
+    _add_row(report, step, X.nnz, has.sum(), len(np.unique(X.indices)))
     if not has.any():
         hint = ('Pass rollup=True to count subspecies, forms and domestic types as their species, or check the file is the one you meant.'
                 if step == 'species rows' else 'Their records count for no species (spuh, slash, hybrid): check the file is the one you meant.')
@@ -578,23 +627,26 @@ def species_column_names(common_names: list, # common name of each column, in co
     return [_qualified(c, s) if n[c] > 1 else c for c, s in zip(common_names, scientific_names)]
 
 # %% ../../nbs/00e_ebd.ipynb #b619bdc0
-def encode_vocabulary(X: np.ndarray, # checklist x taxon 0/1 uint8 matrix
+def encode_vocabulary(X, # checklist x taxon 0/1 uint8 matrix: CSR (`scipy.sparse`) or a dense array
                       common_names: list, # common name of each column of X
                       scientific_names: list, # scientific name of each column of X
                       species: list, # the vocabulary: common names (or 'common name (scientific name)'), in column order
                      ) -> tuple:
     "`(matrix, scientific_names, unknown, kept)`: X in the columns of `species`; species outside it dropped and counted in `unknown` (name: checklists); `kept`: presences left."
-    names = list(species)
+    dense, X, names = not sparse.issparse(X), _as_csr(X), list(species)
     by_name = {n: i for i, n in enumerate(names)}
     vcol = np.array([by_name.get(c, by_name.get(_qualified(c, s), -1)) for c, s in zip(common_names, scientific_names)], np.int64)
     known = np.flatnonzero(vcol >= 0)
-    counts = X.sum(axis=0, dtype=np.int64)
+    counts = np.bincount(X.indices, minlength=X.shape[1])
     unknown = {common_names[c]: int(counts[c]) for c in np.flatnonzero((vcol < 0) & (counts > 0))}
-    mat = np.zeros((len(X), len(names)), np.uint8)
-    mat[:, vcol[known]] = X[:, known]
+    src = np.full(len(names), -1, np.int64); src[vcol[known]] = known        # (a name two columns match takes the last of them)
+    to = np.full(X.shape[1], -1, np.int64); to[src[src >= 0]] = np.flatnonzero(src >= 0)
+    col = to[X.indices]
+    mat = _csr_from_pairs(_row_of_each(X)[col >= 0], col[col >= 0], (X.shape[0], len(names)))
     sci = [None] * len(names)
     for c in known: sci[vcol[c]] = scientific_names[c]
-    return mat, sci, unknown, int(counts[known].sum())
+    return (mat.toarray() if dense else mat), sci, unknown, int(counts[known].sum())
+
 
 # %% ../../nbs/00e_ebd.ipynb #36e15f29
 def _check_thresholds(**thresholds):
@@ -613,21 +665,21 @@ def _report_thresholds(report: list, removed: dict, keep_rows, keep_cols, min_sp
         raise _nothing_left(report, step, f'min_species_observations={min_species_observations}, min_checklist_species={min_checklist_species}, '
                             f'applied together', f'Lower {param} or set it to None, or check the file is the one you meant.')
 
-def _kept_columns(X: np.ndarray, keep_rows, keep_cols, common: list, sci: list) -> tuple:
+def _kept_columns(X: sparse.csr_matrix, keep_rows, keep_cols, common: list, sci: list) -> tuple:
     "`(matrix, names, scientific names)` of the rows and columns kept (X itself if all were)."
     cols = np.flatnonzero(keep_cols)
-    if keep_rows.all(): mat = X if len(cols) == X.shape[1] else X[:, cols]
-    else: mat = X[np.ix_(np.flatnonzero(keep_rows), cols)]
+    mat = X if keep_rows.all() else X[np.flatnonzero(keep_rows)]
+    if len(cols) < X.shape[1]: mat = _as_csr(mat[:, cols])
     return mat, species_column_names([common[c] for c in cols], [sci[c] for c in cols]), [sci[c] for c in cols]
 
-def _species_matrix(mat, names, sci, ck, report, read_info, unknown) -> SpeciesMatrix:
-    "The `SpeciesMatrix` of `mat`, with each checklist's `n_species` and the report as a frame and as records in `matrix.attrs`."
+def _species_matrix(mat, names, sci, ck, report, read_info, unknown, order=(), settings=None) -> SpeciesMatrix:
+    "The `SpeciesMatrix` of `mat` (CSR), with each checklist's `n_species`, the report as a frame, the species' taxonomic `order` and the builder's `settings`."
+    mat = _as_csr(mat)
     ck = ck.copy(deep=False)                                # (a slice of the checklists: a new frame, not a view)
-    ck['n_species'] = mat.sum(axis=1, dtype=np.int32)
-    matrix = pd.DataFrame(mat, index=ck.index, columns=pd.Index(names, name='species'), copy=False)
+    ck['n_species'] = np.diff(mat.indptr).astype(np.int32)
     rep = pd.DataFrame(report).astype({'species': 'Int64'})
-    matrix.attrs['cleaning_report'] = rep.astype(object).where(rep.notna(), None).to_dict('records')
-    return SpeciesMatrix(matrix, names, ck, rep, sci, read_info, unknown)
+    return SpeciesMatrix(mat, names, ck, rep, sci, read_info, unknown, list(order), settings or {})
+
 
 # %% ../../nbs/00e_ebd.ipynb #2646afa3
 def _is_number(v) -> bool: return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
@@ -750,6 +802,14 @@ def _finish_read(keys: list, reg: _Registry, info: ReadInfo) -> tuple:
                       EBirdDataWarning, stacklevel=3)
     return finished
 
+# %% ../../nbs/00e_ebd.ipynb #c2166561
+def _settings(**options) -> dict:
+    "The builder's `options` as JSON-able values: tuples as lists, dates and other objects as text."
+    plain = lambda v: (v if v is None or isinstance(v, (str, bool, int, float)) else [plain(x) for x in v] if isinstance(v, (list, tuple))
+                       else int(v) if isinstance(v, np.integer) else float(v) if isinstance(v, np.floating) else str(v))
+    return {k: plain(list(v) if isinstance(v, (tuple, set, np.ndarray, pd.Index)) else v) for k, v in options.items()}
+
+
 # %% ../../nbs/00e_ebd.ipynb #59011383
 def build_species_matrix(
     data, # EBD rows (a DataFrame, e.g. from `load_ebird_data`) or the path of an EBD file, which is streamed
@@ -768,7 +828,7 @@ def build_species_matrix(
     species=None, # fixed species vocabulary (columns, in order): others ignored and counted, thresholds off
     block_size=1 << 21, # bytes per block when streaming a file
 ) -> SpeciesMatrix:
-    "Clean EBD rows (auk / Best Practices semantics) into a compact checklist x species matrix with metadata and a report."
+    "Clean EBD rows (auk / Best Practices semantics) into a compact (sparse) checklist x species matrix with metadata and a report."
     _check_thresholds(min_species_observations=min_species_observations, min_checklist_species=min_checklist_species)
     _check_options(apply_quality_filters=apply_quality_filters, complete_only=complete_only, protocols=protocols, max_duration_minutes=max_duration_minutes,
                    max_distance_km=max_distance_km, max_observers=max_observers, date_range=date_range, region=region, rollup=rollup,
@@ -785,7 +845,7 @@ def build_species_matrix(
     X = _presence_matrix(keys, code, alive, by_order)
     X, ck = _drop_empty_checklists(X, ck[alive], report, 'rollup' if rollup else 'species rows')
     X, ck = merge_group_checklists(X, ck, collapse_groups)
-    _add_row(report, 'groups', X.sum(dtype=np.int64), len(ck), report[-1]['species'])
+    _add_row(report, 'groups', X.nnz, len(ck), report[-1]['species'])
     common, sci = [reg.common[t] for t in by_order], [reg.sci[t] for t in by_order]
     if species is None:
         keep_rows, keep_cols, removed = apply_thresholds(X, min_species_observations, min_checklist_species)
@@ -796,7 +856,11 @@ def build_species_matrix(
         mat, sci, unknown, kept = encode_vocabulary(X, common, sci, names)
         _add_row(report, 'unknown species', kept, len(ck), len(names))
     del X                                                   # (freed before the DataFrame is made, unless mat is X)
-    return _species_matrix(mat, names, sci, ck[keep_rows], report, info if info.source or info.skipped_rows else None, unknown)
+    order = dict(zip(reg.sci, reg.order))
+    settings = _settings(min_species_observations=min_species_observations, min_checklist_species=min_checklist_species, **o,
+                         rollup=rollup, collapse_groups=collapse_groups, species=species)
+    return _species_matrix(mat, names, sci, ck[keep_rows], report, info if info.source or info.skipped_rows else None, unknown,
+                           [order.get(s, math.nan) for s in sci], settings)
 
 # %% ../../nbs/00e_ebd.ipynb #66a6feee
 def create_species_matrix(data, # EBD rows (a DataFrame from `load_ebird_data`) or the path of an EBD file (streamed)
@@ -862,3 +926,89 @@ class EBirdPreprocessor:
         return p
 
     def __repr__(self): return f'EBirdPreprocessor({len(self.species_) if self.species_ else "unfitted"} species, {self.get_params()})'
+
+# %% ../../nbs/00e_ebd.ipynb #f1539f7b
+def _json_state(sm: SpeciesMatrix) -> dict:
+    "The cleaning report, settings, unknown species and reader repairs of `sm`, each as JSON text."
+    info = None if sm.read_info is None else dict(dataclasses.asdict(sm.read_info), damaged_checklists=sorted(sm.read_info.damaged_checklists))
+    return {k: json.dumps(v, default=str) for k, v in dict(cleaning_report=_report_records(sm.report), settings=sm.settings,
+                                                            unknown_species=sm.unknown_species, read_info=info).items()}
+
+def _from_json_state(state: dict) -> dict:
+    "The `SpeciesMatrix` fields `_json_state` wrote: report (a frame), settings, unknown species, read info."
+    info = json.loads(state['read_info'])
+    if info is not None: info = ReadInfo(**dict(info, damaged_checklists=set(info['damaged_checklists'])))
+    return dict(report=pd.DataFrame(json.loads(state['cleaning_report'])).astype({'species': 'Int64'}), settings=json.loads(state['settings']),
+                unknown_species=json.loads(state['unknown_species']), read_info=info)
+
+
+# %% ../../nbs/00e_ebd.ipynb #4ec5b773
+def _anndata():
+    "The `anndata` module, or an `ImportError` that says how to install it."
+    try: import anndata
+    except ImportError as e:
+        raise ImportError("SpeciesMatrix.to_anndata needs the optional package anndata: pip install anndata "
+                          "(SpeciesMatrix.to_parquet needs nothing more).") from e
+    return anndata
+
+def _plain_frame(df: pd.DataFrame) -> pd.DataFrame:
+    "`df` as AnnData writes it on either pandas line: text columns and the index as Python strings, dates as 'YYYY-MM-DD' text ('' if missing)."
+    df = df.copy()
+    for c in df.columns:
+        if pd.api.types.is_datetime64_any_dtype(df[c].dtype): df[c] = df[c].dt.strftime('%Y-%m-%d').fillna('').astype(object)
+        elif pd.api.types.is_string_dtype(df[c].dtype) and not isinstance(df[c].dtype, pd.CategoricalDtype): df[c] = df[c].astype(object)
+    df.index = pd.Index(df.index.astype(str).to_numpy(dtype=object), name=df.index.name)
+    return df
+
+@patch
+def to_anndata(self: SpeciesMatrix,
+               dtype=np.float32, # dtype of X: np.float32 (what scanpy and scvi-tools expect) or np.uint8
+              ):
+    "An `anndata.AnnData`: X the CSR presences, obs the checklists, var the species, uns the report and settings (JSON text)."
+    ad = _anndata()
+    if np.dtype(dtype) not in (np.float32, np.uint8): raise EBirdDataError(f'dtype must be np.float32 or np.uint8, not {dtype!r}.')
+    var = pd.DataFrame({'scientific_name': [s or '' for s in self.scientific_names] if self.scientific_names else [''] * len(self.species),
+                        'taxonomic_order': np.asarray(self.taxonomic_order or [math.nan] * len(self.species), np.float64)},
+                       index=pd.Index(self.species, name='species'))
+    return ad.AnnData(X=self.X.astype(dtype), obs=_plain_frame(self.checklists), var=_plain_frame(var), uns=_json_state(self))
+
+
+# %% ../../nbs/00e_ebd.ipynb #d9713eae
+_PARQUET_KEY = b'ebird_vae.species_matrix'
+
+@patch
+def to_parquet(self: SpeciesMatrix,
+               path, # file to write (e.g. 'matrix.parquet')
+              ) -> Path:
+    "Write the matrix as one Parquet file: a row per checklist with its metadata and the list of its species; returns the path."
+    names = pa.DictionaryArray.from_arrays(pa.array(self.X.indices.astype(np.int32)), pa.array(self.species, pa.string()))
+    present = pa.ListArray.from_arrays(pa.array(self.X.indptr.astype(np.int32 if self.X.nnz < 2**31 else np.int64)), names)
+    tbl = pa.Table.from_pandas(self.checklists.reset_index(), preserve_index=False).append_column('species_present', present)
+    meta = dict(species=self.species, scientific_names=self.scientific_names, taxonomic_order=self.taxonomic_order, **_json_state(self))
+    tbl = tbl.replace_schema_metadata({**(tbl.schema.metadata or {}), _PARQUET_KEY: json.dumps(meta, default=str).encode()})
+    import pyarrow.parquet as pq
+    pq.write_table(tbl, path)
+    return Path(path)
+
+@patch(cls_method=True)
+def from_parquet(cls: SpeciesMatrix,
+                 path, # a file written by `SpeciesMatrix.to_parquet`
+                ) -> SpeciesMatrix:
+    "The `SpeciesMatrix` a `to_parquet` file holds."
+    import pyarrow.parquet as pq
+    tbl = pq.read_table(path)
+    raw = (tbl.schema.metadata or {}).get(_PARQUET_KEY)
+    if raw is None or 'species_present' not in tbl.column_names:
+        raise EBirdDataError(f'{Path(path).name} was not written by SpeciesMatrix.to_parquet (no species list in its metadata): '
+                             f'read a wide matrix with read_species_matrix(path), or build one from the EBD with build_species_matrix.')
+    meta = json.loads(raw)
+    present = one_chunk(tbl['species_present'])
+    flat = present.flatten()
+    if pa.types.is_dictionary(flat.type):
+        to = pc.index_in(flat.dictionary, value_set=pa.array(meta['species'], pa.string())).to_numpy(zero_copy_only=False)
+        cols = to[flat.indices.to_numpy(zero_copy_only=False)]
+    else: cols = pc.index_in(flat, value_set=pa.array(meta['species'], pa.string())).to_numpy(zero_copy_only=False)
+    X = sparse.csr_matrix((np.ones(len(cols), np.uint8), cols.astype(np.int32), present.offsets.to_numpy()), shape=(len(tbl), len(meta['species'])))
+    ck = tbl.drop_columns(['species_present']).to_pandas().set_index('checklist_id')
+    return cls(X, meta['species'], ck, scientific_names=meta['scientific_names'], taxonomic_order=meta['taxonomic_order'], **_from_json_state(meta))
+
