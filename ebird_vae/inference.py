@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -18,7 +19,8 @@ from fastcore.script import Param, call_parse
 from fastprogress.fastprogress import progress_bar
 
 from .models import VariationalAutoencoder, kl_divergence, reconstruction_loss
-from .training import read_checkpoint, model_from_checkpoint
+from .schema import EBirdDataWarning
+from .training import Checkpoint, atomic_write, check_device, model_from_checkpoint
 
 # %% auto #0
 __all__ = ['align_species', 'negative_elbo', 'importance_weighted_nll', 'ChecklistEmbedder', 'save_embeddings', 'load_embeddings',
@@ -106,14 +108,11 @@ class ChecklistEmbedder:
                         device:str|torch.device='cpu',  # Where to run the model
                         batch_size:int=1024,            # Checklists per forward pass
                        ) -> ChecklistEmbedder:
-        "Rebuild the model and its species vocabulary from a checkpoint alone."
-        checkpoint = read_checkpoint(path)
-        metadata = checkpoint.get('metadata') or {}
-        species = metadata.get('species')
-        if species is None:
+        "Rebuild the model and its species vocabulary from a checkpoint alone (refused if damaged or its weights are not finite)."
+        ck = Checkpoint.load(path)
+        if ck.species is None:
             warnings.warn(f"'{path}' stores no species vocabulary: only arrays in the model's column order can be embedded.")
-        model = model_from_checkpoint(checkpoint, device)
-        return cls(model, species, device, batch_size, metadata)
+        return cls(model_from_checkpoint(ck, device), ck.species, device, batch_size, ck.to_dict()['metadata'])
 
     def __repr__(self):
         c = self.model.config
@@ -127,7 +126,12 @@ def _ebd_matrix(self:ChecklistEmbedder, data):
     from ebird_vae.data import EBirdPreprocessor, build_species_matrix
     if self.metadata.get('preprocessor'):
         sm = EBirdPreprocessor.from_dict(self.metadata['preprocessor']).transform(data)
-    else: sm = build_species_matrix(data, species=self.species)
+    else:
+        warnings.warn("This model was saved without its cleaning settings (no `preprocessor` in the checkpoint), so the EBD is "
+                      "cleaned with build_species_matrix's default filters, which may not be those of its training data. Save "
+                      "the model with metadata={'preprocessor': preprocessor} (as `ebird-vae train` does) to clean new data "
+                      "the same way.", EBirdDataWarning)
+        sm = build_species_matrix(data, species=self.species)
     self.last_checklists = sm.checklists
     return sm
 
@@ -215,19 +219,15 @@ def save_embeddings(embeddings:pd.DataFrame,      # From `ChecklistEmbedder.embe
     clash = [c for c in meta.columns if str(c) in embeddings.columns or str(c) == 'checklist_id']
     if clash: raise ValueError(f"Metadata columns {clash} clash with embedding columns.")
     suffix = path.suffix.lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix not in ('.npz', '.parquet', '.pq', '.csv'): raise ValueError(f"Unknown embeddings format '{path.suffix}': use .npz, .parquet or .csv.")
     if suffix == '.npz':
         plain = lambda s: s.to_numpy() if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s) else s.astype(str).to_numpy(str)
         arrays = {f'meta__{c}': plain(meta[c]) for c in meta.columns}
-        np.savez_compressed(path, embeddings=embeddings.to_numpy(np.float32), checklist_id=ids.to_numpy(str),
-                            columns=np.array(embeddings.columns, dtype=str), **arrays)
-        return path
+        return atomic_write(path, lambda p: np.savez_compressed(p, embeddings=embeddings.to_numpy(np.float32), checklist_id=ids.to_numpy(str),
+                                                                 columns=np.array(embeddings.columns, dtype=str), **arrays))
     table = pd.concat([embeddings, meta], axis=1)
     table.index = pd.Index(ids, name='checklist_id')
-    if suffix in ('.parquet', '.pq'): table.to_parquet(path)
-    elif suffix == '.csv': table.to_csv(path)
-    else: raise ValueError(f"Unknown embeddings format '{path.suffix}': use .npz, .parquet or .csv.")
-    return path
+    return atomic_write(path, table.to_csv if suffix == '.csv' else table.to_parquet)
 
 def load_embeddings(path:str|Path, # A file written by `save_embeddings`
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -370,16 +370,33 @@ def training_data(metadata:dict, # A checkpoint's metadata (`ChecklistEmbedder.m
         raise FileNotFoundError(f"The model was trained on '{recorded}', which is not there any more: pass the EBD file.")
     return Path(recorded)
 
+def _check_embed_options(data, output:str, device, batch_size) -> torch.device:
+    "Check `ebird-vae embed`'s options before anything is read: the device to run on."
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"--batch-size must be a whole number >= 1, got {batch_size!r}.")
+    out = Path(output)
+    if out.suffix.lower() not in ('.npz', '.parquet', '.pq', '.csv'):
+        raise ValueError(f"--output must end in .parquet, .csv or .npz (the format follows it), got '{output}'.")
+    there = next(p for p in [out.parent, *out.parent.parents] if p.exists() or p == Path(p.anchor or '.'))
+    if out.is_dir() or (there.exists() and not there.is_dir()):
+        raise ValueError(f"--output '{output}' cannot be written: '{out if out.is_dir() else there}' is a "
+                         f"{'folder' if out.is_dir() else 'file'}. Give a file name in a folder.")
+    if there.exists() and not os.access(there, os.W_OK | os.X_OK):
+        raise ValueError(f"--output '{output}': you may not write in '{there}'. Choose a folder you can write to.")
+    if data is not None and not Path(data).is_file(): raise FileNotFoundError(f"The data file '{data}' is not there: check the path.")
+    return check_device(device, use='--device cpu')
+
 @call_parse
 def embed_cli(checkpoint:str,               # Model checkpoint (.pt) written by training
               data:Param("EBD file (.txt, .gz, .zip, .tar) or species matrix (.parquet, or .csv with ids first); "
                          "default: the file the model was trained on", str, opt=False, nargs='?')=None,
               output:str='embeddings.parquet', # Output file: .parquet, .csv or .npz
-              device:str='cpu',             # Device to run the model on: cpu, cuda, mps
+              device:str='cpu',             # Device to run the model on: cpu, cuda (cuda:N) or mps
               batch_size:int=1024,          # Checklists per forward pass
               sample:bool=False,            # Draw z ~ q(z|x) instead of using the posterior mean
              ):
     "Embed checklists with a trained model and save the embeddings with checklist ids and metadata."
+    device = _check_embed_options(data, output, device, batch_size)
     emb = ChecklistEmbedder.from_checkpoint(checkpoint, device=device, batch_size=batch_size)
     data = data or training_data(emb.metadata)
     Z = emb.embed(data, sample=sample, progress=sys.stdout.isatty())   # (no bar redrawn into a log file)

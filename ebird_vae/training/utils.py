@@ -26,9 +26,9 @@ from torch import nn
 
 # %% auto #0
 __all__ = ['DEVICE_TYPES', 'FORMAT_VERSION', 'get_device', 'check_device', 'set_seed', 'get_rng_state', 'set_rng_state',
-           'add_noise', 'mask_species', 'count_parameters', 'print_model_summary', 'CheckpointError', 'tensors_sha256',
-           'Checkpoint', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint', 'model_from_checkpoint',
-           'plot_training_curves']
+           'add_noise', 'mask_species', 'count_parameters', 'print_model_summary', 'CheckpointError', 'atomic_write',
+           'tensors_sha256', 'Checkpoint', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint',
+           'model_from_checkpoint', 'plot_training_curves']
 
 # %% ../../nbs/02_training_utils.ipynb #a19d1026
 def get_device(prefer_cuda:bool=True # Try CUDA before Apple's MPS (False: MPS first)
@@ -144,6 +144,25 @@ def _write_failure(filepath:Path, e:Exception) -> OSError:
     why = (f"the disk is full ({free / 2**20:.0f} MB free)" if full and free is not None else "the disk is full" if full
            else f"{type(e).__name__}: {' '.join(str(e).split())}")
     return OSError(errno.ENOSPC if full else getattr(e, 'errno', None) or errno.EIO, f"Could not write '{filepath}': {why}.")
+
+def atomic_write(path:str|Path, # The file to write
+                 write,         # Writes the content: called as `write(tmp)` with a temporary path beside `path` (same suffix)
+                ) -> Path:
+    "Write `path` through a temporary file renamed into place: an interruption leaves the old file or the new one, never a part."
+    path = Path(path)
+    if path.parent.exists() and not path.parent.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"Cannot write '{path}': '{path.parent}' is a file, not a folder. Choose another folder.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.', suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        with open(tmp, 'rb+') as f: os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 def _atomic_torch_save(obj, filepath:Path) -> None:
     "Write `obj` with `torch.save` to a temporary file beside `filepath`, then rename it into place."
