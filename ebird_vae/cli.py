@@ -368,5 +368,6 @@ def main(argv:list|None=None): # The arguments (default: the command line's)
     except KeyboardInterrupt: raise SystemExit(print(f"ebird-vae {args[0]}: interrupted", file=sys.stderr) or 130)
     except _package_errors() as e:
         if debug: traceback.print_exc()
-        print(f"ebird-vae {args[0]}: error: {_one_line(e, options)}", file=sys.stderr)
+        from ebird_vae.presets import TrainConfig   # (messages about a run's options name them as a resume compares them)
+        print(f"ebird-vae {args[0]}: error: {_one_line(e, [k for k in options if k not in TrainConfig().keys()])}", file=sys.stderr)
         raise SystemExit(1)
