@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import inspect
 import json
@@ -25,7 +26,7 @@ from fastcore.docments import docments
 from fastcore.script import Param
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'COMMANDS', 'train', 'main']
+__all__ = ['CLI_DEFAULTS', 'RUN_FILES', 'COMMANDS', 'train', 'main']
 
 # %% ../nbs/04_cli.ipynb #8670ba24
 def _flag(name:str) -> str: return '--' + name.replace('_', '-')
@@ -76,11 +77,13 @@ def _cleaning_options(o:dict) -> dict:
     return out
 
 # %% ../nbs/04_cli.ipynb #84804420
+CLI_DEFAULTS = dict(keep_last=2)   # where `ebird-vae train` differs from the presets: a run folder keeps 2 epoch checkpoints
+
 def _check_train_options(o:dict):
     "Check every option of `train` before any data are read: the run's `TrainConfig`, the cleaning filters and the device."
     from ebird_vae.presets import preset
     from ebird_vae.training import check_device
-    cfg = preset(o['preset'], **o['config']).validate(cli=True)
+    cfg = preset(o['preset'], **{**CLI_DEFAULTS, **{k: v for k, v in o['config'].items() if v is not None}}).validate(cli=True)
     cleaning = _cleaning_options(o)
     if o['data'] is not None and not Path(o['data']).is_file():
         raise FileNotFoundError(f"--data '{o['data']}' is not a file. Give the EBD file (.txt, .gz, .zip or .tar) you downloaded, "
@@ -132,9 +135,60 @@ def _remove_run(out:Path) -> int:
     if (out/'checkpoints').is_dir() and not any((out/'checkpoints').iterdir()): (out/'checkpoints').rmdir()
     return len(previous)
 
+def _move_run(src:Path, dst:Path) -> int:
+    "Move the run files of folder `src` into folder `dst`, keeping their places (`checkpoints/...`); how many."
+    files = _previous_run(src)
+    for p in files:
+        (dst/p.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(p, dst/p.relative_to(src))
+    if (src/'checkpoints').is_dir() and not any((src/'checkpoints').iterdir()): (src/'checkpoints').rmdir()
+    return len(files)
+
+def _set_aside(out:Path) -> Path|None:
+    "Move the previous run in `out` into `out/.overwritten-PID/` (None if there is none)."
+    if not _previous_run(out): return None
+    aside = out/f'.overwritten-{os.getpid()}'
+    print(f"--overwrite: moved the {_move_run(out, aside)} files of the previous run aside; they are deleted once this run "
+          f"has saved its first epoch, and put back if it fails before")
+    return aside
+
+def _put_back(out:Path, aside:Path):
+    "Undo `_set_aside`: this run's files go, the previous run's come back."
+    _remove_run(out)
+    _move_run(aside, out)
+    shutil.rmtree(aside, ignore_errors=True)
+    print(f"--overwrite: this run saved no epoch; the previous run's files are back in {out}/", file=sys.stderr)
+
 def _drop_if_empty(folder:Path):
     "Remove `folder` if it holds nothing but empty folders (what a run that failed before writing anything leaves)."
     if folder.is_dir() and not any(p.is_file() for p in folder.rglob('*')): shutil.rmtree(folder)
+
+# %% ../nbs/04_cli.ipynb #d950c294
+def _pid_alive(pid:int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+@contextlib.contextmanager
+def _run_lock(out:Path):
+    "Hold `out/.lock` for the block; fail at once if a live process holds it, take over a lock left by a dead one."
+    out.mkdir(parents=True, exist_ok=True)
+    lock = out/'.lock'
+    for attempt in range(2):
+        try: fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644); break
+        except FileExistsError:
+            try: pid = int(lock.read_text().split()[0])
+            except (OSError, ValueError, IndexError): pid = None
+            if pid is not None and pid != os.getpid() and _pid_alive(pid):
+                raise ValueError(f"--out '{out}' is in use by another ebird-vae train (process {pid}): wait for it to finish, "
+                                 f"stop it, or choose another --out.") from None
+            if attempt: raise ValueError(f"--out '{out}': could not take its lock '{lock}'; remove that file if no run is using the folder.") from None
+            print(f"Taking over the lock of a run that is no longer running (process {pid}) in {out}/")
+            lock.unlink(missing_ok=True)
+    with os.fdopen(fd, 'w') as f: f.write(f"{os.getpid()}\n")
+    try: yield lock
+    finally: lock.unlink(missing_ok=True)
 
 # %% ../nbs/04_cli.ipynb #d6bb7b4b
 def _write_json(path:Path, obj) -> None:
@@ -166,18 +220,50 @@ def _read_and_split(o:dict, cfg, cleaning:dict):
     return data, preprocessor, sm, train_ds, val_ds
 
 # %% ../nbs/04_cli.ipynb #59826782
+def _discard_when_saved(aside:list):
+    "A callback that deletes the set-aside previous run (`aside[0]`) once this run has saved a checkpoint of a completed epoch."
+    from ebird_vae.training import Callback
+    class DiscardWhenSaved(Callback):
+        order = 50
+        def after_epoch(self, t):
+            if aside and t.last_checkpoint is not None and t.epoch >= 1:
+                shutil.rmtree(aside.pop(), ignore_errors=True)
+        after_fit = after_epoch
+    return DiscardWhenSaved()
+
+def _write_outputs(out:Path, run:dict, history:dict, species:list):
+    "run.json, history.json, species.txt and the curves, each written whole or not at all."
+    from ebird_vae.training import atomic_write, plot_training_curves
+    atomic_write(out/'run.json', lambda p: _write_json(p, run))
+    atomic_write(out/'history.json', lambda p: _write_json(p, history))
+    atomic_write(out/'species.txt', lambda p: p.write_text('\n'.join(map(str, species)) + '\n'))
+    if history['train_loss']:
+        import matplotlib.pyplot as plt
+        fig = plot_training_curves(history)
+        try: atomic_write(out/'training_curves.png', lambda p: fig.savefig(p, dpi=150))
+        finally: plt.close(fig)
+
 def _run(o:dict, cfg, cleaning:dict, device, out:Path, resume:Path|None):
     "Read the data, train, write the outputs; re-raise an interruption once they are written."
     from ebird_vae.models import VariationalAutoencoder
-    from ebird_vae.presets import model_options, trainer_options
-    from ebird_vae.training import train_variational_autoencoder, set_seed, plot_training_curves, print_model_summary, TrainingInterrupted
+    from ebird_vae.presets import model_options
+    from ebird_vae.training import set_seed, print_model_summary, TrainingInterrupted
     set_seed(cfg.seed)
     data, preprocessor, sm, train_ds, val_ds = _read_and_split(o, cfg, cleaning)
-    from ebird_vae.data import create_dataloaders
-    train_loader, val_loader = create_dataloaders(train_ds, val_ds, batch_size=cfg.batch_size)
     model = VariationalAutoencoder(input_dimension=len(sm.species), **model_options(cfg))
     print_model_summary(model)
-    if o['overwrite'] and _previous_run(out): print(f"--overwrite: removed the {_remove_run(out)} files of the previous run in {out}/")
+    aside = [a for a in [_set_aside(out) if o['overwrite'] else None] if a is not None]
+    try: _train_and_write(o, cfg, cleaning, device, out, resume, data, preprocessor, sm, train_ds, val_ds, model, aside)
+    except BaseException as e:
+        if aside and not (isinstance(e, TrainingInterrupted) and len(e.history['train_loss'])): _put_back(out, aside.pop())
+        raise
+
+def _train_and_write(o, cfg, cleaning, device, out, resume, data, preprocessor, sm, train_ds, val_ds, model, aside):
+    "Train (`aside`: a previous run to discard once this one has saved an epoch), write the outputs, report."
+    from ebird_vae.data import create_dataloaders
+    from ebird_vae.presets import trainer_options
+    from ebird_vae.training import train_variational_autoencoder, TrainingInterrupted
+    train_loader, val_loader = create_dataloaders(train_ds, val_ds, batch_size=cfg.batch_size)
     run = dict({k: v for k, v in o.items() if k != 'config'}, **dict(cfg), cleaning=cleaning, data=str(data))
     metadata = {'preset': o['preset'], 'run': run, 'preprocessor': preprocessor.to_dict(),
                 'data': {'file': str(data), 'bundled_sample': o['data'] is None, 'nrows': o['nrows']}}
@@ -186,18 +272,13 @@ def _run(o:dict, cfg, cleaning:dict, device, out:Path, resume:Path|None):
     try: history = train_variational_autoencoder(
         model, train_loader, val_loader, **trainer_options(cfg), device=device, checkpoint_dir=out/'checkpoints',
         resume=resume, progress=o['progress'], species=list(sm.species), metadata=metadata, final_model=out/'final_model.pt',
-        on_interrupt='raise')
+        on_interrupt='raise', callbacks=[_discard_when_saved(aside)])
     except TrainingInterrupted as e: history, stop = e.history, e
     n_done = len(history['train_loss'])
-    out.mkdir(parents=True, exist_ok=True)
-    _write_json(out/'run.json', dict(run, epochs_completed=n_done, n_checklists=len(sm), n_species=len(sm.species),
-                                     n_train=len(train_ds), n_val=len(val_ds), device=str(device), split_info=train_ds.split_info,
-                                     cleaning_report=sm.matrix.attrs.get('cleaning_report')))
-    _write_json(out/'history.json', history)
-    (out/'species.txt').write_text('\n'.join(map(str, sm.species)) + '\n')
-    if n_done:
-        import matplotlib.pyplot as plt
-        plt.close(plot_training_curves(history, out/'training_curves.png'))
+    if aside and n_done: shutil.rmtree(aside.pop(), ignore_errors=True)   # (an interrupted run that saved a completed epoch)
+    _write_outputs(out, dict(run, epochs_completed=n_done, n_checklists=len(sm), n_species=len(sm.species), n_train=len(train_ds),
+                             n_val=len(val_ds), device=str(device), split_info=train_ds.split_info,
+                             cleaning_report=sm.matrix.attrs.get('cleaning_report')), history, sm.species)
     if stop is not None:
         print(f"Stopped by {stop.signal.name} after {n_done} of {cfg.epochs} epochs; run.json and history.json are in {out}/. "
               f"Continue with:\n  {_resume_command(o, stop.checkpoint)}", file=sys.stderr)
@@ -231,8 +312,10 @@ def train(
     if o['progress'] is None: o['progress'] = sys.stdout.isatty()   # (a bar redrawn into a log file is only noise)
     cfg, cleaning, device = _check_train_options(o)
     out = Path(out)
-    resume, created = _check_out(out, resume, overwrite), not out.exists()
-    try: _run(o, cfg, cleaning, device, out, resume)
+    _check_writable(out)
+    created = not out.exists()
+    try:
+        with _run_lock(out): _run(o, cfg, cleaning, device, out, _check_out(out, resume, overwrite))
     finally:
         if created: _drop_if_empty(out)
 
@@ -281,7 +364,8 @@ def _add_config_options(p:argparse.ArgumentParser):
     from ebird_vae.presets import TrainConfig, PRESETS, field_docs
     docs, types = field_docs(TrainConfig), typing.get_type_hints(TrainConfig)
     for f in fields(TrainConfig):
-        help = f"{docs.get(f.name, '')} ({'; '.join(f'{n}: {c[f.name]}' for n, c in PRESETS.items())})"
+        here = f"; ebird-vae train: {CLI_DEFAULTS[f.name]}" if f.name in CLI_DEFAULTS else ''
+        help = f"{docs.get(f.name, '')} ({'; '.join(f'{n}: {c[f.name]}' for n, c in PRESETS.items())}{here})"
         if _plain_type(types[f.name]) is bool: p.add_argument(_flag(f.name), action=_Switch, default=None, help=help)
         else: p.add_argument(_flag(f.name), dest=f.name, type=_plain_type(types[f.name]), default=None, help=help,
                              metavar=f.name.upper())

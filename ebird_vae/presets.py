@@ -45,6 +45,7 @@ class TrainConfig:
     split:str='random'                    # How to split: random, locality (no locality on both sides) or spatial
     print_every:int=1                     # Print a progress line every N epochs
     save_every:int=10                     # Save a checkpoint every N epochs
+    keep_last:int|None=None               # Epoch checkpoints kept (the newest), beside best and final models (None or 0: all)
     keep_best:bool=False                  # Also keep the lowest-validation-loss model as best_model.pt
     early_stopping_patience:int|None=None # Stop after this many epochs without validation improvement (None = off)
 
@@ -74,13 +75,13 @@ def _span(low, high=None, low_open=False, high_open=False) -> str:
     return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
 
 _WHOLE = dict(epochs=0, kl_warmup_epochs=0, seed=0, batch_size=1, latent_dim=1, hidden_dim=1, print_every=1, save_every=1,
-              early_stopping_patience=1)
+              early_stopping_patience=1, keep_last=0)
 _NUMBERS = dict(learning_rate=(0, None, True, False, ' (typically 1e-4 to 1e-2)'),
                 noise_std=(0, 1, False, False, ' (the data are 0/1: 0.05 to 0.3 is light to heavy noise, 0 none)'),
                 dropout_rate=(0, 1, False, True, ' (the share of species hidden)'), beta=(0, None, False, False, ''),
                 free_bits=(0, None, False, False, ' nats (0 = off)'), grad_clip=(0, None, True, False, ''))
 _CHOICES = dict(likelihood=LIKELIHOODS, corruption=CORRUPTIONS, split=SPLITS)
-_OPTIONAL = ('grad_clip', 'early_stopping_patience')
+_OPTIONAL = ('grad_clip', 'early_stopping_patience', 'keep_last')
 
 # %% ../nbs/03b_presets.ipynb #7aa44c8a
 def _problems(c:TrainConfig, n) -> list:

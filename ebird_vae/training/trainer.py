@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import re
 import signal
 import sys
 import time
@@ -287,11 +288,17 @@ class LRSchedulerCB(Callback):
 
 # %% ../../nbs/03_trainer.ipynb #4226c3b0
 class CheckpointCB(Callback):
-    "Write `checkpoint_epoch_{N}.pt` into `checkpoint_dir` every `save_every` epochs."
+    "Write `checkpoint_epoch_{N}.pt` into `checkpoint_dir` every `save_every` epochs, keeping the newest `keep_last` (None or 0: all)."
     order = 30
-    def __init__(self, checkpoint_dir, save_every:int=10): self.dir, self.save_every = Path(checkpoint_dir), save_every
+    def __init__(self, checkpoint_dir, save_every:int=10, keep_last:int|None=None):
+        self.dir, self.save_every, self.keep_last = Path(checkpoint_dir), save_every, keep_last
     def after_epoch(self, t):
-        if t.epoch % self.save_every == 0: t.save(self.dir/f'checkpoint_epoch_{t.epoch}.pt')
+        if t.epoch % self.save_every: return
+        t.save(self.dir/f'checkpoint_epoch_{t.epoch}.pt')
+        if self.keep_last:
+            older = sorted((int(m.group(1)), p) for p in self.dir.glob('checkpoint_epoch_*.pt')
+                           if (m := re.fullmatch(r'checkpoint_epoch_(\d+)\.pt', p.name)) and int(m.group(1)) < t.epoch)
+            for _, p in older[:max(0, len(older) - self.keep_last + 1)]: p.unlink(missing_ok=True)
 
 class BestModelCB(Callback):
     "Keep the model with the lowest validation loss as `best_model.pt`."
@@ -390,7 +397,7 @@ def _state_of(ck:Checkpoint) -> dict:
                 history=ck.history, rng_state=ck.rng_state, callbacks=ck.callbacks)
 
 # %% ../../nbs/03_trainer.ipynb #0d2c4efd
-RESUMABLE = ('epochs', 'early_stopping_patience', 'print_every', 'save_every', 'keep_best')
+RESUMABLE = ('epochs', 'early_stopping_patience', 'print_every', 'save_every', 'keep_best', 'keep_last')
 
 def _differences(saved:dict, here:dict, keys) -> str:
     return '; '.join(f"{k}={saved.get(k)!r} in the checkpoint, {here.get(k)!r} here" for k in keys if saved.get(k) != here.get(k))
@@ -484,7 +491,7 @@ def _callbacks(c:TrainConfig, o:dict) -> list:
     if c.grad_clip is not None: cbs.append(GradClipCB(c.grad_clip))
     if c.mixed_precision: cbs.append(MixedPrecisionCB())
     if o['lr_scheduler'] is not None: cbs.append(LRSchedulerCB(o['lr_scheduler']))
-    if o['checkpoint_dir'] is not None: cbs.append(CheckpointCB(o['checkpoint_dir'], c.save_every))
+    if o['checkpoint_dir'] is not None: cbs.append(CheckpointCB(o['checkpoint_dir'], c.save_every, c.keep_last))
     if c.keep_best: cbs.append(BestModelCB(o['checkpoint_dir']))
     final = o['final_model'] or (Path(o['checkpoint_dir'])/'final_model.pt' if o['checkpoint_dir'] is not None else None)
     if final is not None: cbs.append(FinalModelCB(final))
@@ -545,6 +552,7 @@ def train_variational_autoencoder(
     free_bits:float=0.0,                # Free bits: nats per latent dimension the training KL counts at least (0 = off)
     kl_warmup_epochs:int=0,             # Anneal the KL weight from 0 to `beta` over this many epochs (0 = off)
     keep_best:bool=False,               # Keep the lowest-validation-loss model as `best_model.pt` (needs `checkpoint_dir`)
+    keep_last:int|None=None,            # Keep only the newest N `checkpoint_epoch_*.pt` (None or 0: all)
     early_stopping_patience:int|None=None, # Stop after this many epochs without validation improvement (None = off)
     lr_scheduler=None,                  # Function `optimizer -> torch scheduler`, stepped once per epoch (None = constant)
     grad_clip:float|None=None,          # Clip the gradient norm to this value (None = off)
