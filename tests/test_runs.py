@@ -152,3 +152,106 @@ def test_embed_and_evaluate_check_options_before_reading(capsys, tmp_path, monke
     monkeypatch.chdir(tmp_path)
     code, out, err = run_cli(capsys, *args)
     assert code == 1 and message in err and 'No checkpoint at' not in err and err.count('\n') == 1, err
+
+# --- run folders that never lose or mix work ---------------------------------------------------------------------------
+
+def files_under(folder:Path) -> dict:
+    "Every file under `folder` (hidden ones too) -> its bytes."
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob('*')) if p.is_file()}
+
+def train_popen(out, *args):
+    return subprocess.Popen(['ebird-vae', 'train', '--out', str(out), *map(str, args)], env=ENV, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+def wait_for(p, prefix:str):
+    for line in p.stdout:
+        if line.startswith(prefix): return line
+    raise AssertionError(f'no line starting {prefix!r}: {p.communicate()}')
+
+def test_a_second_run_into_a_busy_out_fails_at_once(tmp_path):
+    "Two runs into one --out: the second stops at once, naming the first; the folder holds the first run only."
+    import signal
+    out = tmp_path/'run'
+    first = train_popen(out, '--epochs', 100000, *SMALL)
+    try:
+        wait_for(first, 'Epoch ')
+        second = subprocess.run(['ebird-vae', 'train', '--out', str(out), '--epochs', '1', *map(str, SMALL)], capture_output=True,
+                                text=True, timeout=120, env=ENV)
+        assert second.returncode == 1 and f'is in use by another ebird-vae train (process {first.pid})' in second.stderr, second.stderr
+        assert 'Reading' not in second.stdout
+    finally:
+        first.send_signal(signal.SIGINT)
+        _, err = first.communicate(timeout=300)
+    assert first.returncode == 130, err
+    done = json.loads((out/'run.json').read_text())['epochs_completed']
+    assert len(json.loads((out/'history.json').read_text())['val_loss']) == done and not (out/'.lock').exists()
+
+def test_a_killed_overwrite_keeps_the_previous_run_and_its_stale_lock_is_taken_over(run, tmp_path):
+    "SIGKILL while --overwrite trains: the previous run's files are still on disk (set aside), and the next run goes on."
+    out = tmp_path/'run'
+    subprocess.run(['cp', '-a', str(run), str(out)], check=True)
+    before = files_under(out)
+    p = train_popen(out, '--epochs', 20, *SMALL, '--overwrite')
+    wait_for(p, 'Training (')
+    p.kill(); p.communicate(timeout=60)
+    kept = {k.split('/', 1)[1] if k.startswith('.overwritten-') else k: v for k, v in files_under(out).items()}
+    assert all(kept.get(k) == v for k, v in before.items()), sorted(kept)    # nothing of the previous run is lost
+    assert (out/'.lock').read_text().strip() == str(p.pid)                    # (a kill leaves its lock behind)
+    r = subprocess.run(['ebird-vae', 'train', '--out', str(out), '--epochs', '1', *map(str, SMALL), '--overwrite'],
+                       capture_output=True, text=True, timeout=300, env=ENV)
+    assert r.returncode == 0 and f'Taking over the lock of a run that is no longer running (process {p.pid})' in r.stdout, r.stderr
+
+def test_a_failed_overwrite_puts_the_previous_run_back(run, capsys, tmp_path):
+    "A new run that diverges in its first epoch (learning rate 1e6) leaves the previous run exactly as it was."
+    out = tmp_path/'run'
+    subprocess.run(['cp', '-a', str(run), str(out)], check=True)
+    before = files_under(out)
+    code, stdout, err = run_cli(capsys, 'train', '--out', out, '--epochs', 3, *SMALL, '--overwrite', '--learning-rate', 1e6)
+    assert code == 1 and 'loss became' in err and "the previous run's files are back" in err, err
+    assert files_under(out) == before
+
+def test_keep_last_bounds_the_epoch_checkpoints(capsys, tmp_path):
+    code, out, err = run_cli(capsys, 'train', '--out', tmp_path/'two', '--epochs', 4, '--save-every', 1, *SMALL, '--keep-best')
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path/'two'/'checkpoints').iterdir()) == ['best_model.pt', 'checkpoint_epoch_3.pt',
+                                                                                 'checkpoint_epoch_4.pt']
+    code, out, err = run_cli(capsys, 'train', '--out', tmp_path/'all', '--epochs', 3, '--save-every', 1, *SMALL, '--keep-last', 0)
+    assert code == 0 and len(list((tmp_path/'all'/'checkpoints').iterdir())) == 3, err
+
+def test_outputs_are_not_private(run):
+    "Files written through a temporary file keep the usual permissions (mkstemp's are 0600)."
+    mode = lambda p: p.stat().st_mode & 0o777
+    mask = os.umask(0); os.umask(mask)
+    assert mode(run/'run.json') == mode(run/'final_model.pt') == 0o666 & ~mask
+
+@pytest.fixture
+def small_disk(tmp_path):
+    "A 1 MB tmpfs (root only)."
+    if os.geteuid() != 0: pytest.skip('mounting a tmpfs to fill needs root')
+    mnt = tmp_path/'disk'; mnt.mkdir()
+    if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', str(mnt)], capture_output=True).returncode:
+        pytest.skip('this machine does not allow mounting a tmpfs')
+    yield mnt
+    subprocess.run(['umount', str(mnt)], check=False)
+
+def fill(folder:Path):
+    "Fill the file system of `folder` to the last byte."
+    with open(folder/'filler', 'wb', buffering=0) as f:
+        try:
+            while True: f.write(b'\0' * 4096)
+        except OSError: pass
+
+def test_a_full_disk_never_leaves_half_an_output(run, small_disk, capsys, tmp_path):
+    "embed and evaluate on a full disk: the previous outputs stay whole and no temporary file is left."
+    from ebird_vae.data import load_ebird_data, build_species_matrix
+    from ebird_vae.synthetic import sample_path
+    matrix = tmp_path/'m.csv'
+    build_species_matrix(load_ebird_data(sample_path(), nrows=3000)).matrix.to_csv(matrix)
+    code, out, err = run_cli(capsys, 'embed', run/'final_model.pt', matrix, '--output', small_disk/'e.csv')
+    assert code == 0, err
+    good = (small_disk/'e.csv').read_bytes()
+    fill(small_disk)
+    code, out, err = run_cli(capsys, 'embed', run/'final_model.pt', matrix, '--output', small_disk/'e.csv')
+    assert code == 1 and 'No space left on device' in err and err.count('\n') == 1, err
+    assert (small_disk/'e.csv').read_bytes() == good
+    assert sorted(p.name for p in small_disk.iterdir()) == ['e.csv', 'filler']

@@ -145,6 +145,11 @@ def _write_failure(filepath:Path, e:Exception) -> OSError:
            else f"{type(e).__name__}: {' '.join(str(e).split())}")
     return OSError(errno.ENOSPC if full else getattr(e, 'errno', None) or errno.EIO, f"Could not write '{filepath}': {why}.")
 
+def _file_mode() -> int:
+    "The mode a plain `open` would give a new file (0o666 less the umask), not `mkstemp`'s private 0o600."
+    mask = os.umask(0o022); os.umask(mask)
+    return 0o666 & ~mask
+
 def atomic_write(path:str|Path, # The file to write
                  write,         # Writes the content: called as `write(tmp)` with a temporary path beside `path` (same suffix)
                 ) -> Path:
@@ -156,6 +161,7 @@ def atomic_write(path:str|Path, # The file to write
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.', suffix=path.suffix)
     os.close(fd)
     try:
+        os.chmod(tmp, _file_mode())
         write(Path(tmp))
         with open(tmp, 'rb+') as f: os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -172,6 +178,7 @@ def _atomic_torch_save(obj, filepath:Path) -> None:
     filepath.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=filepath.parent, prefix=f'.{filepath.name}.', suffix='.tmp')
     try:
+        os.chmod(tmp, _file_mode())
         with os.fdopen(fd, 'wb') as f:
             torch.save(obj, f)
             f.flush()
