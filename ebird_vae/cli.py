@@ -102,8 +102,9 @@ def _previous_run(out:Path) -> list[Path]:
             (sorted(p for p in checkpoints.iterdir() if p.suffix == '.pt') if checkpoints.is_dir() else []))
 
 def _latest_checkpoint(out:Path) -> Path:
-    "The most recently written resumable checkpoint of the run in `out`."
+    "The most recently written resumable checkpoint of the run in `out` (its final model too: a stop after training)."
     found = [p for p in (out/'checkpoints').glob('*.pt') if p.name != 'best_model.pt'] if (out/'checkpoints').is_dir() else []
+    found += [out/'final_model.pt'] if (out/'final_model.pt').is_file() else []
     if not found: raise FileNotFoundError(f"--resume: '{out}' holds no checkpoint to continue from. Give the checkpoint's path "
                                           f"(--resume PATH) or leave --resume out to start a new run.")
     return max(found, key=lambda p: p.stat().st_mtime_ns)

@@ -10,6 +10,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -23,8 +24,8 @@ from .schema import EBirdDataWarning
 from .training import Checkpoint, atomic_write, check_device, model_from_checkpoint
 
 # %% auto #0
-__all__ = ['align_species', 'negative_elbo', 'importance_weighted_nll', 'ChecklistEmbedder', 'save_embeddings', 'load_embeddings',
-           'nearest_checklists', 'decode_probabilities', 'training_data', 'embed_cli']
+__all__ = ['align_species', 'negative_elbo', 'importance_weighted_nll', 'Checklists', 'ChecklistEmbedder', 'save_embeddings',
+           'load_embeddings', 'nearest_checklists', 'decode_probabilities', 'training_data', 'embed_cli']
 
 # %% ../nbs/06_inference.ipynb #0181fba6
 def align_species(data:pd.DataFrame,   # Checklists x species (any column order), values 0/1 or counts
@@ -86,6 +87,13 @@ def _read_matrix_file(path:Path) -> pd.DataFrame:
     if path.suffix.lower() == '.csv': return pd.read_csv(path, index_col=0)
     return pd.read_parquet(path)
 
+class Checklists(NamedTuple):
+    "Checklists ready for the model: `X` in its species order, their `ids`, their metadata (from an EBD) and the alignment."
+    X:np.ndarray                   # Float32 0/1 `[n, species]` in the model's order
+    ids:pd.Index                   # One checklist id per row
+    checklists:pd.DataFrame|None   # Locality, coordinates, date... when the input was an EBD or a `SpeciesMatrix`
+    alignment:dict                 # Columns not known to the model (`unknown`) and species missing from the data (`n_missing`)
+
 class ChecklistEmbedder:
     "A trained checklist VAE with its species vocabulary: embed, reconstruct, complete and score checklists."
     def __init__(self,
@@ -100,7 +108,7 @@ class ChecklistEmbedder:
         self.species = None if species is None else [str(s) for s in species]
         if self.species is not None and len(self.species) != model.input_dimension:
             raise ValueError(f"The model has {model.input_dimension} inputs but the vocabulary {len(self.species)} species.")
-        self.batch_size, self.metadata, self.last_alignment, self.last_checklists = batch_size, dict(metadata or {}), {}, None
+        self.batch_size, self.metadata = batch_size, dict(metadata or {})
 
     @classmethod
     def from_checkpoint(cls,
@@ -132,34 +140,38 @@ def _ebd_matrix(self:ChecklistEmbedder, data):
                       "the model with metadata={'preprocessor': preprocessor} (as `ebird-vae train` does) to clean new data "
                       "the same way.", EBirdDataWarning)
         sm = build_species_matrix(data, species=self.species)
-    self.last_checklists = sm.checklists
     return sm
 
 @patch
-def matrix(self:ChecklistEmbedder,
-            data, # DataFrame (by species name), array/tensor (model order), `SpeciesMatrix`, EBD path or matrix file
-           ) -> tuple[np.ndarray, pd.Index]:
-    "`(X, checklist_ids)`: `data` as a float32 0/1 matrix in the model's species order."
-    self.last_checklists = None   # (set below for a `SpeciesMatrix` or an EBD: their checklist metadata)
+def prepare(self:ChecklistEmbedder,
+            data, # DataFrame (by species name), array/tensor (model order), `SpeciesMatrix`, EBD path, matrix file or `Checklists`
+           ) -> Checklists:
+    "`data` as `Checklists`: a float32 0/1 matrix in the model's species order, ids, metadata and alignment."
+    if isinstance(data, Checklists): return data
+    checklists = None
     if isinstance(data, (str, Path)):
         path = Path(data)
         data = _read_matrix_file(path) if _is_matrix_file(path) else self._ebd_matrix(path)
-    if hasattr(data, 'matrix') and hasattr(data, 'species'):
-        self.last_checklists = getattr(data, 'checklists', None)
-        data = data.matrix
-    if isinstance(data, pd.DataFrame) and 'SAMPLING EVENT IDENTIFIER' in data.columns:
-        data = self._ebd_matrix(data).matrix
+    if isinstance(data, pd.DataFrame) and 'SAMPLING EVENT IDENTIFIER' in data.columns: data = self._ebd_matrix(data)
+    if hasattr(data, 'matrix') and hasattr(data, 'species'): checklists, data = getattr(data, 'checklists', None), data.matrix
     if isinstance(data, pd.DataFrame):
         if self.species is None: raise ValueError("This model has no species vocabulary; pass an array in its column order.")
-        X, self.last_alignment = align_species(data, self.species)
-        return X, data.index
+        X, alignment = align_species(data, self.species)
+        return Checklists(X, data.index, checklists, alignment)
     X = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
     if X.ndim == 1: X = X[None]
     if X.shape[1] != self.model.input_dimension:
         raise ValueError(f"An array needs the model's {self.model.input_dimension} species as columns, in its order; got "
                          f"{X.shape[1]}. Pass a DataFrame with species names as columns to align by name.")
-    self.last_alignment = dict(n_unknown=0, unknown=[], n_missing=0)
-    return X.astype(np.float32), pd.RangeIndex(len(X), name='checklist_id')
+    return Checklists(X.astype(np.float32), pd.RangeIndex(len(X), name='checklist_id'), None, dict(n_unknown=0, unknown=[], n_missing=0))
+
+@patch
+def matrix(self:ChecklistEmbedder,
+            data, # As for `prepare`
+           ) -> tuple[np.ndarray, pd.Index]:
+    "`(X, checklist_ids)`: `data` as a float32 0/1 matrix in the model's species order."
+    c = self.prepare(data)
+    return c.X, c.ids
 
 @patch
 def _batches(self:ChecklistEmbedder, X:np.ndarray, progress:bool|None=None):
@@ -314,7 +326,6 @@ def _checklist_vector(self:ChecklistEmbedder, checklist) -> np.ndarray:
         vocab = set(self.species)
         unknown = [s for s in checklist if s not in vocab]
         if unknown: warnings.warn(f"Ignoring {len(unknown)} species the model does not know: {unknown[:5]}")
-        self.last_alignment = dict(n_unknown=len(unknown), unknown=unknown, n_missing=0)
         return np.isin(self.species, list(checklist)).astype(np.float32)
     return self.matrix(np.asarray(checklist, np.float32).reshape(1, -1))[0][0]
 
@@ -399,10 +410,11 @@ def embed_cli(checkpoint:str,               # Model checkpoint (.pt) written by 
     device = _check_embed_options(data, output, device, batch_size)
     emb = ChecklistEmbedder.from_checkpoint(checkpoint, device=device, batch_size=batch_size)
     data = data or training_data(emb.metadata)
-    Z = emb.embed(data, sample=sample, progress=sys.stdout.isatty())   # (no bar redrawn into a log file)
-    ck = emb.last_checklists
+    prepared = emb.prepare(data)
+    Z = emb.embed(prepared, sample=sample, progress=sys.stdout.isatty())   # (no bar redrawn into a log file)
+    ck = prepared.checklists
     meta = ck[[c for c in _META_COLUMNS if c in ck.columns]] if ck is not None else None
     path = save_embeddings(Z, output, meta)
-    info = emb.last_alignment
+    info = prepared.alignment
     print(f"Embedded {len(Z):,} checklists into {Z.shape[1]} dimensions -> {path}"
           + (f" ({info['n_unknown']} unknown species ignored)" if info.get('n_unknown') else ''))
