@@ -75,7 +75,7 @@ def test_train_on_bundled_sample(trained):
     assert meta['preset'] == 'recommended' and meta['data']['bundled_sample']
     assert {k: meta['config'][k] for k in ('corruption', 'noise_std', 'free_bits')} == \
            {k: PRESETS['recommended'][k] for k in ('corruption', 'noise_std', 'free_bits')}
-    assert meta['config'] == dict(PRESETS['recommended'], epochs=2, save_every=1, hidden_dim=64)   # the whole TrainConfig
+    assert meta['config'] == dict(PRESETS['recommended'], epochs=2, save_every=1, hidden_dim=64, keep_last=2)   # the whole TrainConfig
     assert ck['optimizer_state_dict'] is not None   # written by the trainer: resumable like any checkpoint
 
 def test_resume_continues_the_run(trained, tmp_path):

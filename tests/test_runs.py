@@ -7,21 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from ebird_vae.cli import main
 from ebird_vae.training import (CheckpointError, load_checkpoint, model_from_checkpoint, read_checkpoint,
                                 train_variational_autoencoder)
 
+from test_cli import ENV, SMALL, in_process as run_cli   # (`ebird-vae ARGS` run by `main` in this process)
+
 REPO = Path(__file__).resolve().parents[1]
 BASE = '9cf6c30'   # the commit before TrainConfig and Checkpoint: its checkpoints are format 1
-ENV = {**os.environ, 'OMP_NUM_THREADS': '1'}
-SMALL = ['--nrows', 20000, '--hidden-dim', 32, '--latent-dim', 4]
-
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    "`ebird-vae ARGS` run by `main` in this process: (exit code, stdout, stderr)."
-    try: code = main(list(map(str, args))) or 0
-    except SystemExit as e: code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):
