@@ -6,57 +6,90 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import inspect
 import json
+import math
+import os
+import re
+import shlex
 import shutil
 import sys
 import traceback
 import typing
+from dataclasses import fields
+from datetime import date
 from pathlib import Path
 
 from fastcore.docments import docments
 from fastcore.script import Param
 
 # %% auto #0
-__all__ = ['SPLITS', 'RUN_FILES', 'COMMANDS', 'train', 'main']
+__all__ = ['CLI_DEFAULTS', 'RUN_FILES', 'COMMANDS', 'train', 'main']
 
 # %% ../nbs/04_cli.ipynb #8670ba24
-SPLITS = ('random', 'locality', 'spatial')
-
 def _flag(name:str) -> str: return '--' + name.replace('_', '-')
 
-def _check_sizes(o:dict):
-    "Whole-number options of `train` that the trainer does not check."
-    for k, low in [('latent_dim', 1), ('hidden_dim', 1), ('batch_size', 1), ('min_species_observations', 1),
-                   ('min_checklist_species', 1), ('nrows', 1)]:
-        v = o[k]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < low):
-            raise ValueError(f"{_flag(k)} must be a whole number >= {low}, got {v!r}.")
-    v = o['val_size']
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < v < 1 or (v >= 1 and float(v).is_integer())):
-        raise ValueError(f"--val-size must be a fraction between 0 and 1 (e.g. 0.2) or a whole number of checklists, got {v!r}.")
+def _whole_option(o:dict, k:str, low:int=1):
+    v = o[k]
+    if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < low):
+        raise ValueError(f"{_flag(k)} must be a whole number >= {low}, got {v!r}.")
+
+def _limit(k:str, v, whole:bool=False):
+    "A `--max-...` value: a positive number, or None for `none` (no limit)."
+    if str(v).strip().lower() in ('none', 'off'): return None
+    try: x = float(v)
+    except (TypeError, ValueError): x = math.nan
+    if not (math.isfinite(x) and x > 0) or (whole and not x.is_integer()):
+        raise ValueError(f"{_flag(k)} must be a positive {'whole ' if whole else ''}number, or none for no limit, got {v!r}.")
+    return int(x) if whole else x
+
+# %% ../nbs/04_cli.ipynb #d834aaa0
+def _date_range(v:str) -> tuple:
+    "`FIRST,LAST` (ISO dates, either may be empty) as a tuple."
+    parts = [p.strip() or None for p in str(v).split(',')]
+    try:
+        if len(parts) != 2: raise ValueError
+        first, last = [None if p is None else date.fromisoformat(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"--date-range must be FIRST,LAST as YYYY-MM-DD dates (either may be empty, e.g. 2020-01-01, for "
+                         f"everything since), got {v!r}.") from None
+    if first and last and first > last: raise ValueError(f"--date-range starts after it ends: {v!r}.")
+    return tuple(parts)
+
+def _cleaning_options(o:dict) -> dict:
+    "The `build_species_matrix` filters given on the command line, in the form it takes them."
+    for k in ('min_species_observations', 'min_checklist_species', 'nrows', 'block_size'): _whole_option(o, k)
+    out = {}
+    if o['protocols'] is not None:
+        names = [p.strip() for p in o['protocols'].split(',') if p.strip()]
+        if not names: raise ValueError("--protocols takes protocol names separated by commas (e.g. Stationary,Traveling), or all.")
+        out['protocols'] = None if [n.lower() for n in names] == ['all'] else names
+    for k in ('max_duration_minutes', 'max_distance_km', 'max_observers'):
+        if o[k] is not None: out[k] = _limit(k, o[k], whole=k == 'max_observers')
+    if o['date_range'] is not None: out['date_range'] = _date_range(o['date_range'])
+    if o['region'] is not None:
+        codes = [r.strip() for r in o['region'].split(',') if r.strip()]
+        if not codes: raise ValueError("--region takes country, state or county codes separated by commas (e.g. IN-KL).")
+        out['region'] = codes[0] if len(codes) == 1 else codes
+    if o['block_size'] is not None: out['block_size'] = o['block_size']
+    return out
+
+# %% ../nbs/04_cli.ipynb #84804420
+CLI_DEFAULTS = dict(keep_last=2)   # where `ebird-vae train` differs from the presets: a run folder keeps 2 epoch checkpoints
 
 def _check_train_options(o:dict):
-    "Check every option of `train` before any data are read; return the preset's configuration and the device."
-    from ebird_vae.models import LIKELIHOODS
-    from ebird_vae.presets import preset, trainer_options
-    from ebird_vae.training import check_training_options, check_device
-    keys = ('epochs', 'batch_size', 'learning_rate', 'likelihood', 'corruption', 'noise_std', 'dropout_rate', 'beta', 'free_bits',
-            'kl_warmup_epochs')
-    cfg = preset(o['preset'], **{k: o[k] for k in keys})
-    if cfg['likelihood'] not in LIKELIHOODS:
-        raise ValueError(f"--likelihood must be one of {', '.join(LIKELIHOODS)}, got {cfg['likelihood']!r}.")
-    if o['split'] not in SPLITS: raise ValueError(f"--split must be one of {', '.join(SPLITS)}, got {o['split']!r}.")
-    _check_sizes({**o, 'batch_size': cfg['batch_size']})
-    names = {k: _flag(k) for k in o} | {'num_epochs': '--epochs'}
-    check_training_options(**trainer_options(cfg), print_every=o['print_every'], save_every=o['save_every'],
-                           early_stopping_patience=o['early_stopping_patience'], names=names)
+    "Check every option of `train` before any data are read: the run's `TrainConfig`, the cleaning filters and the device."
+    from ebird_vae.presets import preset
+    from ebird_vae.training import check_device
+    cfg = preset(o['preset'], **{**CLI_DEFAULTS, **{k: v for k, v in o['config'].items() if v is not None}}).validate(cli=True)
+    cleaning = _cleaning_options(o)
     if o['data'] is not None and not Path(o['data']).is_file():
         raise FileNotFoundError(f"--data '{o['data']}' is not a file. Give the EBD file (.txt, .gz, .zip or .tar) you downloaded, "
                                 f"or leave --data out to train on the bundled sample.")
     if o['resume'] and o['overwrite']: raise ValueError("--resume continues a run and --overwrite starts it again: give one of them.")
-    return cfg, check_device(o['device'], use='--device cpu')
+    return cfg, cleaning, check_device(o['device'], use='--device cpu')
 
 # %% ../nbs/04_cli.ipynb #ff619d8f
 RUN_FILES = ('final_model.pt', 'history.json', 'run.json', 'species.txt', 'training_curves.png')
@@ -69,15 +102,25 @@ def _previous_run(out:Path) -> list[Path]:
             (sorted(p for p in checkpoints.iterdir() if p.suffix == '.pt') if checkpoints.is_dir() else []))
 
 def _latest_checkpoint(out:Path) -> Path:
-    "The most recently written resumable checkpoint of the run in `out`."
+    "The most recently written resumable checkpoint of the run in `out` (its final model too: a stop after training)."
     found = [p for p in (out/'checkpoints').glob('*.pt') if p.name != 'best_model.pt'] if (out/'checkpoints').is_dir() else []
+    found += [out/'final_model.pt'] if (out/'final_model.pt').is_file() else []
     if not found: raise FileNotFoundError(f"--resume: '{out}' holds no checkpoint to continue from. Give the checkpoint's path "
                                           f"(--resume PATH) or leave --resume out to start a new run.")
     return max(found, key=lambda p: p.stat().st_mtime_ns)
 
+def _check_writable(out:Path):
+    "Refuse an `--out` that cannot be created or written, before any work is done."
+    if out.exists() and not out.is_dir(): raise ValueError(f"--out '{out}' is a file, not a folder: choose a folder for the outputs.")
+    there = next(p for p in [out, *out.parents] if p.exists() or p == Path(p.anchor or '.'))
+    if there.exists() and not there.is_dir():
+        raise ValueError(f"--out '{out}' cannot be made: '{there}' is a file, not a folder. Choose a folder for the outputs.")
+    if there.exists() and not os.access(there, os.W_OK | os.X_OK):
+        raise ValueError(f"--out '{out}': you may not write in '{there}'. Choose a folder you can write to.")
+
 def _check_out(out:Path, resume, overwrite:bool) -> Path|None:
     "Refuse an `--out` that cannot take this run; the checkpoint to resume from (None: a new run)."
-    if out.exists() and not out.is_dir(): raise ValueError(f"--out '{out}' is a file, not a folder: choose a folder for the outputs.")
+    _check_writable(out)
     if resume == 'latest': return _latest_checkpoint(out)
     previous = _previous_run(out)
     if previous and not resume and not overwrite:
@@ -93,9 +136,60 @@ def _remove_run(out:Path) -> int:
     if (out/'checkpoints').is_dir() and not any((out/'checkpoints').iterdir()): (out/'checkpoints').rmdir()
     return len(previous)
 
+def _move_run(src:Path, dst:Path) -> int:
+    "Move the run files of folder `src` into folder `dst`, keeping their places (`checkpoints/...`); how many."
+    files = _previous_run(src)
+    for p in files:
+        (dst/p.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(p, dst/p.relative_to(src))
+    if (src/'checkpoints').is_dir() and not any((src/'checkpoints').iterdir()): (src/'checkpoints').rmdir()
+    return len(files)
+
+def _set_aside(out:Path) -> Path|None:
+    "Move the previous run in `out` into `out/.overwritten-PID/` (None if there is none)."
+    if not _previous_run(out): return None
+    aside = out/f'.overwritten-{os.getpid()}'
+    print(f"--overwrite: moved the {_move_run(out, aside)} files of the previous run aside; they are deleted once this run "
+          f"has saved its first epoch, and put back if it fails before")
+    return aside
+
+def _put_back(out:Path, aside:Path):
+    "Undo `_set_aside`: this run's files go, the previous run's come back."
+    _remove_run(out)
+    _move_run(aside, out)
+    shutil.rmtree(aside, ignore_errors=True)
+    print(f"--overwrite: this run saved no epoch; the previous run's files are back in {out}/", file=sys.stderr)
+
 def _drop_if_empty(folder:Path):
     "Remove `folder` if it holds nothing but empty folders (what a run that failed before writing anything leaves)."
     if folder.is_dir() and not any(p.is_file() for p in folder.rglob('*')): shutil.rmtree(folder)
+
+# %% ../nbs/04_cli.ipynb #d950c294
+def _pid_alive(pid:int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+@contextlib.contextmanager
+def _run_lock(out:Path):
+    "Hold `out/.lock` for the block; fail at once if a live process holds it, take over a lock left by a dead one."
+    out.mkdir(parents=True, exist_ok=True)
+    lock = out/'.lock'
+    for attempt in range(2):
+        try: fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644); break
+        except FileExistsError:
+            try: pid = int(lock.read_text().split()[0])
+            except (OSError, ValueError, IndexError): pid = None
+            if pid is not None and pid != os.getpid() and _pid_alive(pid):
+                raise ValueError(f"--out '{out}' is in use by another ebird-vae train (process {pid}): wait for it to finish, "
+                                 f"stop it, or choose another --out.") from None
+            if attempt: raise ValueError(f"--out '{out}': could not take its lock '{lock}'; remove that file if no run is using the folder.") from None
+            print(f"Taking over the lock of a run that is no longer running (process {pid}) in {out}/")
+            lock.unlink(missing_ok=True)
+    with os.fdopen(fd, 'w') as f: f.write(f"{os.getpid()}\n")
+    try: yield lock
+    finally: lock.unlink(missing_ok=True)
 
 # %% ../nbs/04_cli.ipynb #d6bb7b4b
 def _write_json(path:Path, obj) -> None:
@@ -103,14 +197,13 @@ def _write_json(path:Path, obj) -> None:
 
 def _resume_command(o:dict, checkpoint:Path) -> str:
     "The `ebird-vae train` command that continues this run from `checkpoint`."
-    defaults = {k: p.default for k, p in inspect.signature(train).parameters.items()}
-    args = []
-    for k, v in o.items():
-        if k in ('resume', 'overwrite', 'progress') or v == defaults[k]: continue
-        args.append((_flag(k) if v else f"--no-{_flag(k)[2:]}") if isinstance(v, bool) else f"{_flag(k)} {v}")
-    return ' '.join(['ebird-vae train', *args, f'--resume {checkpoint}'])
+    defaults = {k: p.default for k, p in inspect.signature(train).parameters.items() if p.kind != p.VAR_KEYWORD}
+    given = [(k, v) for k, v in o.items() if k in defaults and k not in ('resume', 'overwrite', 'progress') and v != defaults[k]]
+    given += [(k, v) for k, v in o['config'].items() if v is not None]
+    args = [(_flag(k) if v else f"--no-{_flag(k)[2:]}") if isinstance(v, bool) else f"{_flag(k)} {shlex.quote(str(v))}" for k, v in given]
+    return ' '.join(['ebird-vae train', *args, f'--resume {shlex.quote(str(checkpoint))}'])
 
-def _read_and_split(o:dict, cfg:dict):
+def _read_and_split(o:dict, cfg, cleaning:dict):
     "Read and clean the EBD file, then split it: `(data name, preprocessor, species matrix, train_ds, val_ds)`."
     from ebird_vae.data import load_ebird_data, EBirdPreprocessor, split_train_val
     from ebird_vae.synthetic import sample_path
@@ -118,97 +211,112 @@ def _read_and_split(o:dict, cfg:dict):
     name = str(data) if o['data'] else f"the bundled synthetic sample ({sample_path().name})"
     print(f"Reading and cleaning {name} ...")
     preprocessor = EBirdPreprocessor(min_species_observations=o['min_species_observations'],
-                                     min_checklist_species=o['min_checklist_species'])
+                                     min_checklist_species=o['min_checklist_species'], **cleaning)
     sm = preprocessor.fit_transform(load_ebird_data(data, nrows=o['nrows']) if o['nrows'] else data)
     print(sm.report.to_string(index=False))
     print(f"Species matrix: {len(sm):,} checklists x {len(sm.species):,} species")
-    val_size = int(o['val_size']) if o['val_size'] >= 1 else o['val_size']
-    train_ds, val_ds = split_train_val(sm, None, val_size=val_size, random_seed=o['seed'], split=o['split'])
-    print(f"Split ({o['split']}, seed {o['seed']}): {len(train_ds):,} training and {len(val_ds):,} validation checklists")
+    val_size = int(cfg.val_size) if cfg.val_size >= 1 else cfg.val_size
+    train_ds, val_ds = split_train_val(sm, None, val_size=val_size, random_seed=cfg.seed, split=cfg.split)
+    print(f"Split ({cfg.split}, seed {cfg.seed}): {len(train_ds):,} training and {len(val_ds):,} validation checklists")
     return data, preprocessor, sm, train_ds, val_ds
 
 # %% ../nbs/04_cli.ipynb #59826782
-def _run(o:dict, cfg:dict, device, out:Path, resume:Path|None):
+def _discard_when_saved(aside:list):
+    "A callback that deletes the set-aside previous run (`aside[0]`) once this run has saved a checkpoint of a completed epoch."
+    from ebird_vae.training import Callback
+    class DiscardWhenSaved(Callback):
+        order = 50
+        def after_epoch(self, t):
+            if aside and t.last_checkpoint is not None and t.epoch >= 1:
+                shutil.rmtree(aside.pop(), ignore_errors=True)
+        after_fit = after_epoch
+    return DiscardWhenSaved()
+
+def _write_outputs(out:Path, run:dict, history:dict, species:list):
+    "run.json, history.json, species.txt and the curves, each written whole or not at all."
+    from ebird_vae.training import atomic_write, plot_training_curves
+    atomic_write(out/'run.json', lambda p: _write_json(p, run))
+    atomic_write(out/'history.json', lambda p: _write_json(p, history))
+    atomic_write(out/'species.txt', lambda p: p.write_text('\n'.join(map(str, species)) + '\n'))
+    if history['train_loss']:
+        import matplotlib.pyplot as plt
+        fig = plot_training_curves(history)
+        try: atomic_write(out/'training_curves.png', lambda p: fig.savefig(p, dpi=150))
+        finally: plt.close(fig)
+
+def _run(o:dict, cfg, cleaning:dict, device, out:Path, resume:Path|None):
     "Read the data, train, write the outputs; re-raise an interruption once they are written."
     from ebird_vae.models import VariationalAutoencoder
-    from ebird_vae.presets import model_options, trainer_options
-    from ebird_vae.training import train_variational_autoencoder, set_seed, plot_training_curves, print_model_summary, TrainingInterrupted
-    set_seed(o['seed'])
-    data, preprocessor, sm, train_ds, val_ds = _read_and_split(o, cfg)
-    from ebird_vae.data import create_dataloaders
-    train_loader, val_loader = create_dataloaders(train_ds, val_ds, batch_size=cfg['batch_size'])
-    model = VariationalAutoencoder(input_dimension=len(sm.species), latent_dimension=o['latent_dim'], hidden_dimension=o['hidden_dim'],
-                                   **model_options(cfg))
+    from ebird_vae.presets import model_options
+    from ebird_vae.training import set_seed, print_model_summary, TrainingInterrupted
+    set_seed(cfg.seed)
+    data, preprocessor, sm, train_ds, val_ds = _read_and_split(o, cfg, cleaning)
+    model = VariationalAutoencoder(input_dimension=len(sm.species), **model_options(cfg))
     print_model_summary(model)
-    if o['overwrite'] and _previous_run(out): print(f"--overwrite: removed the {_remove_run(out)} files of the previous run in {out}/")
-    run = dict({k: v for k, v in o.items() if k not in cfg}, **cfg, data=str(data))
+    aside = [a for a in [_set_aside(out) if o['overwrite'] else None] if a is not None]
+    try: _train_and_write(o, cfg, cleaning, device, out, resume, data, preprocessor, sm, train_ds, val_ds, model, aside)
+    except BaseException as e:
+        if aside and not (isinstance(e, TrainingInterrupted) and len(e.history['train_loss'])): _put_back(out, aside.pop())
+        raise
+
+def _train_and_write(o, cfg, cleaning, device, out, resume, data, preprocessor, sm, train_ds, val_ds, model, aside):
+    "Train (`aside`: a previous run to discard once this one has saved an epoch), write the outputs, report."
+    from ebird_vae.data import create_dataloaders
+    from ebird_vae.presets import trainer_options
+    from ebird_vae.training import train_variational_autoencoder, TrainingInterrupted
+    train_loader, val_loader = create_dataloaders(train_ds, val_ds, batch_size=cfg.batch_size)
+    run = dict({k: v for k, v in o.items() if k != 'config'}, **dict(cfg), cleaning=cleaning, data=str(data))
     metadata = {'preset': o['preset'], 'run': run, 'preprocessor': preprocessor.to_dict(),
                 'data': {'file': str(data), 'bundled_sample': o['data'] is None, 'nrows': o['nrows']}}
-    print(f"Training ({o['preset']} preset) for {cfg['epochs']} epochs on {device} ...")
+    print(f"Training ({o['preset']} preset) for {cfg.epochs} epochs on {device} ...")
     stop = None
     try: history = train_variational_autoencoder(
-        model, train_loader, val_loader, **trainer_options(cfg), device=device, print_every=o['print_every'],
-        checkpoint_dir=out/'checkpoints', save_every=o['save_every'], resume=resume or False, progress=o['progress'],
-        keep_best=o['keep_best'], early_stopping_patience=o['early_stopping_patience'], mixed_precision=o['mixed_precision'],
-        species=list(sm.species), metadata=metadata, final_model=out/'final_model.pt', on_interrupt='raise')
+        model, train_loader, val_loader, **trainer_options(cfg), device=device, checkpoint_dir=out/'checkpoints',
+        resume=resume, progress=o['progress'], species=list(sm.species), metadata=metadata, final_model=out/'final_model.pt',
+        on_interrupt='raise', callbacks=[_discard_when_saved(aside)])
     except TrainingInterrupted as e: history, stop = e.history, e
     n_done = len(history['train_loss'])
-    out.mkdir(parents=True, exist_ok=True)
-    _write_json(out/'run.json', dict(run, epochs_completed=n_done, n_checklists=len(sm), n_species=len(sm.species),
-                                     n_train=len(train_ds), n_val=len(val_ds), device=str(device), split_info=train_ds.split_info,
-                                     cleaning_report=sm.matrix.attrs.get('cleaning_report')))
-    _write_json(out/'history.json', history)
-    (out/'species.txt').write_text('\n'.join(map(str, sm.species)) + '\n')
-    if n_done:
-        import matplotlib.pyplot as plt
-        plt.close(plot_training_curves(history, out/'training_curves.png'))
+    if aside and n_done: shutil.rmtree(aside.pop(), ignore_errors=True)   # (an interrupted run that saved a completed epoch)
+    _write_outputs(out, dict(run, epochs_completed=n_done, n_checklists=len(sm), n_species=len(sm.species), n_train=len(train_ds),
+                             n_val=len(val_ds), device=str(device), split_info=train_ds.split_info,
+                             cleaning_report=sm.matrix.attrs.get('cleaning_report')), history, sm.species)
     if stop is not None:
-        print(f"Stopped by {stop.signal.name} after {n_done} of {cfg['epochs']} epochs; run.json and history.json are in {out}/. "
+        print(f"Stopped by {stop.signal.name} after {n_done} of {cfg.epochs} epochs; run.json and history.json are in {out}/. "
               f"Continue with:\n  {_resume_command(o, stop.checkpoint)}", file=sys.stderr)
         raise stop
     print(f"Done: {n_done} epochs, final validation loss {history['val_loss'][-1]:.4f}. Outputs in {out}/" if n_done else
-          f"No epoch was trained (already at {cfg['epochs']} epochs?). Outputs in {out}/")
+          f"No epoch was trained (already at {cfg.epochs} epochs?). Outputs in {out}/")
 
 # %% ../nbs/04_cli.ipynb #4d227a0c
 def train(
     data:str=None,                        # EBD file (.txt, .gz, .zip or .tar); default: the bundled synthetic Kerala sample
     out:str='runs/ebird_vae',             # Output folder for checkpoints, final model, history and curves
     preset:str='recommended',             # Training configuration: recommended, or spec (the specification's training module)
-    epochs:int=None,                      # Number of training epochs (default: the preset's)
-    batch_size:int=None,                  # Checklists per batch (default: the preset's)
-    learning_rate:float=None,             # Adam learning rate (default: the preset's)
-    likelihood:str=None,                  # Decoder likelihood: bernoulli or multinomial (default: the preset's)
-    corruption:str=None,                  # Input corruption: gaussian (noise_std) or dropout (dropout_rate) (default: the preset's)
-    noise_std:float=None,                 # Std dev of the Gaussian input noise, 0 to 1 (default: the preset's)
-    dropout_rate:float=None,              # Share of species hidden by input dropout, 0 to <1 (default: the preset's)
-    beta:float=None,                      # Weight of the KL term (default: the preset's)
-    free_bits:float=None,                 # Nats per latent dimension the KL counts at least (default: the preset's)
-    kl_warmup_epochs:int=None,            # Anneal the KL weight from 0 to beta over this many epochs (default: the preset's)
-    latent_dim:int=16,                    # Size of the embedding
-    hidden_dim:int=512,                   # Width of the hidden layers
     min_species_observations:int=30,      # Keep species seen on at least this many checklists
     min_checklist_species:int=1,          # Keep checklists with at least this many (kept) species
-    val_size:float=0.2,                   # Validation fraction (<1) or number of checklists (>=1)
-    split:str='random',                   # How to split: random, locality (no locality on both sides) or spatial
     nrows:int=None,                       # Read only the first N rows of the file
-    seed:int=42,                          # Random seed for the split, the model and training
+    protocols:str=None,                   # Protocols kept, separated by commas (e.g. Stationary,Traveling,Area), or all
+    max_duration_minutes:str=None,        # Longest checklist kept, in minutes, or none for no limit
+    max_distance_km:str=None,             # Longest distance kept, in km (Stationary counts as 0), or none for no limit
+    max_observers:str=None,               # Most observers kept, or none for no limit
+    date_range:str=None,                  # First and last observation dates kept, FIRST,LAST as YYYY-MM-DD (either may be empty)
+    region:str=None,                      # Country, state or county codes kept, separated by commas (e.g. IN-KL)
+    block_size:int=None,                  # Bytes read per block (raise it for a file with very long fields)
     device:str=None,                      # cpu, cuda (cuda:N) or mps; default: the best available
-    print_every:int=1,                    # Print a progress line every N epochs
-    save_every:int=10,                    # Save a checkpoint every N epochs
     resume:Param("Continue the run in OUT from its latest checkpoint, or from the checkpoint given", str, nargs='?', const='latest')=None,
     overwrite:bool=False,                 # Start again in an OUT that holds a previous run, removing that run's files first
-    keep_best:bool=False,                 # Also keep the lowest-validation-loss model as checkpoints/best_model.pt
-    early_stopping_patience:int=None,     # Stop after this many epochs without validation improvement
-    mixed_precision:bool=False,           # Matrix products in bfloat16 (faster on CPUs with AVX512-BF16/AMX); weights stay float32
     progress:bool=None,                   # Show a live progress bar; default: only when the output is a terminal
+    **config,                             # The run's options: any field of `TrainConfig` (default: the preset's)
 ):
     "Train the eBird checklist VAE on an EBD file and write model, checkpoints, history and curves to OUT."
     o = dict(locals())
     if o['progress'] is None: o['progress'] = sys.stdout.isatty()   # (a bar redrawn into a log file is only noise)
-    cfg, device = _check_train_options(o)
+    cfg, cleaning, device = _check_train_options(o)
     out = Path(out)
-    resume, created = _check_out(out, resume, overwrite), not out.exists()
-    try: _run(o, cfg, device, out, resume)
+    _check_writable(out)
+    created = not out.exists()
+    try:
+        with _run_lock(out): _run(o, cfg, cleaning, device, out, _check_out(out, resume, overwrite))
     finally:
         if created: _drop_if_empty(out)
 
@@ -231,23 +339,45 @@ def _plain_type(anno):
     args = [a for a in typing.get_args(anno) if a is not type(None)]
     return args[0] if args else anno
 
+def _cleaning_defaults() -> dict:
+    "`build_species_matrix`'s defaults of the filters `train` exposes (its None stands for them)."
+    from ebird_vae.data import build_species_matrix
+    keep = ('protocols', 'max_duration_minutes', 'max_distance_km', 'max_observers', 'block_size')
+    fmt = lambda v: ','.join(v) if isinstance(v, (tuple, list)) else v
+    return {k: fmt(p.default) for k, p in inspect.signature(build_species_matrix).parameters.items() if k in keep}
+
 def _add_option(p:argparse.ArgumentParser, name:str, d):
     "Add parameter `name` (its docments entry `d`) to `p`."
     anno, kw, positional = d.anno, {}, d.default is inspect.Parameter.empty
     if isinstance(anno, Param):
         kw, positional = {k: getattr(anno, k) for k in ('nargs', 'const') if getattr(anno, k) is not None}, positional or not anno.opt
         anno = anno.type
-    help = (d.docment or getattr(d.anno, 'help', '') or '') + ('' if d.default in (None, False, inspect.Parameter.empty) else f' (default: {d.default})')
+    default = _cleaning_defaults().get(name, d.default) if d.default is None else d.default
+    help = (d.docment or getattr(d.anno, 'help', '') or '') + ('' if default in (None, False, inspect.Parameter.empty) else f' (default: {default})')
     if positional:
         if d.default is not inspect.Parameter.empty: kw['default'] = d.default
         return p.add_argument(name, type=_plain_type(anno), help=help, **kw)
     if _plain_type(anno) is bool: return p.add_argument(_flag(name), action=_Switch, default=d.default, help=help)
     p.add_argument(_flag(name), dest=name, type=_plain_type(anno), default=d.default, help=help, metavar=name.upper(), **kw)
 
+def _add_config_options(p:argparse.ArgumentParser):
+    "An option per field of `TrainConfig`, default None (the preset's), its help saying each preset's value."
+    from ebird_vae.presets import TrainConfig, PRESETS, field_docs
+    docs, types = field_docs(TrainConfig), typing.get_type_hints(TrainConfig)
+    for f in fields(TrainConfig):
+        here = f"; ebird-vae train: {CLI_DEFAULTS[f.name]}" if f.name in CLI_DEFAULTS else ''
+        help = f"{docs.get(f.name, '')} ({'; '.join(f'{n}: {c[f.name]}' for n, c in PRESETS.items())}{here})"
+        if _plain_type(types[f.name]) is bool: p.add_argument(_flag(f.name), action=_Switch, default=None, help=help)
+        else: p.add_argument(_flag(f.name), dest=f.name, type=_plain_type(types[f.name]), default=None, help=help,
+                             metavar=f.name.upper())
+
 def _parser(func, prog:str) -> argparse.ArgumentParser:
-    "An argument parser for `func`, from its signature and documented parameters."
+    "An argument parser for `func`, from its signature and documented parameters (`**config`: the fields of `TrainConfig`)."
     p = argparse.ArgumentParser(prog=prog, description=func.__doc__)
-    for name, d in docments(func, full=True, returns=False, eval_str=True).items(): _add_option(p, name, d)
+    kinds = {k: v.kind for k, v in inspect.signature(func).parameters.items()}
+    for name, d in docments(func, full=True, returns=False, eval_str=True).items():
+        if kinds.get(name) == inspect.Parameter.VAR_KEYWORD: _add_config_options(p)
+        elif name in kinds: _add_option(p, name, d)
     return p
 
 def _dashes(args:list) -> list:
@@ -276,16 +406,19 @@ def _usage() -> str:
 def _package_errors() -> tuple:
     "The exceptions that are the user's to fix (their messages say how), as opposed to bugs."
     from ebird_vae.training import CheckpointError, NonFiniteLossError
-    try: from ebird_vae.ebd import EBirdDataError
-    except ImportError: EBirdDataError = ValueError
+    from ebird_vae.schema import EBirdDataError
     return (EBirdDataError, CheckpointError, NonFiniteLossError, ValueError, OSError)
 
-def _one_line(e:Exception) -> str:
-    "The message of `e` on one line (an `OSError` without its errno prefix)."
+def _one_line(e:Exception,   # The error to report
+              options=(),     # The command's options: a Python spelling `name=value` of one becomes `--name value`
+             ) -> str:
+    "The message of `e` on one line (an `OSError` without its errno prefix), naming options as they are typed."
     if isinstance(e, OSError) and e.strerror:
         text = e.strerror + (f": '{e.filename}'" if e.filename else '')
         if e.filename and not e.strerror.endswith('.'): text += '. Check the path, and that you may read and write there'
     else: text = str(e)
+    if options: text = re.sub(r'`?\b(' + '|'.join(map(re.escape, options)) + r')=([^\s,;)`]+)`?',
+                              lambda m: f"{_flag(m.group(1))} {m.group(2)}", text)
     return ' '.join(text.split())
 
 # %% ../nbs/04_cli.ipynb #0549ba5f
@@ -320,5 +453,6 @@ def main(argv:list|None=None): # The arguments (default: the command line's)
     except KeyboardInterrupt: raise SystemExit(print(f"ebird-vae {args[0]}: interrupted", file=sys.stderr) or 130)
     except _package_errors() as e:
         if debug: traceback.print_exc()
-        print(f"ebird-vae {args[0]}: error: {_one_line(e)}", file=sys.stderr)
+        from ebird_vae.presets import TrainConfig   # (messages about a run's options name them as a resume compares them)
+        print(f"ebird-vae {args[0]}: error: {_one_line(e, [k for k in options if k not in TrainConfig().keys()])}", file=sys.stderr)
         raise SystemExit(1)

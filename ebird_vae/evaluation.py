@@ -5,6 +5,8 @@
 # %% ../nbs/07_evaluation.ipynb #a40a1d2c
 from __future__ import annotations
 
+import math
+import os
 import sys
 import warnings
 import time
@@ -15,6 +17,8 @@ import pandas as pd
 from fastcore.script import Param, call_parse
 
 from .inference import ChecklistEmbedder, training_data
+from .presets import SPLITS
+from .training import atomic_write, check_device
 
 # %% auto #0
 __all__ = ['EASE_L2_GRID', 'SEASONS', 'PROBE_LABELS', 'prevalence', 'bernoulli_nll', 'multinomial_nll', 'baseline_nll',
@@ -590,6 +594,37 @@ def _probe_metadata(sm, train_ids, labels_csv=None) -> tuple[pd.DataFrame, dict]
     return meta, skipped
 
 # %% ../nbs/07_evaluation.ipynb #f8cb4c86
+def _whole(v, low) -> bool: return not isinstance(v, bool) and isinstance(v, int) and v >= low
+
+def _check_output_dir(output_dir:str):
+    "Refuse an `--output-dir` that is a file, lies inside one, or cannot be written."
+    out = Path(output_dir)
+    there = next(p for p in [out, *out.parents] if p.exists() or p == Path(p.anchor or '.'))
+    if there.exists() and not there.is_dir():
+        raise ValueError(f"--output-dir '{output_dir}' cannot be made: '{there}' is a file, not a folder. Choose a folder.")
+    if there.exists() and not os.access(there, os.W_OK | os.X_OK):
+        raise ValueError(f"--output-dir '{output_dir}': you may not write in '{there}'. Choose a folder you can write to.")
+
+def _check_evaluate_options(o:dict):
+    "Check `ebird-vae evaluate`'s options (`o`: its arguments) before anything is read: the device to run on."
+    if not _whole(o['iwae_samples'], 0):
+        raise ValueError(f"--iwae-samples must be a whole number >= 1 (or 0 to skip the NLL), got {o['iwae_samples']!r}.")
+    l2 = o['ease_l2']
+    if l2 is not None and (isinstance(l2, bool) or not isinstance(l2, (int, float)) or not math.isfinite(l2) or l2 <= 0):
+        raise ValueError(f"--ease-l2 must be a number > 0 (the ridge penalty of the EASE baseline; leave it out to choose it "
+                         f"from {', '.join(f'{v:g}' for v in EASE_L2_GRID)}), got {l2!r}.")
+    if o['split'] is not None and o['split'] not in SPLITS:
+        raise ValueError(f"--split must be one of {', '.join(SPLITS)}, got {o['split']!r}.")
+    v = o['val_size']
+    if v is not None and not (0 < v < 1 or (v >= 1 and float(v).is_integer())):
+        raise ValueError(f"--val-size must be a fraction between 0 and 1 (e.g. 0.2) or a whole number of checklists, got {v!r}.")
+    for k in ('random_seed', 'seed'):
+        if o[k] is not None and not _whole(o[k], 0): raise ValueError(f"--{k.replace('_', '-')} must be a whole number >= 0, got {o[k]!r}.")
+    for k in ('data', 'labels_csv'):
+        if o[k] is not None and not Path(o[k]).is_file(): raise FileNotFoundError(f"--{k.replace('_', '-')} '{o[k]}' is not a file: check the path.")
+    _check_output_dir(o['output_dir'])
+    return check_device(o['device'], use='--device cpu')
+
 @call_parse
 def evaluate_cli(checkpoint:str,                 # Model checkpoint (.pt) written by training
                  data:Param("The EBD file the model was trained on (default: the file the checkpoint records)",
@@ -602,10 +637,11 @@ def evaluate_cli(checkpoint:str,                 # Model checkpoint (.pt) writte
                  probe_labels:str=','.join(PROBE_LABELS), # Comma-separated labels for the embedding probes (absent ones are skipped)
                  iwae_samples:int=100,           # Importance samples for the NLL (0: skip)
                  ease_l2:float=None,             # EASE ridge penalty (default: chosen on a validation part of the training checklists)
-                 device:str='cpu',               # Device: cpu, cuda, mps
+                 device:str='cpu',               # Device: cpu, cuda (cuda:N) or mps
                  seed:int=0,                     # Seed of the masking and probes
                 ):
     "Evaluate a trained model against baselines on its held-out checklists; write a report table and plots."
+    device = _check_evaluate_options(dict(locals()))
     import matplotlib
     matplotlib.use('Agg')
     emb = ChecklistEmbedder.from_checkpoint(checkpoint, device=device)
@@ -626,14 +662,15 @@ def evaluate_cli(checkpoint:str,                 # Model checkpoint (.pt) writte
 
 # %% ../nbs/07_evaluation.ipynb #ec527ecc
 def _write_evaluation(out:Path, report, det, header:str):
-    "report.csv, summary.md and the plots of an `evaluate_model(details=True)` run, into `out`."
-    out.mkdir(parents=True, exist_ok=True)
-    report.to_csv(out/'report.csv', index=False)
-    (out/'summary.md').write_text(header + _markdown_summary(report))
+    "report.csv, summary.md and the plots of an `evaluate_model(details=True)` run, into `out`, each written whole or not at all."
+    atomic_write(out/'report.csv', lambda p: report.to_csv(p, index=False))
+    atomic_write(out/'summary.md', lambda p: p.write_text(header + _markdown_summary(report)))
     plots = {'latent_map.png': lambda: plot_latent_map(det['mean'], det['metadata']), 'recall_at_k.png': lambda: plot_recall(report)}
     if det['reliability']: plots['reliability.png'] = lambda: plot_reliability(det['reliability'])
     import matplotlib.pyplot as plt
     for name, draw in plots.items():
-        fig = draw(); fig.savefig(out/name, dpi=110); plt.close(fig)
+        fig = draw()
+        try: atomic_write(out/name, lambda p: fig.savefig(p, dpi=110))
+        finally: plt.close(fig)
     print(vae_versus_baselines(report).round(3).to_string(index=False))
     print(f"Wrote report.csv, summary.md and {len(plots)} plots to {out}/")

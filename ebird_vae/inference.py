@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -18,11 +20,12 @@ from fastcore.script import Param, call_parse
 from fastprogress.fastprogress import progress_bar
 
 from .models import VariationalAutoencoder, kl_divergence, reconstruction_loss
-from .training import read_checkpoint, model_from_checkpoint
+from .schema import EBirdDataWarning
+from .training import Checkpoint, atomic_write, check_device, model_from_checkpoint
 
 # %% auto #0
-__all__ = ['align_species', 'negative_elbo', 'importance_weighted_nll', 'ChecklistEmbedder', 'save_embeddings', 'load_embeddings',
-           'nearest_checklists', 'decode_probabilities', 'training_data', 'embed_cli']
+__all__ = ['align_species', 'negative_elbo', 'importance_weighted_nll', 'Checklists', 'ChecklistEmbedder', 'save_embeddings',
+           'load_embeddings', 'nearest_checklists', 'decode_probabilities', 'training_data', 'embed_cli']
 
 # %% ../nbs/06_inference.ipynb #0181fba6
 def align_species(data:pd.DataFrame,   # Checklists x species (any column order), values 0/1 or counts
@@ -84,6 +87,13 @@ def _read_matrix_file(path:Path) -> pd.DataFrame:
     if path.suffix.lower() == '.csv': return pd.read_csv(path, index_col=0)
     return pd.read_parquet(path)
 
+class Checklists(NamedTuple):
+    "Checklists ready for the model: `X` in its species order, their `ids`, their metadata (from an EBD) and the alignment."
+    X:np.ndarray                   # Float32 0/1 `[n, species]` in the model's order
+    ids:pd.Index                   # One checklist id per row
+    checklists:pd.DataFrame|None   # Locality, coordinates, date... when the input was an EBD or a `SpeciesMatrix`
+    alignment:dict                 # Columns not known to the model (`unknown`) and species missing from the data (`n_missing`)
+
 class ChecklistEmbedder:
     "A trained checklist VAE with its species vocabulary: embed, reconstruct, complete and score checklists."
     def __init__(self,
@@ -98,7 +108,7 @@ class ChecklistEmbedder:
         self.species = None if species is None else [str(s) for s in species]
         if self.species is not None and len(self.species) != model.input_dimension:
             raise ValueError(f"The model has {model.input_dimension} inputs but the vocabulary {len(self.species)} species.")
-        self.batch_size, self.metadata, self.last_alignment, self.last_checklists = batch_size, dict(metadata or {}), {}, None
+        self.batch_size, self.metadata = batch_size, dict(metadata or {})
 
     @classmethod
     def from_checkpoint(cls,
@@ -106,14 +116,11 @@ class ChecklistEmbedder:
                         device:str|torch.device='cpu',  # Where to run the model
                         batch_size:int=1024,            # Checklists per forward pass
                        ) -> ChecklistEmbedder:
-        "Rebuild the model and its species vocabulary from a checkpoint alone."
-        checkpoint = read_checkpoint(path)
-        metadata = checkpoint.get('metadata') or {}
-        species = metadata.get('species')
-        if species is None:
+        "Rebuild the model and its species vocabulary from a checkpoint alone (refused if damaged or its weights are not finite)."
+        ck = Checkpoint.load(path)
+        if ck.species is None:
             warnings.warn(f"'{path}' stores no species vocabulary: only arrays in the model's column order can be embedded.")
-        model = model_from_checkpoint(checkpoint, device)
-        return cls(model, species, device, batch_size, metadata)
+        return cls(model_from_checkpoint(ck, device), ck.species, device, batch_size, ck.to_dict()['metadata'])
 
     def __repr__(self):
         c = self.model.config
@@ -127,35 +134,44 @@ def _ebd_matrix(self:ChecklistEmbedder, data):
     from ebird_vae.data import EBirdPreprocessor, build_species_matrix
     if self.metadata.get('preprocessor'):
         sm = EBirdPreprocessor.from_dict(self.metadata['preprocessor']).transform(data)
-    else: sm = build_species_matrix(data, species=self.species)
-    self.last_checklists = sm.checklists
+    else:
+        warnings.warn("This model was saved without its cleaning settings (no `preprocessor` in the checkpoint), so the EBD is "
+                      "cleaned with build_species_matrix's default filters, which may not be those of its training data. Save "
+                      "the model with metadata={'preprocessor': preprocessor} (as `ebird-vae train` does) to clean new data "
+                      "the same way.", EBirdDataWarning)
+        sm = build_species_matrix(data, species=self.species)
     return sm
 
 @patch
-def matrix(self:ChecklistEmbedder,
-            data, # DataFrame (by species name), array/tensor (model order), `SpeciesMatrix`, EBD path or matrix file
-           ) -> tuple[np.ndarray, pd.Index]:
-    "`(X, checklist_ids)`: `data` as a float32 0/1 matrix in the model's species order."
-    self.last_checklists = None   # (set below for a `SpeciesMatrix` or an EBD: their checklist metadata)
+def prepare(self:ChecklistEmbedder,
+            data, # DataFrame (by species name), array/tensor (model order), `SpeciesMatrix`, EBD path, matrix file or `Checklists`
+           ) -> Checklists:
+    "`data` as `Checklists`: a float32 0/1 matrix in the model's species order, ids, metadata and alignment."
+    if isinstance(data, Checklists): return data
+    checklists = None
     if isinstance(data, (str, Path)):
         path = Path(data)
         data = _read_matrix_file(path) if _is_matrix_file(path) else self._ebd_matrix(path)
-    if hasattr(data, 'matrix') and hasattr(data, 'species'):
-        self.last_checklists = getattr(data, 'checklists', None)
-        data = data.matrix
-    if isinstance(data, pd.DataFrame) and 'SAMPLING EVENT IDENTIFIER' in data.columns:
-        data = self._ebd_matrix(data).matrix
+    if isinstance(data, pd.DataFrame) and 'SAMPLING EVENT IDENTIFIER' in data.columns: data = self._ebd_matrix(data)
+    if hasattr(data, 'matrix') and hasattr(data, 'species'): checklists, data = getattr(data, 'checklists', None), data.matrix
     if isinstance(data, pd.DataFrame):
         if self.species is None: raise ValueError("This model has no species vocabulary; pass an array in its column order.")
-        X, self.last_alignment = align_species(data, self.species)
-        return X, data.index
+        X, alignment = align_species(data, self.species)
+        return Checklists(X, data.index, checklists, alignment)
     X = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
     if X.ndim == 1: X = X[None]
     if X.shape[1] != self.model.input_dimension:
         raise ValueError(f"An array needs the model's {self.model.input_dimension} species as columns, in its order; got "
                          f"{X.shape[1]}. Pass a DataFrame with species names as columns to align by name.")
-    self.last_alignment = dict(n_unknown=0, unknown=[], n_missing=0)
-    return X.astype(np.float32), pd.RangeIndex(len(X), name='checklist_id')
+    return Checklists(X.astype(np.float32), pd.RangeIndex(len(X), name='checklist_id'), None, dict(n_unknown=0, unknown=[], n_missing=0))
+
+@patch
+def matrix(self:ChecklistEmbedder,
+            data, # As for `prepare`
+           ) -> tuple[np.ndarray, pd.Index]:
+    "`(X, checklist_ids)`: `data` as a float32 0/1 matrix in the model's species order."
+    c = self.prepare(data)
+    return c.X, c.ids
 
 @patch
 def _batches(self:ChecklistEmbedder, X:np.ndarray, progress:bool|None=None):
@@ -215,19 +231,15 @@ def save_embeddings(embeddings:pd.DataFrame,      # From `ChecklistEmbedder.embe
     clash = [c for c in meta.columns if str(c) in embeddings.columns or str(c) == 'checklist_id']
     if clash: raise ValueError(f"Metadata columns {clash} clash with embedding columns.")
     suffix = path.suffix.lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix not in ('.npz', '.parquet', '.pq', '.csv'): raise ValueError(f"Unknown embeddings format '{path.suffix}': use .npz, .parquet or .csv.")
     if suffix == '.npz':
         plain = lambda s: s.to_numpy() if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s) else s.astype(str).to_numpy(str)
         arrays = {f'meta__{c}': plain(meta[c]) for c in meta.columns}
-        np.savez_compressed(path, embeddings=embeddings.to_numpy(np.float32), checklist_id=ids.to_numpy(str),
-                            columns=np.array(embeddings.columns, dtype=str), **arrays)
-        return path
+        return atomic_write(path, lambda p: np.savez_compressed(p, embeddings=embeddings.to_numpy(np.float32), checklist_id=ids.to_numpy(str),
+                                                                 columns=np.array(embeddings.columns, dtype=str), **arrays))
     table = pd.concat([embeddings, meta], axis=1)
     table.index = pd.Index(ids, name='checklist_id')
-    if suffix in ('.parquet', '.pq'): table.to_parquet(path)
-    elif suffix == '.csv': table.to_csv(path)
-    else: raise ValueError(f"Unknown embeddings format '{path.suffix}': use .npz, .parquet or .csv.")
-    return path
+    return atomic_write(path, table.to_csv if suffix == '.csv' else table.to_parquet)
 
 def load_embeddings(path:str|Path, # A file written by `save_embeddings`
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -314,7 +326,6 @@ def _checklist_vector(self:ChecklistEmbedder, checklist) -> np.ndarray:
         vocab = set(self.species)
         unknown = [s for s in checklist if s not in vocab]
         if unknown: warnings.warn(f"Ignoring {len(unknown)} species the model does not know: {unknown[:5]}")
-        self.last_alignment = dict(n_unknown=len(unknown), unknown=unknown, n_missing=0)
         return np.isin(self.species, list(checklist)).astype(np.float32)
     return self.matrix(np.asarray(checklist, np.float32).reshape(1, -1))[0][0]
 
@@ -370,22 +381,40 @@ def training_data(metadata:dict, # A checkpoint's metadata (`ChecklistEmbedder.m
         raise FileNotFoundError(f"The model was trained on '{recorded}', which is not there any more: pass the EBD file.")
     return Path(recorded)
 
+def _check_embed_options(data, output:str, device, batch_size) -> torch.device:
+    "Check `ebird-vae embed`'s options before anything is read: the device to run on."
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"--batch-size must be a whole number >= 1, got {batch_size!r}.")
+    out = Path(output)
+    if out.suffix.lower() not in ('.npz', '.parquet', '.pq', '.csv'):
+        raise ValueError(f"--output must end in .parquet, .csv or .npz (the format follows it), got '{output}'.")
+    there = next(p for p in [out.parent, *out.parent.parents] if p.exists() or p == Path(p.anchor or '.'))
+    if out.is_dir() or (there.exists() and not there.is_dir()):
+        raise ValueError(f"--output '{output}' cannot be written: '{out if out.is_dir() else there}' is a "
+                         f"{'folder' if out.is_dir() else 'file'}. Give a file name in a folder.")
+    if there.exists() and not os.access(there, os.W_OK | os.X_OK):
+        raise ValueError(f"--output '{output}': you may not write in '{there}'. Choose a folder you can write to.")
+    if data is not None and not Path(data).is_file(): raise FileNotFoundError(f"The data file '{data}' is not there: check the path.")
+    return check_device(device, use='--device cpu')
+
 @call_parse
 def embed_cli(checkpoint:str,               # Model checkpoint (.pt) written by training
               data:Param("EBD file (.txt, .gz, .zip, .tar) or species matrix (.parquet, or .csv with ids first); "
                          "default: the file the model was trained on", str, opt=False, nargs='?')=None,
               output:str='embeddings.parquet', # Output file: .parquet, .csv or .npz
-              device:str='cpu',             # Device to run the model on: cpu, cuda, mps
+              device:str='cpu',             # Device to run the model on: cpu, cuda (cuda:N) or mps
               batch_size:int=1024,          # Checklists per forward pass
               sample:bool=False,            # Draw z ~ q(z|x) instead of using the posterior mean
              ):
     "Embed checklists with a trained model and save the embeddings with checklist ids and metadata."
+    device = _check_embed_options(data, output, device, batch_size)
     emb = ChecklistEmbedder.from_checkpoint(checkpoint, device=device, batch_size=batch_size)
     data = data or training_data(emb.metadata)
-    Z = emb.embed(data, sample=sample, progress=sys.stdout.isatty())   # (no bar redrawn into a log file)
-    ck = emb.last_checklists
+    prepared = emb.prepare(data)
+    Z = emb.embed(prepared, sample=sample, progress=sys.stdout.isatty())   # (no bar redrawn into a log file)
+    ck = prepared.checklists
     meta = ck[[c for c in _META_COLUMNS if c in ck.columns]] if ck is not None else None
     path = save_embeddings(Z, output, meta)
-    info = emb.last_alignment
+    info = prepared.alignment
     print(f"Embedded {len(Z):,} checklists into {Z.shape[1]} dimensions -> {path}"
           + (f" ({info['n_unknown']} unknown species ignored)" if info.get('n_unknown') else ''))

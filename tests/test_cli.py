@@ -73,8 +73,9 @@ def test_train_on_bundled_sample(trained):
     assert meta['model_config']['hidden_dimension'] == 64
     assert len(meta['split']['val_ids']) == json.loads((out/'run.json').read_text())['n_val']
     assert meta['preset'] == 'recommended' and meta['data']['bundled_sample']
-    assert {k: meta['trainer'][k] for k in ('corruption', 'noise_std', 'free_bits')} == \
+    assert {k: meta['config'][k] for k in ('corruption', 'noise_std', 'free_bits')} == \
            {k: PRESETS['recommended'][k] for k in ('corruption', 'noise_std', 'free_bits')}
+    assert meta['config'] == dict(PRESETS['recommended'], epochs=2, save_every=1, hidden_dim=64, keep_last=2)   # the whole TrainConfig
     assert ck['optimizer_state_dict'] is not None   # written by the trainer: resumable like any checkpoint
 
 def test_resume_continues_the_run(trained, tmp_path):
@@ -160,6 +161,11 @@ def test_resume_says_what_differs(trained, tmp_path, extra, message):
     (['--preset', 'fast'], "Unknown preset 'fast': choose one of 'spec', 'recommended'"),
     (['--device', 'gpu'], "Unknown device 'gpu': choose one of cpu, cuda, mps"),
     (['--resume', 'a.pt', '--overwrite'], '--resume continues a run and --overwrite starts it again'),
+    (['--max-distance-km', 'far'], "--max-distance-km must be a positive number, or none for no limit, got 'far'"),
+    (['--max-observers', '0'], "--max-observers must be a positive whole number, or none for no limit, got '0'"),
+    (['--date-range', '2021-02-30,'], '--date-range must be FIRST,LAST as YYYY-MM-DD dates'),
+    (['--min-species-observations', 0], '--min-species-observations must be a whole number >= 1, got 0'),
+    (['--grad-clip', 0], '--grad-clip must be a number > 0, got 0.0'),
 ])
 def test_bad_options_fail_before_any_data_are_read(capsys, tmp_path, args, message):
     code, out, err = in_process(capsys, 'train', '--out', tmp_path/'o', *args)
@@ -245,3 +251,42 @@ def test_bad_input_is_a_clear_error(tmp_path):
     assert not (tmp_path/'o').exists()
     r = ebird_vae('fly')
     assert r.returncode == 2 and "unknown command 'fly'" in r.stderr
+
+def test_training_options_come_from_train_config():
+    "Every field of TrainConfig is an option of `ebird-vae train`, and its help gives each preset's value."
+    from dataclasses import fields
+    from ebird_vae.presets import TrainConfig
+    r = ebird_vae('train', '--help')
+    text = ' '.join(r.stdout.split())
+    for f in fields(TrainConfig): assert '--' + f.name.replace('_', '-') in text, f.name
+    assert '(spec: 50; recommended: 80)' in text and '(spec: gaussian; recommended: dropout)' in text
+
+def test_cleaning_filters_are_options(capsys, tmp_path):
+    "The filters of build_species_matrix reach the preprocessor the model is saved with (issue 18)."
+    code, out, err = in_process(capsys, 'train', '--out', tmp_path/'run', '--epochs', 1, *SMALL, '--max-distance-km', 'none',
+                                '--max-duration-minutes', 600, '--protocols', 'Stationary,Traveling,Area', '--max-observers', 20)
+    assert code == 0, err
+    params = torch.load(tmp_path/'run'/'final_model.pt', weights_only=True)['metadata']['preprocessor']['params']
+    assert (params['max_distance_km'], params['max_duration_minutes'], params['max_observers']) == (None, 600.0, 20)
+    assert params['protocols'] == ['Stationary', 'Traveling', 'Area']
+    assert json.loads((tmp_path/'run'/'run.json').read_text())['cleaning']['max_distance_km'] is None
+
+def test_a_data_error_is_one_line(capsys, tmp_path):
+    "An EBirdDataError from the data layer (here: the date range leaves no checklist) is one line, no traceback."
+    code, out, err = in_process(capsys, 'train', '--out', tmp_path/'run', '--epochs', 1, *SMALL, '--date-range', '1900-01-01,1900-12-31')
+    assert code == 1 and err.count('\n') == 1 and 'Traceback' not in err, err
+    assert err.startswith('ebird-vae train: error: ') and 'Reading and cleaning' in out
+    assert not (tmp_path/'run').exists()
+
+def test_an_out_that_cannot_be_made_fails_before_reading(capsys, tmp_path):
+    (tmp_path/'afile').write_text('')
+    code, out, err = in_process(capsys, 'train', '--out', tmp_path/'afile'/'sub', '--epochs', 1, *SMALL)
+    assert code == 1 and f"cannot be made: '{tmp_path/'afile'}' is a file" in err, err
+    assert 'Reading' not in out
+
+@pytest.mark.skipif(os.geteuid() == 0, reason='root may write anywhere: a read-only folder cannot be tested')
+def test_an_unwritable_out_fails_before_reading(capsys, tmp_path):
+    ro = tmp_path/'ro'; ro.mkdir(); ro.chmod(0o500)
+    try: code, out, err = in_process(capsys, 'train', '--out', ro/'run', '--epochs', 1, *SMALL)
+    finally: ro.chmod(0o700)
+    assert code == 1 and 'you may not write in' in err and 'Reading' not in out

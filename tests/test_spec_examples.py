@@ -61,15 +61,21 @@ def test_quick_start(in_tmp):
     assert len(history['val_loss']) == 2
     assert (in_tmp/'checkpoints'/'checkpoint_epoch_2.pt').exists()
 
-    # The resume recipe: load the checkpoint into a fresh model and optimizer, then train to a later epoch
+    # The specification's load recipe: load the checkpoint into a fresh model and optimizer, then train. A load only
+    # loads the weights (it never arms a resume): the next call is a new run that starts from them.
     from ebird_vae.training import load_checkpoint
     model = VariationalAutoencoder(input_dimension=len(species), latent_dimension=16)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     checkpoint = load_checkpoint(filepath='checkpoints/checkpoint_epoch_2.pt', model=model, optimizer=optimizer, device='cpu')
     start_epoch = checkpoint['epoch'] + 1
     previous_history = checkpoint['history']
-    history = train_variational_autoencoder(model, train_loader, val_loader, num_epochs=3, save_every=1, checkpoint_dir='checkpoints')
-    assert start_epoch == 3
+    assert start_epoch == 3 and len(previous_history['val_loss']) == 2
+    history = train_variational_autoencoder(model, train_loader, val_loader, num_epochs=1, checkpoint_dir='finetune')
+    assert len(history['val_loss']) == 1 and history['val_loss'][0] < previous_history['val_loss'][0]   # from the loaded weights
+    # Continuing the run is asked for explicitly, and goes on at epoch 3 with the saved history
+    history = train_variational_autoencoder(VariationalAutoencoder(input_dimension=len(species), latent_dimension=16),
+                                            train_loader, val_loader, num_epochs=3, save_every=1, checkpoint_dir='checkpoints',
+                                            resume='checkpoints/checkpoint_epoch_2.pt')
     assert history['val_loss'][:2] == previous_history['val_loss'] and len(history['val_loss']) == 3
     assert (in_tmp/'checkpoints'/'checkpoint_epoch_3.pt').exists()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import numbers
+import re
 import signal
 import sys
 import time
@@ -20,15 +20,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from dataclasses import asdict, fields
+
 from ..models import vae_loss
-from .utils import (add_noise, mask_species, get_rng_state, set_rng_state, save_checkpoint, resume_state,
-                                      read_checkpoint, check_device, CheckpointError, _check_shapes, _pending_resume)
+from ..presets import TrainConfig, API_NAMES
+from .utils import (add_noise, mask_species, get_rng_state, set_rng_state, save_checkpoint, check_device,
+                                      CheckpointError, Checkpoint, _check_shapes)
 
 # %% auto #0
-__all__ = ['HISTORY_KEYS', 'CORRUPTIONS', 'CancelFitException', 'NonFiniteLossError', 'Callback', 'Trainer', 'NoiseCB',
+__all__ = ['HISTORY_KEYS', 'RESUMABLE', 'CancelFitException', 'NonFiniteLossError', 'Callback', 'Trainer', 'NoiseCB',
            'InputDropoutCB', 'CheckDataCB', 'DataOnDeviceCB', 'KLWarmupCB', 'MixedPrecisionCB', 'GradClipCB',
            'LRSchedulerCB', 'CheckpointCB', 'BestModelCB', 'FinalModelCB', 'EarlyStoppingCB', 'format_epoch',
-           'ProgressCB', 'split_metadata', 'check_resume', 'check_training_options', 'TrainingInterrupted',
+           'ProgressCB', 'split_metadata', 'check_resume', 'TrainingInterrupted', 'run_config',
            'train_variational_autoencoder']
 
 # %% ../../nbs/03_trainer.ipynb #eac814f2
@@ -285,11 +288,17 @@ class LRSchedulerCB(Callback):
 
 # %% ../../nbs/03_trainer.ipynb #4226c3b0
 class CheckpointCB(Callback):
-    "Write `checkpoint_epoch_{N}.pt` into `checkpoint_dir` every `save_every` epochs."
+    "Write `checkpoint_epoch_{N}.pt` into `checkpoint_dir` every `save_every` epochs, keeping the newest `keep_last` (None or 0: all)."
     order = 30
-    def __init__(self, checkpoint_dir, save_every:int=10): self.dir, self.save_every = Path(checkpoint_dir), save_every
+    def __init__(self, checkpoint_dir, save_every:int=10, keep_last:int|None=None):
+        self.dir, self.save_every, self.keep_last = Path(checkpoint_dir), save_every, keep_last
     def after_epoch(self, t):
-        if t.epoch % self.save_every == 0: t.save(self.dir/f'checkpoint_epoch_{t.epoch}.pt')
+        if t.epoch % self.save_every: return
+        t.save(self.dir/f'checkpoint_epoch_{t.epoch}.pt')
+        if self.keep_last:
+            older = sorted((int(m.group(1)), p) for p in self.dir.glob('checkpoint_epoch_*.pt')
+                           if (m := re.fullmatch(r'checkpoint_epoch_(\d+)\.pt', p.name)) and int(m.group(1)) < t.epoch)
+            for _, p in older[:max(0, len(older) - self.keep_last + 1)]: p.unlink(missing_ok=True)
 
 class BestModelCB(Callback):
     "Keep the model with the lowest validation loss as `best_model.pt`."
@@ -373,14 +382,23 @@ def split_metadata(train_ds, val_ds) -> dict|None:
     info = {k: v for k, v in (getattr(train_ds, 'split_info', None) or {}).items() if k != 'part'}
     return {**info, 'train_ids': [str(i) for i in ids[0]], 'val_ids': [str(i) for i in ids[1]]}
 
-def _resume_state(model:nn.Module, resume, device) -> dict|None:
-    "The saved state to continue from: a checkpoint file, or one `load_checkpoint`/an interrupted run left for `model`."
-    pending = _pending_resume(model, pop=True)
-    if resume is False or resume is None: return None
-    if resume is True: return pending
-    return resume_state(read_checkpoint(resume, device), source=str(resume))
+def _resume_from(resume, device) -> Checkpoint|None:
+    "The checkpoint `resume=` names (a path or a `Checkpoint`), read; None for a new run."
+    if resume is None or resume is False: return None
+    if isinstance(resume, Checkpoint): return resume
+    if resume is True or not isinstance(resume, (str, Path)):
+        raise ValueError(f"`resume` takes the path of a checkpoint (or a `Checkpoint`) to continue from, got {resume!r}; loading a "
+                         f"checkpoint no longer arms a resume. Pass e.g. resume='checkpoints/checkpoint_epoch_10.pt'.")
+    return Checkpoint.load(resume, device)
+
+def _state_of(ck:Checkpoint) -> dict:
+    "A checkpoint as the `Trainer.state()` it was saved from."
+    return dict(epoch=ck.epoch, model_state_dict=ck.model_state_dict, optimizer_state_dict=ck.optimizer_state_dict,
+                history=ck.history, rng_state=ck.rng_state, callbacks=ck.callbacks)
 
 # %% ../../nbs/03_trainer.ipynb #0d2c4efd
+RESUMABLE = ('epochs', 'early_stopping_patience', 'print_every', 'save_every', 'keep_best', 'keep_last')
+
 def _differences(saved:dict, here:dict, keys) -> str:
     return '; '.join(f"{k}={saved.get(k)!r} in the checkpoint, {here.get(k)!r} here" for k in keys if saved.get(k) != here.get(k))
 
@@ -399,55 +417,30 @@ def _check_split(source, saved:dict, here:dict):
                           f"checklists held out for validation. Resume with the split, validation size and seed the checkpoint "
                           f"was trained with, or start a new run.")
 
-def check_resume(state:dict,      # A `resume_state` (its `metadata` says what the checkpoint was trained on)
-                 model:nn.Module, # The model to continue training
-                 metadata:dict,   # This run's checkpoint metadata: `species` and `split`, where known
+def _check_config(source, saved:dict, here:TrainConfig):
+    "Refuse a resume whose options differ from the checkpoint's in anything but `RESUMABLE`."
+    diff = [k for k in here.keys() if k in saved and k not in RESUMABLE and saved[k] != here[k]]
+    if diff: raise CheckpointError(f"Cannot resume from {source}: the run's options differ ({_differences(saved, dict(here), diff)}). "
+                                   f"Resume with the options the checkpoint was trained with (only {', '.join(RESUMABLE)} may "
+                                   f"change), or start a new run.")
+
+# %% ../../nbs/03_trainer.ipynb #3b5e83fb
+def check_resume(ck:Checkpoint,         # The checkpoint to continue from
+                 model:nn.Module,       # The model to continue training
+                 config:TrainConfig,    # This run's options
+                 metadata:dict,         # This run's checkpoint metadata: `species` and `split`, where known
                 ) -> None:
-    "Raise a `CheckpointError` saying what differs between the checkpoint's run and this one: species, split or model."
-    source = state.get('source', 'the checkpoint')
-    saved, own = state.get('metadata') or {}, getattr(model, 'config', None) or {}
-    if saved.get('species') is not None and metadata.get('species') is not None:
-        _check_species(source, saved['species'], metadata['species'])
-    if saved.get('split') and metadata.get('split'): _check_split(source, saved['split'], metadata['split'])
-    diff = _differences(saved.get('model_config') or {}, own, [k for k in own if k in (saved.get('model_config') or {})])
-    if diff: raise CheckpointError(f"Cannot resume from {source}: the model differs ({diff}). Build the model the checkpoint "
+    "Raise a `CheckpointError` saying what differs between the checkpoint's run and this one: species, split, model or options."
+    own = getattr(model, 'config', None) or {}
+    if ck.species is not None and metadata.get('species') is not None: _check_species(ck.source, ck.species, metadata['species'])
+    if ck.split and metadata.get('split'): _check_split(ck.source, ck.split, metadata['split'])
+    saved_model = ck.model_config or {}
+    diff = _differences(saved_model, own, [k for k in own if k in saved_model])
+    if diff: raise CheckpointError(f"Cannot resume from {ck.source}: the model differs ({diff}). Build the model the checkpoint "
                                    f"was trained with (`model_from_checkpoint`; on the command line the same --hidden-dim, "
                                    f"--latent-dim and --likelihood).")
-    _check_shapes(model, state['model_state_dict'], source)
-
-# %% ../../nbs/03_trainer.ipynb #a5c244a3
-CORRUPTIONS = ('gaussian', 'dropout')
-
-def _whole(name, v, low) -> str|None:
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-        return f"{name} must be a whole number >= {low}, got {v!r}"
-
-def _within(name, v, low, high, low_open=False, high_open=False, hint='') -> str|None:
-    ok = (isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and (v > low if low_open else v >= low)
-          and (high is None or (v < high if high_open else v <= high)))
-    if not ok:
-        span = f"{'>' if low_open else '>='} {low}" if high is None else \
-               f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        return f"{name} must be a number {span}{hint}, got {v!r}"
-
-def check_training_options(num_epochs=50, learning_rate=1e-3, noise_std=0.1, print_every=1, save_every=10, corruption='gaussian',
-                           dropout_rate=0.5, beta=1.0, free_bits=0.0, kl_warmup_epochs=0, early_stopping_patience=None,
-                           grad_clip=None,
-                           names:dict|None=None, # How the caller calls each option (default: `name`), e.g. {'num_epochs': '--epochs'}
-                          ) -> None:
-    "Raise a `ValueError` naming the first of `train_variational_autoencoder`'s options that cannot work, and what it takes."
-    n = lambda k: (names or {}).get(k, f'`{k}`')
-    problems = [_whole(n('num_epochs'), num_epochs, 0), _whole(n('print_every'), print_every, 1), _whole(n('save_every'), save_every, 1),
-                _whole(n('kl_warmup_epochs'), kl_warmup_epochs, 0),
-                early_stopping_patience is not None and _whole(n('early_stopping_patience'), early_stopping_patience, 1),
-                _within(n('learning_rate'), learning_rate, 0, None, low_open=True, hint=' (typically 1e-4 to 1e-2)'),
-                _within(n('noise_std'), noise_std, 0, 1, hint=' (the data are 0/1: 0.05 to 0.3 is light to heavy noise, 0 none)'),
-                _within(n('dropout_rate'), dropout_rate, 0, 1, high_open=True, hint=' (the share of species hidden)'),
-                _within(n('beta'), beta, 0, None), _within(n('free_bits'), free_bits, 0, None, hint=' nats (0 = off)'),
-                grad_clip is not None and _within(n('grad_clip'), grad_clip, 0, None, low_open=True),
-                corruption not in CORRUPTIONS and f"{n('corruption')} must be one of {', '.join(map(repr, CORRUPTIONS))}, got {corruption!r}"]
-    problem = next((p for p in problems if p), None)
-    if problem: raise ValueError(problem + '.')
+    _check_config(ck.source, ck.config or ck.metadata.get('trainer') or {}, config)   # ('trainer': the previous format's options)
+    _check_shapes(model, ck.model_state_dict, ck.source)
 
 # %% ../../nbs/03_trainer.ipynb #84a700f3
 class TrainingInterrupted(KeyboardInterrupt):
@@ -479,53 +472,63 @@ def _signals_to(handler):
 def _interrupted(trainer:Trainer, model:nn.Module, checkpoint_dir, e:KeyboardInterrupt, returns:bool) -> TrainingInterrupted:
     "Go back to the last completed epoch, save `interrupted.pt`, say what was kept; the `TrainingInterrupted` to report."
     trainer.restore(trainer.snapshot)
-    _pending_resume(model, {**trainer.snapshot, 'source': 'the interrupted run'})
     stop = TrainingInterrupted(getattr(e, 'signal', signal.SIGINT), history=trainer.history)
     where = ''
     if checkpoint_dir is not None:
         stop.checkpoint = trainer.save(Path(checkpoint_dir)/'interrupted.pt', trainer.snapshot)
         where = f" Saved a resumable checkpoint to '{stop.checkpoint}': resume later with `resume='{stop.checkpoint}'`."
-    again = " To continue now, call train_variational_autoencoder again with the same model." if returns else ''
+    again = '' if checkpoint_dir is not None or not returns else " Give a `checkpoint_dir` to make a run resumable."
     print(f"\nInterrupted ({stop.signal.name}) during epoch {trainer.epoch + 1}. The model holds the weights after epoch "
           f"{trainer.epoch}.{where}{again}", file=sys.stderr)
     return stop
 
 # %% ../../nbs/03_trainer.ipynb #0598f593
-def _callbacks(o:dict) -> list:
-    "The callbacks that `train_variational_autoencoder`'s options `o` ask for."
-    corrupt = NoiseCB(o['noise_std']) if o['corruption'] == 'gaussian' else InputDropoutCB(o['dropout_rate'])
-    cbs = [DataOnDeviceCB(), CheckDataCB(), corrupt, ProgressCB(o['print_every'], bar=o['progress'])]
-    if o['kl_warmup_epochs']: cbs.append(KLWarmupCB(o['kl_warmup_epochs'], o['beta']))
-    if o['grad_clip'] is not None: cbs.append(GradClipCB(o['grad_clip']))
-    if o['mixed_precision']: cbs.append(MixedPrecisionCB())
+def _callbacks(c:TrainConfig, o:dict) -> list:
+    "The callbacks that the run's options `c` and `train_variational_autoencoder`'s other arguments `o` ask for."
+    corrupt = NoiseCB(c.noise_std) if c.corruption == 'gaussian' else InputDropoutCB(c.dropout_rate)
+    cbs = [DataOnDeviceCB(), CheckDataCB(), corrupt, ProgressCB(c.print_every, bar=o['progress'])]
+    if c.kl_warmup_epochs: cbs.append(KLWarmupCB(c.kl_warmup_epochs, c.beta))
+    if c.grad_clip is not None: cbs.append(GradClipCB(c.grad_clip))
+    if c.mixed_precision: cbs.append(MixedPrecisionCB())
     if o['lr_scheduler'] is not None: cbs.append(LRSchedulerCB(o['lr_scheduler']))
-    if o['checkpoint_dir'] is not None: cbs.append(CheckpointCB(o['checkpoint_dir'], o['save_every']))
-    if o['keep_best']: cbs.append(BestModelCB(o['checkpoint_dir']))
+    if o['checkpoint_dir'] is not None: cbs.append(CheckpointCB(o['checkpoint_dir'], c.save_every, c.keep_last))
+    if c.keep_best: cbs.append(BestModelCB(o['checkpoint_dir']))
     final = o['final_model'] or (Path(o['checkpoint_dir'])/'final_model.pt' if o['checkpoint_dir'] is not None else None)
     if final is not None: cbs.append(FinalModelCB(final))
-    if o['early_stopping_patience'] is not None: cbs.append(EarlyStoppingCB(o['early_stopping_patience']))
+    if c.early_stopping_patience is not None: cbs.append(EarlyStoppingCB(c.early_stopping_patience))
     return cbs + list(o['callbacks'])
 
-def _run_metadata(o:dict, train_loader, val_loader) -> dict:
-    "What every checkpoint of this run records besides the model: the trainer's settings, the species and the split."
-    loader_batch = getattr(train_loader, 'batch_size', None) or getattr(getattr(train_loader, 'sampler', None), 'batch_size', None)
-    keys = ('learning_rate', 'noise_std', 'corruption', 'dropout_rate', 'beta', 'free_bits', 'kl_warmup_epochs', 'mixed_precision')
-    meta = {**(o['metadata'] or {}), 'trainer': {**{k: o[k] for k in keys}, 'batch_size': loader_batch}}
+def run_config(o:dict, # `train_variational_autoencoder`'s arguments
+               model:nn.Module, train_loader) -> TrainConfig:
+    "The `TrainConfig` of a call: its arguments, the model's sizes, the loader's batch size and the dataset's split."
+    names = {f.name for f in fields(TrainConfig)}
+    given = {k: o[API_NAMES.get(k, k)] for k in names if API_NAMES.get(k, k) in o}
+    mc = getattr(model, 'config', None) or {}
+    given.update({k: mc[m] for k, m in [('latent_dim', 'latent_dimension'), ('hidden_dim', 'hidden_dimension'),
+                                         ('likelihood', 'likelihood')] if m in mc})
+    batch = getattr(train_loader, 'batch_size', None) or getattr(getattr(train_loader, 'sampler', None), 'batch_size', None)
+    if batch is not None: given['batch_size'] = batch
+    info = getattr(getattr(train_loader, 'dataset', None), 'split_info', None) or {}
+    given.update({k: info[s] for k, s in [('split', 'split'), ('val_size', 'val_size'), ('seed', 'random_seed')] if s in info})
+    return TrainConfig(**given)
+
+def _run_metadata(c:TrainConfig, o:dict, train_loader, val_loader) -> dict:
+    "What every checkpoint of this run records besides the model: the options, the species and the split."
+    meta = {**(o['metadata'] or {}), 'config': asdict(c)}
     species = o['species'] if o['species'] is not None else getattr(getattr(train_loader, 'dataset', None), 'species', None)
     if species is not None: meta['species'] = [str(s) for s in species]
     split = split_metadata(getattr(train_loader, 'dataset', None), getattr(val_loader, 'dataset', None))
     if split is not None: meta.setdefault('split', split)
     return meta
 
-def _check_arguments(o:dict) -> torch.device:
+def _check_arguments(c:TrainConfig, o:dict) -> torch.device:
     "Check every option before anything is built; the device to train on."
-    check_training_options(**{k: o[k] for k in ('num_epochs', 'learning_rate', 'noise_std', 'print_every', 'save_every', 'corruption',
-                                                'dropout_rate', 'beta', 'free_bits', 'kl_warmup_epochs', 'early_stopping_patience', 'grad_clip')})
+    c.validate()
     if o['on_interrupt'] not in ('return', 'raise'): raise ValueError(f"`on_interrupt` must be 'return' or 'raise', got {o['on_interrupt']!r}.")
-    if o['keep_best'] and o['checkpoint_dir'] is None: raise ValueError("`keep_best=True` writes best_model.pt and needs a `checkpoint_dir`.")
-    for name in ('checkpoint_dir',):
-        if o[name] is not None and Path(o[name]).exists() and not Path(o[name]).is_dir():
-            raise ValueError(f"`checkpoint_dir` '{o[name]}' is a file, not a folder: choose a folder for the checkpoints.")
+    if c.keep_best and o['checkpoint_dir'] is None: raise ValueError("`keep_best=True` writes best_model.pt and needs a `checkpoint_dir`.")
+    d = o['checkpoint_dir']
+    if d is not None and Path(d).exists() and not Path(d).is_dir():
+        raise ValueError(f"`checkpoint_dir` '{d}' is a file, not a folder: choose a folder for the checkpoints.")
     return check_device(o['device'])
 
 # %% ../../nbs/03_trainer.ipynb #edab46e4
@@ -541,7 +544,7 @@ def train_variational_autoencoder(
     checkpoint_dir:str|Path|None=None,  # Directory to save checkpoints (None = no saving)
     save_every:int=10,                  # Save `checkpoint_epoch_{N}.pt` every N epochs
     *,
-    resume:bool|str|Path=True,          # True: continue from a checkpoint loaded into `model`; a path: from that file; False: start fresh
+    resume:str|Path|Checkpoint|None=None, # Continue the run saved in this checkpoint (a path or a `Checkpoint`); None: a new run
     progress:bool=True,                 # Show a live progress bar (the per-epoch lines are printed either way)
     corruption:str='gaussian',          # Input corruption: 'gaussian' (`noise_std`) or 'dropout' (hide species with probability `dropout_rate`)
     dropout_rate:float=0.5,             # Share of each training checklist's species hidden, with `corruption='dropout'`
@@ -549,6 +552,7 @@ def train_variational_autoencoder(
     free_bits:float=0.0,                # Free bits: nats per latent dimension the training KL counts at least (0 = off)
     kl_warmup_epochs:int=0,             # Anneal the KL weight from 0 to `beta` over this many epochs (0 = off)
     keep_best:bool=False,               # Keep the lowest-validation-loss model as `best_model.pt` (needs `checkpoint_dir`)
+    keep_last:int|None=None,            # Keep only the newest N `checkpoint_epoch_*.pt` (None or 0: all)
     early_stopping_patience:int|None=None, # Stop after this many epochs without validation improvement (None = off)
     lr_scheduler=None,                  # Function `optimizer -> torch scheduler`, stepped once per epoch (None = constant)
     grad_clip:float|None=None,          # Clip the gradient norm to this value (None = off)
@@ -561,17 +565,18 @@ def train_variational_autoencoder(
 ) -> dict:
     "Train a VAE with input noise, checkpoints and progress; return the history of per-checklist average losses."
     o = dict(locals())
-    device = _check_arguments(o)
+    cfg = run_config(o, model, train_loader)
+    device = _check_arguments(cfg, o)
+    ck = _resume_from(resume, device)
     model.to(device)
-    meta = _run_metadata(o, train_loader, val_loader)
-    trainer = Trainer(model, train_loader, val_loader, _make_optimizer(model, learning_rate), device, _callbacks(o), beta=beta,
+    meta = _run_metadata(cfg, o, train_loader, val_loader)
+    trainer = Trainer(model, train_loader, val_loader, _make_optimizer(model, learning_rate), device, _callbacks(cfg, o), beta=beta,
                       free_bits=free_bits, metadata=meta)
-    state = _resume_state(model, resume, device)
-    if state is not None:
-        check_resume(state, model, meta)
-        trainer.restore(state)
-        trainer.last_checkpoint = None if isinstance(resume, bool) else Path(resume)
-        print(f"Resuming after epoch {trainer.epoch} (from {state.get('source', 'the loaded checkpoint')}); training to epoch {num_epochs}.")
+    if ck is not None:
+        check_resume(ck, model, cfg, meta)
+        trainer.restore(_state_of(ck))
+        trainer.last_checkpoint = Path(ck.source.strip("'")) if not isinstance(resume, Checkpoint) else None
+        print(f"Resuming after epoch {trainer.epoch} (from {ck.source}); training to epoch {num_epochs}.")
         if trainer.epoch >= num_epochs: print(f"Already trained for {trainer.epoch} epochs; nothing to do.")
     try:
         with _signals_to(_on_signal(trainer)): trainer.fit(num_epochs)

@@ -6,6 +6,9 @@
 from __future__ import annotations
 
 import errno
+import hashlib
+import inspect
+import math
 import os
 import pickle
 import random
@@ -13,17 +16,19 @@ import re
 import shutil
 import tempfile
 import warnings
-import weakref
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import torch
+from fastcore.basics import patch
 from torch import nn
 
 # %% auto #0
-__all__ = ['DEVICE_TYPES', 'get_device', 'check_device', 'set_seed', 'get_rng_state', 'set_rng_state', 'add_noise',
-           'mask_species', 'count_parameters', 'print_model_summary', 'CheckpointError', 'save_checkpoint',
-           'read_checkpoint', 'resume_state', 'load_checkpoint', 'model_from_checkpoint', 'plot_training_curves']
+__all__ = ['DEVICE_TYPES', 'FORMAT_VERSION', 'get_device', 'check_device', 'set_seed', 'get_rng_state', 'set_rng_state',
+           'add_noise', 'mask_species', 'count_parameters', 'print_model_summary', 'CheckpointError', 'atomic_write',
+           'tensors_sha256', 'Checkpoint', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint',
+           'model_from_checkpoint', 'plot_training_curves']
 
 # %% ../../nbs/02_training_utils.ipynb #a19d1026
 def get_device(prefer_cuda:bool=True # Try CUDA before Apple's MPS (False: MPS first)
@@ -140,6 +145,31 @@ def _write_failure(filepath:Path, e:Exception) -> OSError:
            else f"{type(e).__name__}: {' '.join(str(e).split())}")
     return OSError(errno.ENOSPC if full else getattr(e, 'errno', None) or errno.EIO, f"Could not write '{filepath}': {why}.")
 
+def _file_mode() -> int:
+    "The mode a plain `open` would give a new file (0o666 less the umask), not `mkstemp`'s private 0o600."
+    mask = os.umask(0o022); os.umask(mask)
+    return 0o666 & ~mask
+
+def atomic_write(path:str|Path, # The file to write
+                 write,         # Writes the content: called as `write(tmp)` with a temporary path beside `path` (same suffix)
+                ) -> Path:
+    "Write `path` through a temporary file renamed into place: an interruption leaves the old file or the new one, never a part."
+    path = Path(path)
+    if path.parent.exists() and not path.parent.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"Cannot write '{path}': '{path.parent}' is a file, not a folder. Choose another folder.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.', suffix=path.suffix)
+    os.close(fd)
+    try:
+        os.chmod(tmp, _file_mode())
+        write(Path(tmp))
+        with open(tmp, 'rb+') as f: os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
 def _atomic_torch_save(obj, filepath:Path) -> None:
     "Write `obj` with `torch.save` to a temporary file beside `filepath`, then rename it into place."
     if filepath.parent.exists() and not filepath.parent.is_dir():
@@ -148,6 +178,7 @@ def _atomic_torch_save(obj, filepath:Path) -> None:
     filepath.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=filepath.parent, prefix=f'.{filepath.name}.', suffix='.tmp')
     try:
+        os.chmod(tmp, _file_mode())
         with os.fdopen(fd, 'wb') as f:
             torch.save(obj, f)
             f.flush()
@@ -160,31 +191,26 @@ def _atomic_torch_save(obj, filepath:Path) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
 
-# %% ../../nbs/02_training_utils.ipynb #c508332b
-def save_checkpoint(model:nn.Module,                        # The model whose weights are saved
-                    optimizer:torch.optim.Optimizer|None,   # Its optimizer (None: no optimizer state)
-                    epoch:int,                              # The epoch just finished (1-based)
-                    train_loss:float,                       # Training loss at this epoch
-                    val_loss:float,                         # Validation loss at this epoch
-                    filepath:str|Path,                      # Where to write the `.pt` file
-                    history:dict|None=None,                 # Full training history (optional)
-                    metadata:dict|None=None,                # Custom metadata (optional); plain Python values and tensors
-                   ) -> Path:
-    "Atomically save model, optimizer and training state to `filepath`."
-    filepath = Path(filepath)
-    metadata = dict(metadata or {})
-    if hasattr(model, 'config'): metadata.setdefault('model_config', dict(model.config))
-    checkpoint = {'epoch': int(epoch),
-                  'model_state_dict': model.state_dict(),
-                  'optimizer_state_dict': optimizer.state_dict() if optimizer is not None else None,
-                  'train_loss': float(train_loss),
-                  'val_loss': float(val_loss),
-                  'history': history,
-                  'metadata': metadata}
-    _atomic_torch_save(checkpoint, filepath)
-    return filepath
+# %% ../../nbs/02_training_utils.ipynb #757f4ea5
+def _tensors(obj, prefix:str=''):
+    "`(name, tensor)` for every tensor inside nested dicts and lists, in a fixed order."
+    if isinstance(obj, torch.Tensor): yield prefix, obj
+    elif isinstance(obj, dict):
+        for k in sorted(obj, key=str): yield from _tensors(obj[k], f'{prefix}/{k}')
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj): yield from _tensors(v, f'{prefix}/{i}')
 
-# %% ../../nbs/02_training_utils.ipynb #7085eba1
+def tensors_sha256(*objs) -> str:
+    "Hex SHA-256 of the names, dtypes, shapes and bytes of every tensor in `objs`."
+    h = hashlib.sha256()
+    for i, obj in enumerate(objs):
+        for name, t in _tensors(obj, str(i)):
+            t = t.detach().cpu().contiguous()
+            h.update(f'{name}|{t.dtype}|{tuple(t.shape)}|'.encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+# %% ../../nbs/02_training_utils.ipynb #eb70348e
 def _unsafe_global(message:str) -> str|None:
     "The Python object a refused `weights_only` load names (PyTorch words it in more than one way), or None."
     m = re.search(r'(?:Unsupported global: |unsupported )GLOBAL (\S+)', message)
@@ -198,11 +224,8 @@ def _looks_like_text(filepath:Path) -> bool:
     except UnicodeDecodeError: return False
     return True
 
-def read_checkpoint(filepath:str|Path,             # A `.pt` file written by the trainer or `save_checkpoint`
-                    device:str|torch.device='cpu', # Device to map the tensors to
-                   ) -> dict:
-    "Read a checkpoint safely (`weights_only=True`): the dict of the documented keys, or a `CheckpointError` that says why not."
-    filepath = Path(filepath)
+def _torch_read(filepath:Path, device) -> dict:
+    "The dict in a checkpoint file, read safely (`weights_only=True`), or a `CheckpointError` that says why not."
     if not filepath.is_file():
         raise FileNotFoundError(f"No checkpoint at '{filepath}'" + (" (it is a folder)" if filepath.is_dir() else "") +
                                 ". Check the path; the trainer writes 'checkpoint_epoch_N.pt' files into its `checkpoint_dir`.")
@@ -231,8 +254,134 @@ def read_checkpoint(filepath:str|Path,             # A `.pt` file written by the
                               f"For a bare state dict use `model.load_state_dict(torch.load(path))`.")
     return checkpoint
 
-_read_checkpoint = read_checkpoint   # (the old private name)
+# %% ../../nbs/02_training_utils.ipynb #0a08fd0e
+FORMAT_VERSION = 2
+_FILE_KEYS = ('epoch', 'model_state_dict', 'optimizer_state_dict', 'train_loss', 'val_loss', 'history', 'metadata')
+_REQUIRED = ('epoch', 'model_state_dict')
 
+@dataclass
+class Checkpoint:
+    "Everything needed to rebuild, use and resume a model; the only writer (`save`) and reader (`load`) of checkpoint files."
+    model_state_dict:dict                   # The model's weights
+    epoch:int=0                             # Epochs completed
+    optimizer_state_dict:dict|None=None     # Adam's state, for an exact resume
+    train_loss:float=math.nan               # Training loss of the last epoch
+    val_loss:float=math.nan                 # Validation loss of the last epoch
+    history:dict|None=None                  # The per-epoch loss series
+    model_config:dict|None=None             # The model's constructor arguments
+    config:dict|None=None                   # The run's `TrainConfig`, as a dict
+    species:list|None=None                  # The species vocabulary, in input order
+    preprocessor:dict|None=None             # The fitted cleaning (`EBirdPreprocessor.to_dict()`)
+    split:dict|None=None                    # The train/validation split and its checklist ids
+    rng_state:dict|None=None                # The random generators' states
+    callbacks:dict|None=None                # The trainer callbacks' states
+    metadata:dict=field(default_factory=dict) # Anything else the caller stored
+    package_version:str|None=None           # The `ebird_vae` that wrote it
+    format_version:int=FORMAT_VERSION       # The layout of the file
+    source:str='a checkpoint'               # Where it was read from, for messages (not saved)
+
+_LIFTED = ('model_config', 'config', 'species', 'preprocessor', 'split', 'rng_state', 'callbacks', 'package_version', 'format_version')
+
+@patch
+def to_dict(self:Checkpoint) -> dict:
+    "The file's dict: the specification's keys, with the other fields in `metadata`."
+    lifted = {k: getattr(self, k) for k in _LIFTED if getattr(self, k) is not None}
+    return dict(epoch=int(self.epoch), model_state_dict=self.model_state_dict, optimizer_state_dict=self.optimizer_state_dict,
+                train_loss=float(self.train_loss), val_loss=float(self.val_loss), history=self.history,
+                metadata={**self.metadata, **lifted})
+
+# %% ../../nbs/02_training_utils.ipynb #4d209350
+def _model_arguments() -> set:
+    from ebird_vae.models import VariationalAutoencoder
+    return set(inspect.signature(VariationalAutoencoder).parameters)
+
+@patch(cls_method=True)
+def from_dict(cls:Checkpoint, d:dict, # A checkpoint file's dict (this format or the previous one)
+              source:str='a checkpoint', # Where it came from, for messages
+             ) -> Checkpoint:
+    "A `Checkpoint` from a file's dict, or a `CheckpointError` naming the keys that are missing, unknown or from a newer version."
+    missing, unknown = [k for k in _REQUIRED if k not in d], sorted(set(d) - set(_FILE_KEYS) - {'format_version'})
+    if missing or unknown:
+        raise CheckpointError(f"{source} cannot be read: " + '; '.join(
+            ([f"missing key(s) {missing}"] if missing else []) + ([f"unknown key(s) {unknown}"] if unknown else [])) +
+            ". It was not written by ebird_vae's `save_checkpoint` or trainer (or by a newer version of it).")
+    meta = dict(d.get('metadata') or {})
+    version = meta.get('format_version', d.get('format_version', 1))
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(f"{source} has checkpoint format {version!r}, newer than this ebird_vae reads ({FORMAT_VERSION}): "
+                              f"upgrade ebird_vae (it was written by version {meta.get('package_version', '?')}).")
+    extra = sorted(set(meta.get('model_config') or {}) - _model_arguments())
+    if extra: raise CheckpointError(f"{source} has a model_config with argument(s) {extra} that this version's "
+                                    f"VariationalAutoencoder does not take (a newer version wrote it?): upgrade ebird_vae.")
+    lifted = {k: meta.pop(k) for k in _LIFTED if k in meta}
+    meta.pop('tensors_sha256', None)
+    lifted['format_version'] = version
+    return cls(**{k: d[k] for k in _FILE_KEYS if k in d and k != 'metadata'}, **lifted, metadata=meta, source=source)
+
+# %% ../../nbs/02_training_utils.ipynb #2c27ae44
+@patch
+def save(self:Checkpoint, filepath:str|Path, # Where to write the `.pt` file
+        ) -> Path:
+    "Write the checkpoint atomically, with the current package version and a SHA-256 of its tensors."
+    from ebird_vae import __version__
+    self.package_version, self.format_version = __version__, FORMAT_VERSION
+    d = self.to_dict()
+    d['metadata']['tensors_sha256'] = tensors_sha256(d['model_state_dict'], d['optimizer_state_dict'])
+    filepath = Path(filepath)
+    _atomic_torch_save(d, filepath)
+    return filepath
+
+def _check_integrity(d:dict, source:str):
+    "Refuse a file whose tensors changed since they were saved, or whose weights are not finite."
+    saved = (d.get('metadata') or {}).get('tensors_sha256')
+    if saved is not None and saved != tensors_sha256(d['model_state_dict'], d.get('optimizer_state_dict')):
+        raise CheckpointError(f"{source} is damaged: its tensors do not match the SHA-256 stored when it was saved (a changed or "
+                              f"corrupted file). Use another checkpoint of the run, or retrain.")
+    bad = [k for k, t in d['model_state_dict'].items()
+           if isinstance(t, torch.Tensor) and t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad: raise CheckpointError(f"{source} holds NaN or infinite weights in {len(bad)} layer(s) ({', '.join(bad[:3])}): the "
+                                  f"run diverged before it was saved. Use an earlier checkpoint, or retrain with a lower learning rate.")
+
+@patch(cls_method=True)
+def load(cls:Checkpoint, filepath:str|Path,  # A `.pt` file written by `save` (or an earlier ebird_vae)
+         device:str|torch.device='cpu',      # Device to map the tensors to
+        ) -> Checkpoint:
+    "Read and verify a checkpoint file: a `Checkpoint`, or a `CheckpointError` saying why it cannot be used."
+    filepath = Path(filepath)
+    d, source = _torch_read(filepath, device), f"'{filepath}'"
+    ck = cls.from_dict(d, source)
+    _check_integrity(d, source)
+    return ck
+
+# %% ../../nbs/02_training_utils.ipynb #dc9a2f89
+_METADATA_FIELDS = ('model_config', 'config', 'species', 'preprocessor', 'split', 'rng_state', 'callbacks')
+
+def _plain_preprocessor(p): return p.to_dict() if hasattr(p, 'to_dict') else p
+
+def save_checkpoint(model:nn.Module,                        # The model whose weights are saved
+                    optimizer:torch.optim.Optimizer|None,   # Its optimizer (None: no optimizer state)
+                    epoch:int,                              # The epoch just finished (1-based)
+                    train_loss:float,                       # Training loss at this epoch
+                    val_loss:float,                         # Validation loss at this epoch
+                    filepath:str|Path,                      # Where to write the `.pt` file
+                    history:dict|None=None,                 # Full training history (optional)
+                    metadata:dict|None=None,                # Custom metadata (optional); plain Python values and tensors
+                   ) -> Path:
+    "Atomically save model, optimizer and training state to `filepath` (a `Checkpoint`)."
+    meta = dict(metadata or {})
+    known = {k: meta.pop(k) for k in _METADATA_FIELDS if k in meta}
+    if hasattr(model, 'config'): known.setdefault('model_config', dict(model.config))
+    if 'preprocessor' in known: known['preprocessor'] = _plain_preprocessor(known['preprocessor'])
+    return Checkpoint(model.state_dict(), int(epoch), optimizer.state_dict() if optimizer is not None else None,
+                      float(train_loss), float(val_loss), history, **known, metadata=meta).save(filepath)
+
+def read_checkpoint(filepath:str|Path,             # A `.pt` file written by the trainer or `save_checkpoint`
+                    device:str|torch.device='cpu', # Device to map the tensors to
+                   ) -> dict:
+    "Read and verify a checkpoint: the dict of the documented keys, or a `CheckpointError` that says why not."
+    return Checkpoint.load(filepath, device).to_dict()
+
+# %% ../../nbs/02_training_utils.ipynb #a965566f
 def _check_shapes(model:nn.Module, state_dict:dict, filepath) -> None:
     "Raise a `CheckpointError` naming the first layer whose shape differs between `model` and `state_dict`."
     own = model.state_dict()
@@ -247,63 +396,41 @@ def _check_shapes(model:nn.Module, state_dict:dict, filepath) -> None:
                 f"the checkpoint was trained with different sizes. Rebuild the model from the checkpoint with "
                 f"`model_from_checkpoint('{filepath}')` (or pass the sizes it was trained with).")
 
-# %% ../../nbs/02_training_utils.ipynb #b4c51574
-def resume_state(checkpoint:dict, source:str='a checkpoint') -> dict:
-    "What the trainer needs from `checkpoint` to continue a run exactly (and, in `metadata`, to check it is the same run)."
-    metadata = checkpoint.get('metadata') or {}
-    return {'epoch': checkpoint['epoch'], 'model_state_dict': checkpoint['model_state_dict'],
-            'optimizer_state_dict': checkpoint.get('optimizer_state_dict'), 'history': checkpoint.get('history'),
-            'rng_state': metadata.get('rng_state'), 'callbacks': metadata.get('callbacks'), 'source': source,
-            'metadata': {k: v for k, v in metadata.items() if k not in ('rng_state', 'callbacks')}}
-
-# %% ../../nbs/02_training_utils.ipynb #5aaa381c
-_PENDING = weakref.WeakKeyDictionary()   # model -> the state that training it again resumes from
-
-def _pending_resume(model:nn.Module, state:dict|None=None, pop:bool=False) -> dict|None:
-    "Set (with `state`), get, or take (`pop`) the saved state a later `train_variational_autoencoder(model)` resumes from."
-    if state is not None: _PENDING[model] = state
-    return _PENDING.pop(model, None) if pop else _PENDING.get(model)
-
 def load_checkpoint(filepath:str|Path,                           # A `.pt` file written by `save_checkpoint`
                     model:nn.Module,                             # Model to load the weights into
                     optimizer:torch.optim.Optimizer|None=None,   # Optimizer to restore (optional)
                     device:str|torch.device='cpu',               # Device to map the tensors to
                    ) -> dict:
-    "Load a checkpoint into `model` (and `optimizer`); return the checkpoint dict. Training `model` again resumes from it."
-    checkpoint = read_checkpoint(filepath, device)
-    _check_shapes(model, checkpoint['model_state_dict'], filepath)
-    model.load_state_dict(checkpoint['model_state_dict'])
+    "Load a checkpoint into `model` (and `optimizer`); return the checkpoint dict. To continue its run, pass `resume=filepath`."
+    ck = Checkpoint.load(filepath, device)
+    _check_shapes(model, ck.model_state_dict, filepath)
+    model.load_state_dict(ck.model_state_dict)
     model.to(device)
-    if optimizer is not None and checkpoint.get('optimizer_state_dict') is not None:
-        optimizer.load_state_dict(checkpoint['optimizer_state_dict'])
-    _pending_resume(model, resume_state(checkpoint, source=str(filepath)))
-    return checkpoint
+    if optimizer is not None and ck.optimizer_state_dict is not None: optimizer.load_state_dict(ck.optimizer_state_dict)
+    return ck.to_dict()
 
-# %% ../../nbs/02_training_utils.ipynb #4e611b18
+# %% ../../nbs/02_training_utils.ipynb #e9b0d7dc
 def _config_from_state_dict(state_dict:dict) -> dict:
     "Infer `VariationalAutoencoder` sizes from its weights (for checkpoints without `model_config`)."
-    hidden, inputs = state_dict['encoder_network.0.weight'].shape
-    latent = state_dict['latent_mean_layer.weight'].shape[0]
+    try:
+        hidden, inputs = state_dict['encoder_network.0.weight'].shape
+        latent = state_dict['latent_mean_layer.weight'].shape[0]
+    except (KeyError, ValueError, AttributeError) as e:
+        raise CheckpointError(f"The checkpoint records no model_config and its weights are not a VariationalAutoencoder's "
+                              f"(no {e}): it was saved from another model.") from None
     return dict(input_dimension=int(inputs), latent_dimension=int(latent), hidden_dimension=int(hidden))
 
-def model_from_checkpoint(checkpoint:str|Path|dict,     # A `.pt` file written by the trainer, or a dict from `read_checkpoint`
-                          device:str|torch.device='cpu', # Device to put the model on
+def model_from_checkpoint(checkpoint:str|Path|dict|Checkpoint, # A `.pt` file, a dict from `read_checkpoint`, or a `Checkpoint`
+                          device:str|torch.device='cpu',       # Device to put the model on
                          ):
     "Rebuild the `VariationalAutoencoder` stored in a checkpoint, weights loaded, in eval mode."
     from ebird_vae.models import VariationalAutoencoder
-    source = 'the checkpoint' if isinstance(checkpoint, dict) else checkpoint
-    if not isinstance(checkpoint, dict): checkpoint = read_checkpoint(checkpoint, device)
-    config = (checkpoint.get('metadata') or {}).get('model_config') or _config_from_state_dict(checkpoint['model_state_dict'])
-    model = VariationalAutoencoder(**config)
-    _check_shapes(model, checkpoint['model_state_dict'], source)
-    model.load_state_dict(checkpoint['model_state_dict'])
+    if isinstance(checkpoint, dict): checkpoint = Checkpoint.from_dict(checkpoint, 'the checkpoint')
+    elif not isinstance(checkpoint, Checkpoint): checkpoint = Checkpoint.load(checkpoint, device)
+    model = VariationalAutoencoder(**(checkpoint.model_config or _config_from_state_dict(checkpoint.model_state_dict)))
+    _check_shapes(model, checkpoint.model_state_dict, checkpoint.source.strip("'"))
+    model.load_state_dict(checkpoint.model_state_dict)
     return model.to(device).eval()
-
-def _model_from(checkpoint:dict, device='cpu', source='a checkpoint'):
-    "The old private name: `model_from_checkpoint` plus the attribute its old callers delete."
-    model = model_from_checkpoint(checkpoint, device)
-    model._ebird_vae_resume = None
-    return model
 
 # %% ../../nbs/02_training_utils.ipynb #9731d066
 def plot_training_curves(history:dict,              # Training history from `train_variational_autoencoder`
