@@ -19,6 +19,7 @@ from fastcore.basics import patch
 from fastcore.script import Param, call_parse
 from fastprogress.fastprogress import progress_bar
 
+from .data import read_species_matrix
 from .models import VariationalAutoencoder, kl_divergence, reconstruction_loss
 from .schema import EBirdDataWarning
 from .training import Checkpoint, atomic_write, check_device, model_from_checkpoint
@@ -83,9 +84,8 @@ def _is_matrix_file(path:Path) -> bool:
     return path.suffix.lower() in ('.parquet', '.pq', '.csv')
 
 def _read_matrix_file(path:Path) -> pd.DataFrame:
-    "A species matrix saved as parquet, or as csv with the checklist ids in the first column."
-    if path.suffix.lower() == '.csv': return pd.read_csv(path, index_col=0)
-    return pd.read_parquet(path)
+    "A species matrix saved as parquet, or as csv with the checklist ids in the first column (checked: a csv saved without them is refused)."
+    return read_species_matrix(path)
 
 class Checklists(NamedTuple):
     "Checklists ready for the model: `X` in its species order, their `ids`, their metadata (from an EBD) and the alignment."
