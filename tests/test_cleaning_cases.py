@@ -254,3 +254,17 @@ def test_a_damaged_value_is_named_or_changes_nothing(tmp_path_factory, damage, k
     if named(ws, line, cid, value): return
     without, _ = caught(lambda: build_species_matrix(source(tmp, ''.join(BASE_LINES[:line - 1] + BASE_LINES[line:]), kind), apply_quality_filters=filters))
     assert as_tuple(r) == as_tuple(without), (damage, kind, filters, ws)
+
+
+def test_rows_refused_in_a_loaded_frame_are_named(tmp_path):
+    "A DataFrame from `load_ebird_data` (which carries the file's read_info) whose values are then damaged: the rows its own checks refuse are named in a warning, not only counted."
+    from ebird_vae.ebd import load_ebird_data
+    p = write_text(tmp_path / 'ok.txt', ebd_text([('S1', ['House Crow']), ('S2', ['House Crow', 'Asian Koel'])]))
+    df = load_ebird_data(p)
+    df['ALL SPECIES REPORTED'] = df['ALL SPECIES REPORTED'].astype(int)
+    df.loc[df.index[1], 'ALL SPECIES REPORTED'] = 2
+    with pytest.warns(EBirdDataWarning) as ws:
+        sm = build_species_matrix(df, apply_quality_filters=False)
+    said = [str(w.message) for w in ws]
+    assert any('the DataFrame: skipped 1 rows' in m and 'ALL SPECIES REPORTED' in m and 'positions 1' in m for m in said), said
+    assert list(sm.matrix.index) == ['S1']   # (S2 lost a row: left out whole)

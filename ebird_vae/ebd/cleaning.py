@@ -751,22 +751,25 @@ def _frame_slice(t: pa.Table) -> tuple:
     return (_prepare_block(t) if len(t) else None), bad, why, lost
 
 def _frame_blocks(tbl: pa.Table, info: ReadInfo, read=None, step=250_000):
-    "`_frame_slice`s of a DataFrame's rows (as `_as_table`), on a pool of threads; the rows that break `FIELD_CHECKS` are counted in `info`, with their positions and checklists; `read`: the `read_info` of `load_ebird_data`."
+    "`_frame_slice`s of a DataFrame's rows (as `_as_table`), on a pool of threads; the rows that break `FIELD_CHECKS` are counted in `info`, with their positions and checklists, and named in a warning; `read`: the `read_info` of `load_ebird_data`."
     if read:
         info.source, info.header, info.skipped_rows, info.skipped_lines, info.skipped_reasons = (
             read['source'], read['header'], read['skipped_rows'], list(read['skipped_lines']), dict(read['skipped_reasons']))
         info.damaged_checklists |= set(read.get('damaged_checklists', ()))
-    starts, workers = range(0, len(tbl), step), parse_workers()
+    starts, workers, mine = range(0, len(tbl), step), parse_workers(), ReadInfo()   # (`mine`: what the DataFrame's own checks skip)
     with ThreadPoolExecutor(workers, thread_name_prefix='ebd-frame') as pool:
         with contextlib.closing(in_order(pool, _frame_slice, ((tbl.slice(i, step),) for i in starts), workers + 1)) as done:
             for i, future in zip(starts, done):
                 block, bad, why, lost = future.result()
                 info.damaged_checklists |= lost
-                if len(bad):
-                    info.source = info.source or 'the DataFrame'
-                    info.skipped_rows += len(bad); info.skipped_lines += (bad + i).tolist()[:100 - len(info.skipped_lines)]
-                    for c, k in why.items(): info.skipped_reasons[c] = info.skipped_reasons.get(c, 0) + k
+                for into in (info, mine) if len(bad) else ():
+                    into.skipped_rows += len(bad); into.skipped_lines += (bad + i).tolist()[:100 - len(into.skipped_lines)]
+                    for c, k in why.items(): into.skipped_reasons[c] = into.skipped_reasons.get(c, 0) + k
                 if block is not None: yield block
+    info.source = info.source or 'the DataFrame'
+    if mine.skipped_rows:   # (even when the DataFrame came from a file: its reader saw text, these checks saw the DataFrame's values)
+        warnings.warn(f'the DataFrame: skipped {mine.skipped_rows:,} rows ({skip_reasons(mine.skipped_reasons, 0)}) at positions '
+                      f'{", ".join(map(str, mine.skipped_lines[:10]))}{" and more" if mine.skipped_rows > 10 else ""}.', EBirdDataWarning, stacklevel=3)
 
 def _builder_columns(names) -> list:
     "The normalised columns `build_species_matrix` reads from a file whose (normalised) columns are `names`."
@@ -787,11 +790,7 @@ def _row_blocks(data, o: dict, info: ReadInfo, block_size: int):
     raise EBirdDataError(f'data must be a DataFrame of EBD rows or the path of an EBD file, not {type(data).__name__}.')
 
 def _finish_read(keys: list, reg: _Registry, info: ReadInfo) -> tuple:
-    "`reg.finish()` (with the checklists whose rows disagree) once the rows are read, with a warning for the rows of a DataFrame skipped as malformed or for invalid UTF-8; an error if no row was usable."
-    if info.source == 'the DataFrame' and info.skipped_rows:    # (a file's skipped rows are reported by the reader)
-        warnings.warn(f'the DataFrame: skipped {info.skipped_rows:,} rows ({skip_reasons(info.skipped_reasons, 0)}) '
-                      f'at positions {", ".join(map(str, info.skipped_lines[:10]))}{" and more" if info.skipped_rows > 10 else ""}.',
-                      EBirdDataWarning, stacklevel=3)
+    "`reg.finish()` (with the checklists whose rows disagree) once the rows are read, with a warning for invalid UTF-8; an error if no row was usable."
     if not keys and info.skipped_rows:
         raise EBirdDataError(f'{info.source}: no usable rows: all {info.skipped_rows:,} were skipped as malformed '
                              f'({skip_reasons(info.skipped_reasons, len(info.header))}). Check it is an EBD as eBird wrote it.')
