@@ -262,7 +262,7 @@ def _fails(arr, column) -> np.ndarray:
     "Which values of a text or bytes array break `FIELD_CHECKS[column]` (checked in C++)."
     if column == 'CATEGORY': ok = pc.is_in(arr, value_set=pa.array(CATEGORIES, arr.type))   # (faster than the pattern)
     else: ok = pc.match_substring_regex(arr, FIELD_CHECKS[column][0])
-    return ~ok.to_numpy(zero_copy_only=False)
+    return ~pc.fill_null(ok, False).to_numpy(zero_copy_only=False)   # (a missing value holds nothing: it fails)
 
 def _fails_all(tbl, columns) -> np.ndarray:
     "Which rows of `tbl` may break `FIELD_CHECKS` in one of `columns` (their values joined by tabs, checked by one pattern)."
@@ -290,10 +290,8 @@ def failed_rows(tbl: pa.Table, # one block of EBD rows (text, dictionary-encoded
         enc = first_seen(tbl['SAMPLING EVENT IDENTIFIER'])
         wrong = _fails(enc.dictionary, 'SAMPLING EVENT IDENTIFIER')    # (each distinct id once)
         if wrong.any(): mark(np.flatnonzero(wrong[enc.indices.to_numpy(zero_copy_only=False)]), 'SAMPLING EVENT IDENTIFIER')
-    for c in PER_ROW_COLUMNS[1:]:   # (CATEGORY, SCIENTIFIC NAME, OBSERVATION COUNT: on every row, each distinct value checked once)
-        if c not in text: continue
-        a = one_chunk(tbl[c]); a = a if pa.types.is_dictionary(a.type) else a.dictionary_encode()
-        mark(np.flatnonzero(_fails(a.dictionary, c)[a.indices.to_numpy(zero_copy_only=False)]), c)
+    for c in PER_ROW_COLUMNS[1:]:   # (CATEGORY, SCIENTIFIC NAME, OBSERVATION COUNT: on every row)
+        if c in text: mark(_failing_rows(tbl[c], c), c)
     rest = [c for c in text if c not in PER_ROW_COLUMNS]
     if enc is None or not rest: return np.flatnonzero(bad), why, enc
     ids, seen = enc.indices.to_numpy(zero_copy_only=False), np.zeros(len(tbl), bool)
@@ -310,6 +308,33 @@ def failed_rows(tbl: pa.Table, # one block of EBD rows (text, dictionary-encoded
         for c in rest: mark(first[suspect][_fails(one_chunk(sub[c]).filter(pa.array(suspect)), c)], c)
         first = None
     return np.flatnonzero(bad), why, enc
+
+# %% ../../nbs/00d_reader.ipynb #32f19039
+_BLANK_BYTES = np.array([9, 10, 11, 12, 13, 32], np.uint8)   # (ASCII whitespace: what RE2's \\S is not)
+
+def _maybe_blank(a: pa.Array) -> np.ndarray:
+    "Positions of the values of a plain text array that are empty, missing, start with a blank or hold a tab (the only ones the pattern can refuse)."
+    if not (pa.types.is_binary(a.type) or pa.types.is_string(a.type)): return np.arange(len(a))   # (large types: check every value)
+    off = np.frombuffer(a.buffers()[1], np.int32, len(a) + 1, a.offset * 4)
+    data = np.frombuffer(a.buffers()[2], np.uint8) if a.buffers()[2] is not None and a.buffers()[2].size else np.zeros(1, np.uint8)
+    n = np.diff(off)
+    first = data[np.minimum(off[:-1], len(data) - 1)]
+    suspect = (n <= 0) | np.isin(first, _BLANK_BYTES)
+    tabs = np.flatnonzero(data[off[0]:off[-1]] == 9) + off[0] if off[-1] > off[0] else ()
+    if len(tabs): suspect[np.searchsorted(off, tabs, side='right') - 1] = True
+    if a.null_count: suspect |= ~pc.is_valid(a).to_numpy(zero_copy_only=False)
+    return np.flatnonzero(suspect)
+
+def _failing_rows(arr, column) -> np.ndarray:
+    "Positions of the values of a text column (plain or dictionary-encoded) that break `FIELD_CHECKS[column]`."
+    a = one_chunk(arr)
+    if pa.types.is_dictionary(a.type): return np.flatnonzero(_fails(a.dictionary, column)[a.indices.to_numpy(zero_copy_only=False)])
+    if column == 'CATEGORY': return np.flatnonzero(_fails(a, column))
+    if column == 'SCIENTIFIC NAME':
+        s = _maybe_blank(a)
+        return s[_fails(a.take(pa.array(s)), column)] if len(s) else s
+    e = a.dictionary_encode()
+    return np.flatnonzero(_fails(e.dictionary, column)[e.indices.to_numpy(zero_copy_only=False)])
 
 # %% ../../nbs/00d_reader.ipynb #09917ee6
 _BLOCK = 1 << 21     # bytes parsed per block, unless the caller says otherwise
