@@ -121,6 +121,8 @@ def test_bad_options_are_named(ebd, call, message):
 def test_bad_use_is_explained(trained, tmp_path):
     vae, out = trained
     with pytest.raises(ValueError, match='`k` must be a whole number >= 1'): vae.complete(vae._own_data(), k=0)
+    with pytest.raises(ValueError, match=r"None of \['Not a bird'\] is a species the model knows"): vae.complete(['Not a bird'])
+    with pytest.raises(TypeError, match='a SpeciesMatrix, a checklists x species DataFrame'): vae.embed(42)
     with pytest.raises(FileNotFoundError, match='holds no final_model.pt'): EBirdVAE.load(tmp_path)
     (tmp_path/'file').write_text('x')
     with pytest.raises(ValueError, match='is a file'): vae.save(tmp_path/'file')
