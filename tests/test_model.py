@@ -130,3 +130,14 @@ def test_bad_use_is_explained(trained, tmp_path):
     with pytest.raises(ValueError, match='loaded without any'): loaded.train()
     with pytest.raises(ValueError, match='holds no data'): loaded.embed()
     assert 'no data attached' in repr(loaded) and '32' in repr(loaded)
+
+def test_a_loaded_model_continues_its_run_or_fine_tunes(trained, ebd):
+    "Given its training data, a loaded model resumes exactly; given other data it fine-tunes (a load arms no resume)."
+    vae, out = trained
+    again = EBirdVAE.load(out, data=ebd)
+    assert len(again.train(epochs=3, resume=True)['train_loss']) == 3
+    assert again.history['train_loss'][:2] == vae.history['train_loss']
+    other = load_ebird_data(sample_path(), nrows=2 * NROWS).iloc[NROWS:]
+    tuned = EBirdVAE.load(out, data=other)
+    assert len(tuned.train(epochs=1)['train_loss']) == 1
+    assert tuned.species == vae.species
