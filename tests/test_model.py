@@ -75,6 +75,14 @@ def test_cli_embed_reads_a_saved_model(trained, tmp_path):
     mine = vae.embed(sample_path())
     np.testing.assert_allclose(z[mine.columns].to_numpy(), mine.loc[z.index.astype(str)].to_numpy(), atol=1e-5)
 
+def test_cli_evaluate_reads_a_saved_model(trained, tmp_path, capsys):
+    "`ebird-vae evaluate` on the folder `save` wrote: the training file and its held-out checklists, from the checkpoint."
+    vae, out = trained
+    try: main(['evaluate', str(out/'final_model.pt'), '--output-dir', str(tmp_path/'ev'), '--iwae-samples', '0'])
+    except SystemExit as e: assert not e.code
+    assert f"Evaluating on {len(vae.datasets[1]):,} held-out checklists (the training run's random split" in capsys.readouterr().out
+    assert {'report.csv', 'summary.md'} <= {p.name for p in (tmp_path/'ev').iterdir()}
+
 def test_embed_cleans_new_data_with_the_training_filters(ebd, tmp_path):
     "A model trained on checklists of at most 1 km embeds only such checklists of new data, not the builder's default 10 km."
     vae = EBirdVAE.from_ebd(ebd, 'spec', max_distance_km=1, protocols=['Traveling'], verbose=False, **TINY)
