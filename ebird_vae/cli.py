@@ -192,9 +192,6 @@ def _run_lock(out:Path):
     finally: lock.unlink(missing_ok=True)
 
 # %% ../nbs/04_cli.ipynb #d6bb7b4b
-def _write_json(path:Path, obj) -> None:
-    path.write_text(json.dumps(obj, indent=2, default=str))
-
 def _resume_command(o:dict, checkpoint:Path) -> str:
     "The `ebird-vae train` command that continues this run from `checkpoint`."
     defaults = {k: p.default for k, p in inspect.signature(train).parameters.items() if p.kind != p.VAR_KEYWORD}
@@ -204,21 +201,10 @@ def _resume_command(o:dict, checkpoint:Path) -> str:
     return ' '.join(['ebird-vae train', *args, f'--resume {shlex.quote(str(checkpoint))}'])
 
 def _read_and_split(o:dict, cfg, cleaning:dict):
-    "Read and clean the EBD file, then split it: `(data name, preprocessor, species matrix, train_ds, val_ds)`."
-    from ebird_vae.data import load_ebird_data, EBirdPreprocessor, split_train_val
-    from ebird_vae.synthetic import sample_path
-    data = o['data'] or sample_path()
-    name = str(data) if o['data'] else f"the bundled synthetic sample ({sample_path().name})"
-    print(f"Reading and cleaning {name} ...")
-    preprocessor = EBirdPreprocessor(min_species_observations=o['min_species_observations'],
-                                     min_checklist_species=o['min_checklist_species'], **cleaning)
-    sm = preprocessor.fit_transform(load_ebird_data(data, nrows=o['nrows']) if o['nrows'] else data)
-    print(sm.report.to_string(index=False))
-    print(f"Species matrix: {len(sm):,} checklists x {len(sm.species):,} species")
-    val_size = int(cfg.val_size) if cfg.val_size >= 1 else cfg.val_size
-    train_ds, val_ds = split_train_val(sm, None, val_size=val_size, random_seed=cfg.seed, split=cfg.split)
-    print(f"Split ({cfg.split}, seed {cfg.seed}): {len(train_ds):,} training and {len(val_ds):,} validation checklists")
-    return data, preprocessor, sm, train_ds, val_ds
+    "Read and clean the EBD file, split it and build the network: an untrained `EBirdVAE` (it prints a line per phase)."
+    from ebird_vae.model import EBirdVAE
+    return EBirdVAE.from_ebd(o['data'], cfg, nrows=o['nrows'], min_species_observations=o['min_species_observations'],
+                             min_checklist_species=o['min_checklist_species'], **cleaning)
 
 # %% ../nbs/04_cli.ipynb #59826782
 def _discard_when_saved(aside:list):
@@ -232,54 +218,33 @@ def _discard_when_saved(aside:list):
         after_fit = after_epoch
     return DiscardWhenSaved()
 
-def _write_outputs(out:Path, run:dict, history:dict, species:list):
-    "run.json, history.json, species.txt and the curves, each written whole or not at all."
-    from ebird_vae.training import atomic_write, plot_training_curves
-    atomic_write(out/'run.json', lambda p: _write_json(p, run))
-    atomic_write(out/'history.json', lambda p: _write_json(p, history))
-    atomic_write(out/'species.txt', lambda p: p.write_text('\n'.join(map(str, species)) + '\n'))
-    if history['train_loss']:
-        import matplotlib.pyplot as plt
-        fig = plot_training_curves(history)
-        try: atomic_write(out/'training_curves.png', lambda p: fig.savefig(p, dpi=150))
-        finally: plt.close(fig)
-
 def _run(o:dict, cfg, cleaning:dict, device, out:Path, resume:Path|None):
     "Read the data, train, write the outputs; re-raise an interruption once they are written."
-    from ebird_vae.models import VariationalAutoencoder
-    from ebird_vae.presets import model_options
-    from ebird_vae.training import set_seed, print_model_summary, TrainingInterrupted
-    set_seed(cfg.seed)
-    data, preprocessor, sm, train_ds, val_ds = _read_and_split(o, cfg, cleaning)
-    model = VariationalAutoencoder(input_dimension=len(sm.species), **model_options(cfg))
-    print_model_summary(model)
+    from ebird_vae.training import print_model_summary, TrainingInterrupted
+    vae = _read_and_split(o, cfg, cleaning)
+    print_model_summary(vae.model)
     aside = [a for a in [_set_aside(out) if o['overwrite'] else None] if a is not None]
-    try: _train_and_write(o, cfg, cleaning, device, out, resume, data, preprocessor, sm, train_ds, val_ds, model, aside)
+    try: _train_and_write(o, cfg, cleaning, device, out, resume, vae, aside)
     except BaseException as e:
         if aside and not (isinstance(e, TrainingInterrupted) and len(e.history['train_loss'])): _put_back(out, aside.pop())
         raise
 
-def _train_and_write(o, cfg, cleaning, device, out, resume, data, preprocessor, sm, train_ds, val_ds, model, aside):
-    "Train (`aside`: a previous run to discard once this one has saved an epoch), write the outputs, report."
-    from ebird_vae.data import create_dataloaders
-    from ebird_vae.presets import trainer_options
-    from ebird_vae.training import train_variational_autoencoder, TrainingInterrupted
-    train_loader, val_loader = create_dataloaders(train_ds, val_ds, batch_size=cfg.batch_size)
-    run = dict({k: v for k, v in o.items() if k != 'config'}, **dict(cfg), cleaning=cleaning, data=str(data))
-    metadata = {'preset': o['preset'], 'run': run, 'preprocessor': preprocessor.to_dict(),
-                'data': {'file': str(data), 'bundled_sample': o['data'] is None, 'nrows': o['nrows']}}
+def _train_and_write(o, cfg, cleaning, device, out, resume, vae, aside):
+    "Train `vae` (`aside`: a previous run to discard once this one has saved an epoch), write the outputs, report."
+    from ebird_vae.model import write_run_files
+    from ebird_vae.training import TrainingInterrupted
+    run = dict({k: v for k, v in o.items() if k != 'config'}, **dict(cfg), cleaning=cleaning, data=vae.data['file'])
     print(f"Training ({o['preset']} preset) for {cfg.epochs} epochs on {device} ...")
     stop = None
-    try: history = train_variational_autoencoder(
-        model, train_loader, val_loader, **trainer_options(cfg), device=device, checkpoint_dir=out/'checkpoints',
-        resume=resume, progress=o['progress'], species=list(sm.species), metadata=metadata, final_model=out/'final_model.pt',
-        on_interrupt='raise', callbacks=[_discard_when_saved(aside)])
+    try: history = vae.train(resume=resume, device=device, progress=o['progress'], checkpoint_dir=out/'checkpoints',
+                             final_model=out/'final_model.pt', metadata={'preset': o['preset'], 'run': run},
+                             callbacks=[_discard_when_saved(aside)], on_interrupt='raise')
     except TrainingInterrupted as e: history, stop = e.history, e
-    n_done = len(history['train_loss'])
+    n_done, (train_ds, val_ds) = len(history['train_loss']), vae.datasets
     if aside and n_done: shutil.rmtree(aside.pop(), ignore_errors=True)   # (an interrupted run that saved a completed epoch)
-    _write_outputs(out, dict(run, epochs_completed=n_done, n_checklists=len(sm), n_species=len(sm.species), n_train=len(train_ds),
-                             n_val=len(val_ds), device=str(device), split_info=train_ds.split_info,
-                             cleaning_report=sm.matrix.attrs.get('cleaning_report')), history, sm.species)
+    write_run_files(out, dict(run, epochs_completed=n_done, n_checklists=len(vae.matrix), n_species=len(vae.species),
+                              n_train=len(train_ds), n_val=len(val_ds), device=str(device), split_info=train_ds.split_info,
+                              cleaning_report=vae.matrix.matrix.attrs.get('cleaning_report')), history, vae.species)
     if stop is not None:
         print(f"Stopped by {stop.signal.name} after {n_done} of {cfg.epochs} epochs; run.json and history.json are in {out}/. "
               f"Continue with:\n  {_resume_command(o, stop.checkpoint)}", file=sys.stderr)
