@@ -194,28 +194,23 @@ WHOLE_EBD = dict(name='whole EBD (~100M checklists)', checklists=100e6, species_
 
 
 def project(by_stage, target) -> dict:
-    """Projected seconds and peak GB per stage for `target`: build time and peak linear in rows; training and embedding
-    time linear in checklists x species (every batch is made dense: B x species inputs); training peak linear in presences
-    (the CSR: 5 bytes a presence) plus the model (species x 512 weights, x4 with Adam's state)."""
+    """Projected CPU seconds (on this machine's threads) and peak GB for `target`, from straight lines fitted to the
+    measured files: build time and peak linear in rows; one epoch's time (build+train less build, same file) and
+    embedding time linear in checklists x species (every batch is made dense: B x species inputs through a
+    species x 512 layer); the peaks of build+train and embedding linear in presences (the CSR: 5 bytes a presence)."""
     rows = target['checklists'] * target['rows_per_checklist']
-    pres = target['checklists'] * target['species_per_checklist']
-    cs = target['checklists'] * target['species']
+    x = dict(rows=rows, presences=target['checklists'] * target['species_per_checklist'], cs=target['checklists'] * target['species'])
+    build = {r['file']: r for r in by_stage.get('build', [])}
+    cs = lambda r: dict(r, cs=r['checklists'] * r['species'])
+    train = [dict(cs(r), cpu_seconds=r['cpu_seconds'] - build[r['file']]['cpu_seconds']) for r in by_stage.get('build+train', []) if r['file'] in build]
+    embed = [cs(r) for r in by_stage.get('embed', [])]
+    plan = dict(build_s=(list(build.values()), 'rows', 'cpu_seconds'), build_gb=(list(build.values()), 'rows', 'peak_mb'),
+                epoch_s=(train, 'cs', 'cpu_seconds'), train_gb=(by_stage.get('build+train', []), 'presences', 'peak_mb'),
+                embed_s=(embed, 'cs', 'cpu_seconds'), embed_gb=(embed, 'presences', 'peak_mb'))
     out = {}
-    for name, x in (('build', rows), ('build+train', None), ('embed', cs)):
-        rs = by_stage.get(name, [])
-        if not rs: continue
-        for r in rs: r['rows'] = r.get('rows', 0); r['cs'] = r['checklists'] * r['species']
-        if name == 'build+train':
-            t = slope(rs, 'rows', 'build_s'); tt = slope([dict(r, train_s=r['seconds'] - r['build_s']) for r in rs], 'cs', 'train_s')
-            m = slope(rs, 'presences', 'peak_mb')
-            model_mb = target['species'] * 512 * 4 * 4 / 2**20 * 2
-            if t and tt: out['build+train_s'] = t[0] + t[1] * rows + tt[0] + tt[1] * cs
-            if m: out['build+train_gb'] = (m[0] + m[1] * pres + model_mb) / 1024
-        else:
-            key = 'rows' if name == 'build' else 'cs'
-            t, m = slope(rs, key, 'seconds'), slope(rs, 'rows' if name == 'build' else 'presences', 'peak_mb')
-            if t: out[f'{name}_s'] = t[0] + t[1] * x
-            if m: out[f'{name}_gb'] = (m[0] + m[1] * (rows if name == 'build' else pres)) / 1024
+    for key, (rs, xk, yk) in plan.items():
+        fit = slope(rs, xk, yk)
+        if fit: out[key] = (fit[0] + fit[1] * x[xk]) / (1024 if key.endswith('_gb') else 1)
     return out
 
 
@@ -239,14 +234,14 @@ def table(results) -> list:
 
 def fit_lines(results, sweep, imports_mb) -> list:
     "Growth exponents (time, and peak above the smallest file's imports) per stage, with rows/presences and with species."
-    lines = ['| stage | time ~ rows^k | peak ~ presences^k | time ~ species^k (fixed rows) | peak ~ species^k (fixed rows) |', '|---|---|---|---|---|']
+    lines = ['| stage | CPU time ~ rows^k | peak ~ presences^k | CPU time ~ species^k (fixed rows) | peak ~ species^k (fixed rows) |', '|---|---|---|---|---|']
     fmt = lambda k: '' if k is None else f'{k:.2f}'
     for name in STAGES:
         rs, ss = [r for r in results if r['stage'] == name and 'seconds' in r], [r for r in sweep if r['stage'] == name and 'seconds' in r]
         if not rs and not ss: continue
         base = imports_mb
-        lines.append(f"| {name} | {fmt(growth(rs, 'rows', 'seconds'))} | {fmt(growth(rs, 'presences', 'peak_mb', base))} | "
-                     f"{fmt(growth(ss, 'species', 'seconds'))} | {fmt(growth(ss, 'species', 'peak_mb', base))} |")
+        lines.append(f"| {name} | {fmt(growth(rs, 'rows', 'cpu_seconds'))} | {fmt(growth(rs, 'presences', 'peak_mb', base))} | "
+                     f"{fmt(growth(ss, 'species', 'cpu_seconds'))} | {fmt(growth(ss, 'species', 'peak_mb', base))} |")
     return lines
 
 
@@ -254,14 +249,14 @@ def projection_lines(results) -> list:
     by_stage = {}
     for r in results:
         if 'seconds' in r: by_stage.setdefault(r['stage'], []).append(r)
-    lines = ['| target | rows | checklists | species | presences | build s | build GB | build+1 epoch s | build+1 epoch GB | embed s | embed GB |',
+    lines = ['| target | rows | checklists | species | presences | build CPU s | build GB | one epoch CPU s | build+1 epoch GB | embed CPU s | embed GB |',
              '|---|---|---|---|---|---|---|---|---|---|---|']
     for t in (NATIONAL, WHOLE_EBD):
         p = project(by_stage, t)
         f = lambda k, d=0: '' if k not in p else f'{p[k]:,.{d}f}'
         lines.append(f"| {t['name']} | {t['checklists'] * t['rows_per_checklist']:,.0f} | {t['checklists']:,.0f} | {t['species']:,} | "
-                     f"{t['checklists'] * t['species_per_checklist']:,.0f} | {f('build_s')} | {f('build_gb', 1)} | {f('build+train_s')} | "
-                     f"{f('build+train_gb', 1)} | {f('embed_s')} | {f('embed_gb', 1)} |")
+                     f"{t['checklists'] * t['species_per_checklist']:,.0f} | {f('build_s')} | {f('build_gb', 1)} | {f('epoch_s')} | "
+                     f"{f('train_gb', 1)} | {f('embed_s')} | {f('embed_gb', 1)} |")
     return lines
 
 
@@ -283,20 +278,28 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--rows', default='1M,4M,16M'); ap.add_argument('--species', type=int, default=3000)
     ap.add_argument('--sweep-species', default='1000,6000'); ap.add_argument('--sweep-rows', default='1M')
-    ap.add_argument('--stages', default=','.join(STAGES)); ap.add_argument('--dense-max-gb', type=float, default=4.0)
+    ap.add_argument('--stages', default=','.join(STAGES)); ap.add_argument('--sweep-stages', default='build,build+train'); ap.add_argument('--dense-max-gb', type=float, default=4.0)
     ap.add_argument('--out', default=str(HERE / 'results_scale.md'))
     ap.add_argument('--child', nargs=2, metavar=('STAGE', 'PATH'), help=argparse.SUPPRESS)
+    ap.add_argument('--from-json', action='store_true', help="rewrite the tables from --out's .json, measuring nothing")
     a = ap.parse_args()
+    if a.from_json:
+        got = json.loads(Path(a.out).with_suffix('.json').read_text())
+        write(a, got['machine'], got['results'], got['sweep'], got.get('command')); return
     if a.child:
         print(json.dumps(stage(a.child[0], Path(a.child[1])))); return
     stages = [s for s in a.stages.split(',') if s] + (['gpu'] if _cuda() else [])
     m = machine(); print(json.dumps(m), flush=True)
-    results = [r for n in a.rows.split(',') if n for r in measure(_n(n), a.species, stages, a.dense_max_gb)]
-    sweep = [r for s in a.sweep_species.split(',') if s for n in a.sweep_rows.split(',') if n
-             for r in measure(_n(n), int(s), [x for x in stages if x != 'dense'], a.dense_max_gb)]
-    sweep += [r for r in results if r['target_rows'] in {_n(n) for n in a.sweep_rows.split(',') if n}]
     m['imports_peak_mb'] = run_stage('imports', '-').get('peak_mb', 0)
-    write(a, m, results, sweep)
+    sweep_rows = {_n(n) for n in a.sweep_rows.split(',') if n}
+    results, more = [], []
+    for n in [n for n in a.rows.split(',') if n]:                      # the results are written after each file
+        results += measure(_n(n), a.species, stages, a.dense_max_gb)
+        write(a, m, results, more + [r for r in results if r['target_rows'] in sweep_rows])
+    for s in [s for s in a.sweep_species.split(',') if s]:
+        for n in sweep_rows:
+            more += measure(n, int(s), [x for x in a.sweep_stages.split(',') if x], a.dense_max_gb)
+            write(a, m, results, more + [r for r in results if r['target_rows'] in sweep_rows])
 
 
 def _cuda() -> bool:
@@ -307,14 +310,14 @@ def _cuda() -> bool:
 MARK = '<!-- everything below is written by bench_scale.py -->'
 
 
-def write(a, m, results, sweep):
-    cmd = 'python benchmarks/bench_scale.py ' + ' '.join(sys.argv[1:])
+def write(a, m, results, sweep, cmd=None):
+    cmd = cmd or 'python benchmarks/bench_scale.py ' + ' '.join(sys.argv[1:])
     text = [f'# Scale benchmark (generated by `{cmd}`)', '', f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; "
             f"Python {m['python']}; nice {m['nice']}; load average at the start {m['load_average']}; {m['date']}; "
             f"a process that only imports the package peaks at {m['imports_peak_mb']} MB.", '',
             '## Measured', '', *table(results), '', '## Species at a fixed row count', '', *table([r for r in sweep if r not in results]), '',
             '## Growth', '', *fit_lines(results, sweep, m['imports_peak_mb']), '', '## Projection', '', *projection_lines(results), '']
-    Path(a.out).with_suffix('.json').write_text(json.dumps(dict(machine=m, results=results, sweep=sweep), indent=1))
+    Path(a.out).with_suffix('.json').write_text(json.dumps(dict(command=cmd, machine=m, results=results, sweep=sweep), indent=1))
     out = Path(a.out)
     kept = out.read_text().split(MARK)[0] if out.exists() else ''   # the notes above the marker stay
     out.write_text(kept + MARK + '\n' + '\n'.join(text))
