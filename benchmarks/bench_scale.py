@@ -1,7 +1,8 @@
 """Scale: time and peak memory of build, one training epoch, embedding and evaluation on generator files of growing size.
 
     nice -n 10 python benchmarks/bench_scale.py [--rows 1M,4M,16M] [--species 3000] [--sweep-species 1000,6000]
-        [--sweep-rows 1M] [--stages build,train,build+train,embed,evaluate,dense] [--out benchmarks/results_scale.md]
+        [--sweep-rows 1M] [--stages build,train,build+train,embed,evaluate,dense] [--sweep-stages build,build+train]
+        [--dense-max-gb 4] [--out benchmarks/results_scale.md] [--from-json]
 
 Files: `ebird_vae.synthetic.write_ebd(path, n_rows=..., n_species=...)` (Kerala's species, then synthetic ones up to
 `n_species`; see `nbs/00c_synthetic.ipynb`), written once and cached under benchmarks/data/ (gitignored), with the
