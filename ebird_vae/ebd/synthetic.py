@@ -94,6 +94,41 @@ def kerala_species() -> pd.DataFrame:
     "The synthetic model's species table: one row per real Kerala species, with its model parameters."
     return _species_table().copy()
 
+# %% ../../nbs/00c_synthetic.ipynb #7aea3b46
+_GENERA = ['Fictavis', 'Pseudornis', 'Mimavis', 'Synthornis', 'Nullavis', 'Umbravis']
+_NOUNS = ['Warbler', 'Finch', 'Plover', 'Babbler', 'Kite', 'Heron']
+_POOL_SEED = 20251204  # the synthetic species' own seed (with `n_species`): the Kerala world's draws stay as they are
+_SYLLABLES = ['ba', 'ce', 'di', 'fo', 'gu', 'ka', 'le', 'mi', 'no', 'pu', 'ra', 'se', 'ti', 'vo', 'xa', 'zu']
+
+def _synthetic_name(i: int) -> tuple[str, str]:
+    "A made-up (common name, scientific name) for the `i`-th synthetic species: its digits in base 16 as syllables."
+    epithet, k = '', i
+    while True:
+        epithet += _SYLLABLES[k % 16]; k //= 16
+        if not k: break
+    return f'{epithet.capitalize()} {_NOUNS[i % 6]}', f'{_GENERA[i % 6]} {epithet}us'
+
+
+# %% ../../nbs/00c_synthetic.ipynb #5e40b2a1
+def _more_species(n_species: int) -> pd.DataFrame:
+    "Rows of the synthetic species that take the world from Kerala's species to `n_species`."
+    sp = _species_table(); n = n_species - len(sp)
+    if n < 0: raise ValueError(f'n_species={n_species} is fewer than the {len(sp)} Kerala species: give None or at least {len(sp)}')
+    rng = np.random.default_rng([_POOL_SEED, n_species])
+    df = sp.iloc[rng.integers(0, len(sp), n)].reset_index(drop=True)
+    df['common_name'], df['scientific_name'] = zip(*map(_synthetic_name, range(n))) if n else ([], [])
+    df['taxonomic_order'] = sp.taxonomic_order.iat[-1] + 10 * np.arange(1, n + 1)
+    df['taxon_concept_id'] = [_concept_id(s) for s in df.scientific_name]
+    df['prevalence'] *= len(sp) / n_species
+    return df
+
+@lru_cache(maxsize=None)
+def _species_pool(n_species: int | None = None) -> pd.DataFrame:
+    "The species of the world: Kerala's (None), or Kerala's then synthetic ones up to `n_species`."
+    if n_species is None: return _species_table()
+    return pd.concat([_species_table(), _more_species(n_species)], ignore_index=True)
+
+
 # %% ../../nbs/00c_synthetic.ipynb #191e25a3
 _SUBSPECIFIC = {  # parent scientific name -> [(category, rate, subspecies common name, subspecies scientific name)]
     'Milvus migrans': [('issf', .15, 'Black Kite (Black-eared)', 'Milvus migrans lineatus/formosanus'),
@@ -166,9 +201,9 @@ def _extra_model():
 
 # %% ../../nbs/00c_synthetic.ipynb #7a5052f5
 @lru_cache(maxsize=None)
-def _taxa():
+def _taxa(n_species: int | None = None):
     "All taxa that can appear in CATEGORY/name columns: the species first (same index as the species table), then the rest."
-    sp = _species_table()
+    sp = _species_pool(n_species)
     t = pd.DataFrame(dict(taxonomic_order=sp.taxonomic_order, category='species', common=sp.common_name,
                           sci=sp.scientific_name, sub_common='', sub_sci='', mean_count=sp.mean_count))
     t['parent'] = np.arange(len(sp))
@@ -240,9 +275,9 @@ def _locality_table(rng, loc_d, hab, lat, lon):
                              iba_code=iba, visit_weight=np.where(hotspot, 3.0, 1.0) * rng.lognormal(0, .8, n)))
 
 # %% ../../nbs/00c_synthetic.ipynb #e9b56607
-def _occurrence_rates(rng, loc_d, hab, hab2, w2):
+def _occurrence_rates(rng, loc_d, hab, hab2, w2, sp=None):
     "Occurrence rate of each species at each locality (before season, effort and observer effects): (n_localities, S)."
-    sp = _species_table(); n = len(loc_d)
+    sp = _species_table() if sp is None else sp; n = len(loc_d)
     hab_vec = np.zeros((n, 6)); hab_vec[np.arange(n), hab] = 1 - w2; hab_vec[np.arange(n), hab2] += w2
     aff = sp[list(HABITATS)].to_numpy()                                   # (S, 6)
     rng_w = np.stack([_range_weights(r) for r in sp.range], 1)           # (14, S)
@@ -265,22 +300,26 @@ def _observer_table(rng, n_observers):
     return obs
 
 # %% ../../nbs/00c_synthetic.ipynb #02c2fb47
-def _season_factors():
+def _season_factors(sp=None):
     "Season factor of each species by month: (12, S), float32."
-    season = np.array([_SEASONS[s] for s in _species_table().season], dtype=float).T   # (12, S)
+    season = np.array([_SEASONS[s] for s in (_species_table() if sp is None else sp).season], dtype=float).T   # (12, S)
     season *= np.array([1, 1, 1, 1, 1, .85, .85, .85, 1, 1, 1, 1])[:, None]  # monsoon rain: fewer detections
     return season.astype(np.float32)
 
 # %% ../../nbs/00c_synthetic.ipynb #54568196
 @lru_cache(maxsize=None)
-def _world(n_localities: int = 320, n_observers: int = 2500):
+def _world(n_localities: int = 320, n_observers: int = 2500, n_species: int | None = None):
     "Localities, observers and the locality x species occurrence rates (fixed, independent of `seed`)."
     rng = np.random.default_rng(_WORLD_SEED)
     loc_d, hab, hab2, w2, lat, lon = _place_localities(rng, n_localities)
     locs = _locality_table(rng, loc_d, hab, lat, lon)
     LS = _occurrence_rates(rng, loc_d, hab, hab2, w2)
     obs = _observer_table(rng, n_observers)
-    return locs, loc_d, LS.astype(np.float32), obs, _season_factors()
+    sp = _species_pool(n_species)
+    if len(sp) > LS.shape[1]:  # the synthetic species' quirks come from their own generator: the rest stays as it is
+        more = sp.iloc[LS.shape[1]:].reset_index(drop=True)
+        LS = np.hstack([LS, _occurrence_rates(np.random.default_rng([_POOL_SEED, len(sp), 1]), loc_d, hab, hab2, w2, more)])
+    return locs, loc_d, LS.astype(np.float32), obs, _season_factors(sp)
 
 def kerala_localities() -> pd.DataFrame:
     "The synthetic localities (fixed for all seeds): id, name, type, district, dominant habitat, coordinates."
@@ -423,9 +462,9 @@ def _effort(o, who):
     return eff * _world()[3].skill.to_numpy()[lead] * _EFFORT_SCALE
 
 # %% ../../nbs/00c_synthetic.ipynb #6bf7b91c
-def _presence(rng, o, ev_out, who):
+def _presence(rng, o, ev_out, who, n_species=None):
     "Species detected on each sampling event (copies of a group outing share most species)."
-    locs, loc_d, LS, obs, season = _world()
+    locs, loc_d, LS, obs, season = _world(n_species=n_species)
     L = LS[o['loc'].to_numpy()] * season[o.month.to_numpy() - 1] * _effort(o, who)[:, None].astype(np.float32)
     P = -np.expm1(-L)
     base = rng.random(P.shape, dtype=np.float32) < P
@@ -450,9 +489,9 @@ def _event_ids(rng, o, state):
     return np.char.add('S', sid.astype(str)), gid_out
 
 # %% ../../nbs/00c_synthetic.ipynb #ab832a53
-def _finer_taxa(rng, ei, t):
+def _finer_taxa(rng, ei, t, n_species=None):
     "Rewrite taxa `t` of rows (events `ei`) as ISSF/form/domestic taxa; also return the (events, taxa) of second-ISSF rows."
-    taxa, replace = _taxa()[:2]
+    taxa, replace = _taxa(n_species)[:2]
     new_e, new_t = [], []
     for j, opts in replace.items():
         idx = np.flatnonzero(t == j)
@@ -467,10 +506,10 @@ def _finer_taxa(rng, ei, t):
     return t, new_e, new_t
 
 # %% ../../nbs/00c_synthetic.ipynb #70ad2b86
-def _added_taxa(rng, o, ev_out):
+def _added_taxa(rng, o, ev_out, n_species=None):
     "(event, taxon) of the domestic/spuh/slash/hybrid rows added to the sampling events."
     locs = _world()[0]
-    taxa, replace, extra_idx, extra_hab, extra_rate, extra_season = _taxa()
+    taxa, replace, extra_idx, extra_hab, extra_rate, extra_season = _taxa(n_species)
     hab_i = np.array([HABITATS.index(h) for h in locs.habitat])[o['loc'].to_numpy()][ev_out]
     mo = o.month.to_numpy()[ev_out] - 1
     eff = np.where(o.complete.to_numpy()[ev_out], 1.0, .3)
@@ -479,13 +518,13 @@ def _added_taxa(rng, o, ev_out):
     return xe, extra_idx[xk]
 
 # %% ../../nbs/00c_synthetic.ipynb #e5ad41fe
-def _untidy(rng, pres, o, ev_out):
+def _untidy(rng, pres, o, ev_out, n_species=None):
     "Rows (event index, taxon index) of the detections, with ISSF/form/domestic rows and added spuh/slash/hybrid rows."
     ei, t = np.nonzero(pres)
-    t, new_e, new_t = _finer_taxa(rng, ei, t)
-    xe, xt = _added_taxa(rng, o, ev_out)
+    t, new_e, new_t = _finer_taxa(rng, ei, t, n_species)
+    xe, xt = _added_taxa(rng, o, ev_out, n_species)
     ei = np.concatenate([ei, *new_e, xe]); t = np.concatenate([t, *new_t, xt])
-    tax = _taxa()[0].taxonomic_order.to_numpy()
+    tax = _taxa(n_species)[0].taxonomic_order.to_numpy()
     order = np.lexsort((tax[t], ei))
     return ei[order], t[order]
 
@@ -501,9 +540,9 @@ def _counts(rng, o, e_out, mu):
 _BREEDING = [('NY', 'C4'), ('FL', 'C4'), ('CF', 'C4'), ('ON', 'C4'), ('NB', 'C3'), ('C', 'C3'), ('P', 'C3'), ('S', 'C2')]
 _SPECIES_COMMENTS = ['Heard only', 'Pair', 'Flyover', 'Seen near the "old" bridge', 'Photographed', 'ശബ്ദം മാത്രം']
 
-def _row_fields(rng, o, ev_out, ei, t, state):
+def _row_fields(rng, o, ev_out, ei, t, state, n_species=None):
     "The observation-level columns of rows (event `ei`, taxon `t`), as strings; advances state['obs']."
-    taxa = _taxa()[0]; n = len(ei)
+    taxa = _taxa(n_species)[0]; n = len(ei)
     count = _counts(rng, o, ev_out[ei], taxa.mean_count.to_numpy()[t])
     guid = state['obs'] + np.cumsum(rng.integers(1, 40, n)); state['obs'] = int(guid[-1])
     br = rng.integers(0, len(_BREEDING), n); has_br = rng.random(n) < .01
@@ -603,23 +642,23 @@ def _truth(o, pres, sid, gid_out):
         n_species=union.sum(1), sampling_event_ids=sids_by_out)).set_index('checklist_id')
 
 # %% ../../nbs/00c_synthetic.ipynb #c1d16761
-def _chunk(rng, n_out, state):
+def _chunk(rng, n_out, state, n_species=None):
     "Generate `n_out` outings: (EBD rows as strings, truth table, updated id counters)."
     o = _outings(rng, n_out)
     ev_out, ev_k, who = _observers(rng, o)
-    pres = _presence(rng, o, ev_out, who)
+    pres = _presence(rng, o, ev_out, who, n_species)
     sid, gid_out = _event_ids(rng, o, state)
-    ei, t = _untidy(rng, pres, o, ev_out)
-    rows = _row_fields(rng, o, ev_out, ei, t, state)
+    ei, t = _untidy(rng, pres, o, ev_out, n_species)
+    rows = _row_fields(rng, o, ev_out, ei, t, state, n_species)
     ev = _event_fields(rng, o, ev_out, who, sid, gid_out)
     return _columns(rows, ev, ei), _truth(o, pres, sid, gid_out), state
 
 # %% ../../nbs/00c_synthetic.ipynb #0a201887
-def _chunks(seed, sizes):
+def _chunks(seed, sizes, n_species=None):
     "Yield (rows, truth) for chunks of `sizes` outings; chunk k uses its own generator seeded by (seed, k)."
     state = dict(sid=100_000_000, gid=1_000_000, obs=1_000_000_000)
     for k, size in enumerate(sizes):
-        rows, truth, state = _chunk(np.random.default_rng([seed, k]), int(size), state)
+        rows, truth, state = _chunk(np.random.default_rng([seed, k]), int(size), state, n_species)
         yield rows, truth
 
 def _sizes(n_checklists, chunk_checklists):
@@ -632,9 +671,10 @@ def generate_ebd(
     n_checklists: int = 2000,     # number of outings (truth rows); a shared group outing has 2-4 checklist copies
     seed: int = 0,                # seed of the numpy Generator: same seed, same data
     chunk_checklists: int = 20000, # outings per chunk (the data are the same as `write_ebd` with the same chunking)
+    n_species: int | None = None, # species in the world: None for Kerala's; more adds synthetic species (see `_species_pool`)
 ) -> tuple[pd.DataFrame, pd.DataFrame]:  # (EBD rows, all strings, columns EBD_COLUMNS_2025; truth indexed by checklist_id)
     "Generate a synthetic Kerala EBD in memory: its rows and the ground truth of each outing."
-    parts = list(_chunks(seed, _sizes(n_checklists, chunk_checklists)))
+    parts = list(_chunks(seed, _sizes(n_checklists, chunk_checklists), n_species))
     rows = pd.DataFrame({c: np.concatenate([p[0][c] for p in parts]) for c in EBD_COLUMNS_2025}, dtype=str)
     truth = pd.concat([p[1] for p in parts])
     return rows, truth
@@ -680,6 +720,7 @@ def write_ebd(
     release: str = '2025',           # the column layout (`ebird_vae.writer.RELEASES`): names, order and protocol names of that release
     leading_dot: bool = False,       # write decimals below 1 without their leading zero (`.499`), like 2017-era files
     short_rows: bool = False,        # leave out each row's trailing empty fields, like eBird's sample files
+    n_species: int | None = None,    # species in the world: None for Kerala's; more adds synthetic species (see `_species_pool`)
 ) -> pd.DataFrame:                   # the truth table of the outings written
     "Write a synthetic Kerala EBD file (tab-separated, unquoted; today's form unless told otherwise) chunk by chunk; return its truth."
     if (n_checklists is None) == (n_rows is None): raise ValueError('give exactly one of n_checklists / n_rows')
@@ -690,7 +731,7 @@ def write_ebd(
         progress = [0, 0]
         sizes = _sizes(n_checklists, chunk_checklists) if n_rows is None else _row_sizes(n_rows, chunk_checklists, progress)
         form = dict(release=release, trailing_tab=trailing_tab, leading_dot=leading_dot, short_rows=short_rows)
-        truths = _write_chunks(f, _chunks(seed, sizes), form, progress)
+        truths = _write_chunks(f, _chunks(seed, sizes, n_species), form, progress)
     finally:
         f.close()
         for h in extra: h.close()
