@@ -1,6 +1,15 @@
 """Training throughput: this package's trainer vs the specification-era loop vs the machine's matmul limit.
 
     python benchmarks/bench_train.py [--epochs 3] [--n 20000] [--threads N] [--repeat 3] [--out benchmarks/results_train.md]
+    python benchmarks/bench_train.py --main-job [--epochs 5] [--threads N] [--repeat 2]
+
+With --main-job: the job `ebird-vae train` runs (the trainer with the default preset's callbacks: input dropout, beta,
+free bits, per-epoch validation, checkpoint folder, final model, keep_last=2) on the bundled sample, side by side with a
+bare PyTorch loop of the same model, data, batch size, corruption and epochs, in the same process with the same threads,
+interleaved; the steps between them (validation, the trainer without files, the progress bar) say where the extra time
+goes. It rewrites only the "main job" section of --out.
+
+Throughput mode:
 
 (a) `train_variational_autoencoder` fed by `create_dataloaders` (whole-batch indexing of one uint8 tensor,
     fused Adam, loss from logits, losses kept on the device);
@@ -13,7 +22,7 @@ with the bfloat16 matmul rate printed beside it.
 Same data (random checklists with community structure, 470 species), same model (470, 16, 512), batch 128.
 On a GPU the same script also reports the figures with the whole matrix on the device.
 """
-import argparse, os, statistics, time, datetime
+import argparse, os, statistics, sys, time, datetime
 from pathlib import Path
 
 import numpy as np
@@ -191,7 +200,105 @@ def main():
         lines.append(f"| {r['device']} | {step:.2f} | {r['gemm_ms']:.2f} | {r['adam_ms']:.2f} | {step - r['gemm_ms'] - r['adam_ms']:.2f} | "
                      f"{ceiling(r['gemm_ms'] + r['adam_ms']):.0%} | {ceiling(r['gemm_ms']):.0%} |")
     lines += ["", "Targets on CPU: a/b >= 1.25x and a/c >= 70%."]
-    Path(a.out).write_text('\n'.join(lines) + '\n')
+    old = Path(a.out).read_text() if Path(a.out).exists() else ''
+    kept = MAIN_HEADING + old.split(MAIN_HEADING, 1)[1] if MAIN_HEADING in old else ''   # (the --main-job section stays)
+    Path(a.out).write_text('\n'.join(lines) + '\n' + ('\n' + kept if kept else ''))
     print(f"wrote {a.out}")
 
-if __name__ == '__main__': main()
+
+
+MAIN_HEADING = '## The main job against a bare loop'
+
+def sample_loaders(seed=42):
+    "The bundled sample as `ebird-vae train` prepares it: cleaned, split (random, 20% validation, seed 42), batches of 128."
+    from ebird_vae.synthetic import sample_path
+    from ebird_vae.data import load_ebird_data, create_species_matrix
+    matrix, species = create_species_matrix(load_ebird_data(sample_path()), min_species_observations=30)
+    train_ds, val_ds = split_train_val(matrix, species, val_size=0.2, random_seed=seed)
+    return species, *create_dataloaders(train_ds, val_ds, batch_size=BATCH)
+
+def bare_loop(model, train_loader, val_loader, epochs, cfg, validate=False):
+    "A bare PyTorch loop: input dropout, BCE from logits + beta x KL with free bits, Adam; optionally a validation pass per epoch."
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    for _ in range(epochs):
+        model.train()
+        for xb in train_loader:
+            logits, mu, lv = model(xb * (torch.rand_like(xb) >= cfg.dropout_rate), logits=True)
+            kl = -0.5 * (1 + lv - mu.pow(2) - lv.exp())
+            loss = F.binary_cross_entropy_with_logits(logits, xb, reduction='sum') + cfg.beta * kl.mean(0).clamp(min=cfg.free_bits).sum() * len(xb)
+            opt.zero_grad(); loss.backward(); opt.step()
+        if validate:
+            model.eval()
+            with torch.no_grad():
+                for xb in val_loader:
+                    logits, mu, lv = model(xb, logits=True)
+                    (F.binary_cross_entropy_with_logits(logits, xb, reduction='sum') - 0.5 * (1 + lv - mu.pow(2) - lv.exp()).sum()).item()
+
+def main_job(model, train_loader, val_loader, epochs, cfg, files=True, bar=False):
+    "`ebird-vae train`'s call of the trainer (files: its checkpoint folder and final model; bar: its terminal progress bar)."
+    import contextlib, io, tempfile
+    from ebird_vae.presets import trainer_options
+    with tempfile.TemporaryDirectory() as d, contextlib.redirect_stdout(io.StringIO()):
+        out = Path(d) if files else None
+        train_variational_autoencoder(model, train_loader, val_loader, **trainer_options(cfg), progress=bar,
+                                      checkpoint_dir=out/'checkpoints' if files else None,
+                                      final_model=out/'final_model.pt' if files else None)
+
+def main_vs_bare(epochs, repeat):
+    "Seconds per run of each variant (medians of interleaved runs), with the load average of each run."
+    from dataclasses import replace
+    from ebird_vae.presets import preset, model_options
+    from ebird_vae.cli import CLI_DEFAULTS
+    species, train_loader, val_loader = sample_loaders()
+    cfg = preset('recommended', epochs=epochs, **CLI_DEFAULTS)
+    def variants(e):
+        return {'bare': lambda m: bare_loop(m, train_loader, val_loader, e, cfg),
+                'bare + validation': lambda m: bare_loop(m, train_loader, val_loader, e, cfg, validate=True),
+                'trainer, no files': lambda m: main_job(m, train_loader, val_loader, e, replace(cfg, epochs=e), files=False),
+                'main job': lambda m: main_job(m, train_loader, val_loader, e, replace(cfg, epochs=e)),
+                'main job + progress bar': lambda m: main_job(m, train_loader, val_loader, e, replace(cfg, epochs=e), bar=True)}
+    times, loads = {k: [] for k in variants(epochs)}, []
+    for r in range(repeat + 1):   # round 0 (one epoch each) warms up and is not counted
+        for name, run in variants(epochs if r else 1).items():
+            set_seed(42)
+            model = VariationalAutoencoder(len(species), **model_options(cfg))
+            start = time.perf_counter(); run(model); took = time.perf_counter() - start
+            if r: times[name].append(took)
+            print(f"round {r}{' (warm-up, 1 epoch)' if not r else ''}: {name} {took:.1f} s (load {os.getloadavg()[0]:.2f})", flush=True)
+        if r: loads.append(os.getloadavg()[0])
+    return {k: statistics.median(v) for k, v in times.items()}, {k: (min(v), max(v)) for k, v in times.items()}, loads, \
+           (len(train_loader.dataset), len(val_loader.dataset), len(species))
+
+def write_main_section(path, epochs, repeat, threads, med, spread, loads, sizes):
+    "Replace the main-job section of `path` with these figures."
+    cpu = machine()['cpu']
+    bare = med['bare']
+    lines = [MAIN_HEADING, "",
+             f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC with `python benchmarks/bench_train.py --main-job "
+             f"--epochs {epochs} --repeat {repeat}{f' --threads {threads}' if threads else ''}` on {os.cpu_count()} cores ({cpu}), "
+             f"torch {torch.__version__}, {torch.get_num_threads()} torch thread(s), one process. The bundled sample: {sizes[0]:,} training "
+             f"and {sizes[1]:,} validation checklists, {sizes[2]} species, batch {BATCH}, the recommended preset (input dropout, beta, "
+             f"free bits) for {epochs} epochs (few, because the machine is shared). Load average after each round: "
+             f"{', '.join(f'{l:.2f}' for l in loads)} on 2 cores, so other work shared the CPUs; medians of {repeat} interleaved rounds "
+             f"after a warm-up round.", "",
+             "| variant | seconds (median) | range | against the bare loop |", "|---|---:|---:|---:|"]
+    lines += [f"| {k} | {v:.1f} | {spread[k][0]:.1f}-{spread[k][1]:.1f} | {v / bare:.2f}x |" for k, v in med.items()]
+    text = Path(path).read_text() if Path(path).exists() else ''
+    head = text.split(MAIN_HEADING)[0].rstrip()
+    Path(path).write_text((head + '\n\n' if head else '') + '\n'.join(lines) + '\n')
+
+def cli():
+    if '--main-job' not in sys.argv: return main()
+    p = argparse.ArgumentParser(description='The main job against a bare loop')
+    p.add_argument('--main-job', action='store_true')
+    p.add_argument('--epochs', type=int, default=5)
+    p.add_argument('--repeat', type=int, default=2)
+    p.add_argument('--threads', type=int, default=None)
+    p.add_argument('--out', default='benchmarks/results_train.md')
+    a = p.parse_args()
+    if a.threads: torch.set_num_threads(a.threads)
+    med, spread, loads, sizes = main_vs_bare(a.epochs, a.repeat)
+    write_main_section(a.out, a.epochs, a.repeat, a.threads, med, spread, loads, sizes)
+    print(f"wrote {a.out}")
+
+if __name__ == '__main__': cli()

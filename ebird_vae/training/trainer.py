@@ -30,9 +30,9 @@ from .utils import (add_noise, mask_species, get_rng_state, set_rng_state, save_
 # %% auto #0
 __all__ = ['HISTORY_KEYS', 'RESUMABLE', 'CancelFitException', 'NonFiniteLossError', 'Callback', 'Trainer', 'NoiseCB',
            'InputDropoutCB', 'CheckDataCB', 'DataOnDeviceCB', 'KLWarmupCB', 'MixedPrecisionCB', 'GradClipCB',
-           'LRSchedulerCB', 'CheckpointCB', 'BestModelCB', 'FinalModelCB', 'EarlyStoppingCB', 'format_epoch',
-           'ProgressCB', 'split_metadata', 'check_resume', 'TrainingInterrupted', 'run_config',
-           'train_variational_autoencoder']
+           'LRSchedulerCB', 'CheckpointCB', 'BestModelCB', 'FinalModelCB', 'EarlyStoppingCB', 'format_duration',
+           'estimate_remaining', 'format_epoch', 'ProgressCB', 'split_metadata', 'check_resume', 'TrainingInterrupted',
+           'run_config', 'train_variational_autoencoder', 'closing_lines']
 
 # %% ../../nbs/03_trainer.ipynb #eac814f2
 HISTORY_KEYS = ('train_loss', 'train_recon_loss', 'train_kl_loss', 'val_loss', 'val_recon_loss', 'val_kl_loss')
@@ -334,37 +334,79 @@ class EarlyStoppingCB(Callback):
     def state_dict(self): return {'best': self.best, 'wait': self.wait}
     def load_state_dict(self, sd): self.best, self.wait = sd['best'], sd['wait']
 
-# %% ../../nbs/03_trainer.ipynb #c1ed3fbf
-def format_epoch(epoch:int, num_epochs:int, history:dict, seconds:float) -> str:
-    "The per-epoch progress line."
-    h = {k: v[-1] for k, v in history.items()}
-    return (f"Epoch {epoch:>{len(str(num_epochs))}}/{num_epochs} | "
-            f"Train Loss: {h['train_loss']:.4f} (Recon: {h['train_recon_loss']:.4f}, KL: {h['train_kl_loss']:.4f}) | "
-            f"Val Loss: {h['val_loss']:.4f} (Recon: {h['val_recon_loss']:.4f}, KL: {h['val_kl_loss']:.4f}) | {seconds:.1f}s")
+# %% ../../nbs/03_trainer.ipynb #8a56ffd7
+def format_duration(seconds:float # A duration; NaN or infinite: not known yet
+                   ) -> str:
+    "`seconds` as m:ss, or h:mm:ss from an hour on; '?' when not known."
+    if not math.isfinite(seconds): return '?'
+    s = max(0, round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
+# %% ../../nbs/03_trainer.ipynb #392201cd
+def estimate_remaining(elapsed:float, # Seconds this run (this call of `fit`) has taken so far
+                       done:float,    # Epochs done in that time (fractions count)
+                       left:float,    # Epochs still to train
+                      ) -> float:
+    "Seconds the rest of the run should take at the pace so far; NaN before any progress."
+    return elapsed / done * left if done > 0 else math.nan
+
+# %% ../../nbs/03_trainer.ipynb #ab96275b
+def format_epoch(epoch:int, num_epochs:int, history:dict, seconds:float,
+                 elapsed:float|None=None, # Seconds since the run started (None: not shown)
+                 eta:float|None=None,     # Seconds the rest of the run should take
+                ) -> str:
+    "The per-epoch line: the training objective, then reconstruction + KL on both sides, then the times."
+    h = {k: v[-1] for k, v in history.items()}
+    side = lambda s: (f"{h[f'{s}_recon_loss'] + h[f'{s}_kl_loss']:.4f} "
+                      f"(Recon: {h[f'{s}_recon_loss']:.4f}, KL: {h[f'{s}_kl_loss']:.4f})")
+    times = f"{seconds:.1f}s" + (f", elapsed {format_duration(elapsed)}, ETA {format_duration(eta)}" if elapsed is not None else '')
+    return (f"Epoch {epoch:>{len(str(num_epochs))}}/{num_epochs} | Train Loss: {h['train_loss']:.4f} (objective) | "
+            f"Recon + KL, same on both sides: train {side('train')}, val {side('val')} | {times}")
+
+# %% ../../nbs/03_trainer.ipynb #fe6599a2
+def _bar_comment(parts:list, prefix:str, total:int, columns:int) -> str:
+    "The most of `parts` (in order of importance) that fits a console bar of `total` steps in `columns`."
+    fixed = len(f"{prefix} || 100.00% [{total}/{total} 0:00:00<0:00:00 ]")
+    kept = []
+    for part in parts:
+        if fixed + len(' | '.join(kept + [part])) > columns: break
+        kept.append(part)
+    return ' | '.join(kept)
+
+# %% ../../nbs/03_trainer.ipynb #b7024672
 class ProgressCB(Callback):
-    "A progress bar with the running loss, and a summary line every `print_every` epochs."
+    "A progress bar with the running loss, elapsed time and the run's ETA, and a summary line every `print_every` epochs."
     order = 20
     def __init__(self, print_every:int=1, bar:bool=True): self.print_every, self.bar = print_every, bar
     def before_fit(self, t):
-        self.first, self.mb = t.epoch, None
+        self.first, self.mb, self.fit_start = t.epoch, None, time.perf_counter()
         if self.bar and t.epoch < t.num_epochs:   # fastprogress is imported only when a bar is shown
             from fastprogress.fastprogress import master_bar
             self.mb = master_bar(range(t.epoch, t.num_epochs))
             self.mb.on_iter_begin(); self.mb.update(0)
     def before_epoch(self, t): self.start = time.perf_counter()
+    def times(self, t, done:float) -> tuple[float, float]:
+        "(seconds since `fit` began, estimated seconds left) after `done` epochs of this call."
+        elapsed = time.perf_counter() - self.fit_start
+        return elapsed, estimate_remaining(elapsed, done, t.num_epochs - self.first - done)
     def before_pass(self, t):
         if self.mb is None: return
         from fastprogress.fastprogress import progress_bar
         t.dl = self.pb = progress_bar(t.dl, parent=self.mb)
-        self.pb.comment = 'train' if t.training else 'valid'
+        if getattr(self.pb, 'cols', None) is not None: self.pb.cols, self.pb.length = self.pb.cols - 1, self.pb.length - 1   # (never the last column)
+        self.comment(t, ['train' if t.training else 'valid'])
     def after_batch(self, t):
-        if self.mb is not None and t.training and t.batch_index % 10 == 0 and math.isfinite(t.running_loss):
-            self.pb.comment = f'loss {t.running_loss:.2f}'
+        if self.mb is None or not t.training or t.batch_index % 10 or not math.isfinite(t.running_loss): return
+        elapsed, eta = self.times(t, t.epoch - self.first + (t.batch_index + 1) / max(1, self.pb.total or 1))
+        self.comment(t, [f'loss {t.running_loss:.2f}', f'elapsed {format_duration(elapsed)}', f'ETA {format_duration(eta)}'])
+    def comment(self, t, parts:list):
+        "Set the bar's comment; in a terminal, only what fits its width."
+        if getattr(self.pb, 'cols', None) is not None: self.pb.comment = _bar_comment(parts, self.pb.prefix, self.pb.total or 0, self.pb.cols)
+        else: self.pb.comment = ' | '.join(parts)
     def after_epoch(self, t):
         if self.mb is not None: self.mb.update(t.epoch - self.first)
         if t.epoch % self.print_every == 0 or t.epoch == t.num_epochs:
-            line = format_epoch(t.epoch, t.num_epochs, t.history, time.perf_counter() - self.start)
+            line = format_epoch(t.epoch, t.num_epochs, t.history, time.perf_counter() - self.start, *self.times(t, t.epoch - self.first))
             self.mb.write(line) if self.mb is not None else print(line)
     def after_fit(self, t):
         if self.mb is not None: self.mb.on_iter_end()
@@ -587,3 +629,23 @@ def train_variational_autoencoder(
         with _signals_to(signal.SIG_IGN): stop = _interrupted(trainer, model, checkpoint_dir, e, on_interrupt == 'return')
         if on_interrupt == 'raise': raise stop from None
     return trainer.history
+
+# %% ../../nbs/03_trainer.ipynb #44a0d8a0
+def _listing(p:Path) -> str:
+    "A file's name, or a folder's name with how many files it holds."
+    if not p.is_dir(): return p.name
+    n = sum(1 for q in p.iterdir() if not q.name.startswith('.'))
+    return f"{p.name}/ ({n} file{'s' * (n != 1)})"
+
+def closing_lines(out:str|Path,            # The run folder that `ebird-vae train` wrote
+                  seconds:float|None=None, # The run's wall-clock time (None: not shown)
+                 ) -> list[str]:
+    "The lines that end a training run: its time, the files in `out` and the command to run next."
+    import shlex
+    out = Path(out)
+    files = ', '.join(_listing(p) for p in sorted(out.iterdir()) if not p.name.startswith('.'))
+    took = f" in {format_duration(seconds)}" if seconds is not None else ''
+    model = out/'final_model.pt'
+    nxt = (f"Next, embed the checklists: ebird-vae embed {shlex.quote(str(model))} --output {shlex.quote(str(out/'embeddings.parquet'))}"
+           if model.exists() else f"No final_model.pt in {out}/: the run did not complete; resume it to finish.")
+    return [f"Finished{took}. Files in {out}/: {files}.", nxt]

@@ -28,7 +28,7 @@ from torch import nn
 __all__ = ['DEVICE_TYPES', 'FORMAT_VERSION', 'get_device', 'check_device', 'set_seed', 'get_rng_state', 'set_rng_state',
            'add_noise', 'mask_species', 'count_parameters', 'print_model_summary', 'CheckpointError', 'atomic_write',
            'tensors_sha256', 'Checkpoint', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint',
-           'model_from_checkpoint', 'plot_training_curves']
+           'model_from_checkpoint', 'elbo_losses', 'plot_training_curves']
 
 # %% ../../nbs/02_training_utils.ipynb #a19d1026
 def get_device(prefer_cuda:bool=True # Try CUDA before Apple's MPS (False: MPS first)
@@ -432,22 +432,32 @@ def model_from_checkpoint(checkpoint:str|Path|dict|Checkpoint, # A `.pt` file, a
     model.load_state_dict(checkpoint.model_state_dict)
     return model.to(device).eval()
 
-# %% ../../nbs/02_training_utils.ipynb #9731d066
+# %% ../../nbs/02_training_utils.ipynb #7e7e8cc1
+def elbo_losses(history:dict # Training history from `train_variational_autoencoder`
+               ) -> dict:
+    "Reconstruction + KL (the negative ELBO) per epoch for `train` and `val`: the same quantity on both sides."
+    return {s: [r + k for r, k in zip(history[f'{s}_recon_loss'], history[f'{s}_kl_loss'])] for s in ('train', 'val')}
+
+# %% ../../nbs/02_training_utils.ipynb #929c4049
 def plot_training_curves(history:dict,              # Training history from `train_variational_autoencoder`
                          filepath:str|Path|None=None, # Save the figure here (PNG) if given
                          dpi:int=150,                 # Resolution of the saved figure
                         ):
-    "Plot total, reconstruction and KL losses per epoch, train vs validation; return the figure."
+    "Plot reconstruction + KL, its two parts (train vs validation, like with like) and the training objective; return the figure."
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig, axes = plt.subplots(1, 4, figsize=(19, 4.2))
     epochs = range(1, len(history['train_loss']) + 1)
-    for ax, key, title, ylabel in zip(axes, ['loss', 'recon_loss', 'kl_loss'],
-                                      ['Total Loss', 'Reconstruction Loss (BCE)', 'KL Divergence'],
-                                      ['Total Loss', 'Reconstruction Loss', 'KL Divergence']):
-        ax.plot(epochs, history[f'train_{key}'], label='Train')
-        ax.plot(epochs, history[f'val_{key}'], label='Val')
-        ax.set(xlabel='Epoch', ylabel=ylabel, title=title)
-        ax.legend()
+    elbo = elbo_losses(history)
+    panels = [(elbo['train'], elbo['val'], 'Reconstruction + KL (negative ELBO)'),
+              (history['train_recon_loss'], history['val_recon_loss'], 'Reconstruction loss'),
+              (history['train_kl_loss'], history['val_kl_loss'], 'KL divergence')]
+    for ax, (train, val, title) in zip(axes, panels):
+        ax.plot(epochs, train, label='Train (corrupted inputs)'); ax.plot(epochs, val, label='Validation')
+        ax.set(xlabel='Epoch', ylabel='nats per checklist', title=title); ax.legend()
+    axes[3].plot(epochs, history['train_loss'], color='C2', label='Train: recon + beta x KL (free bits)')
+    axes[3].set(xlabel='Epoch', ylabel='nats per checklist', title='Training objective (train only)'); axes[3].legend()
+    fig.suptitle('Train and validation compared on the same quantity, reconstruction + KL; the objective the optimiser '
+                 'minimises is shown apart (right)')
     fig.tight_layout()
     if filepath is not None:
         Path(filepath).parent.mkdir(parents=True, exist_ok=True)
