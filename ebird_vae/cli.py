@@ -16,6 +16,7 @@ import re
 import shlex
 import shutil
 import sys
+import time
 import traceback
 import typing
 from dataclasses import fields
@@ -232,10 +233,10 @@ def _run(o:dict, cfg, cleaning:dict, device, out:Path, resume:Path|None):
 def _train_and_write(o, cfg, cleaning, device, out, resume, vae, aside):
     "Train `vae` (`aside`: a previous run to discard once this one has saved an epoch), write the outputs, report."
     from ebird_vae.model import write_run_files
-    from ebird_vae.training import TrainingInterrupted
+    from ebird_vae.training import TrainingInterrupted, closing_lines
     run = dict({k: v for k, v in o.items() if k != 'config'}, **dict(cfg), cleaning=cleaning, data=vae.data['file'])
     print(f"Training ({o['preset']} preset) for {cfg.epochs} epochs on {device} ...")
-    stop = None
+    stop, started = None, time.perf_counter()
     try: history = vae.train(resume=resume, device=device, progress=o['progress'], checkpoint_dir=out/'checkpoints',
                              final_model=out/'final_model.pt', metadata={'preset': o['preset'], 'run': run},
                              callbacks=[_discard_when_saved(aside)], on_interrupt='raise')
@@ -244,13 +245,14 @@ def _train_and_write(o, cfg, cleaning, device, out, resume, vae, aside):
     if aside and n_done: shutil.rmtree(aside.pop(), ignore_errors=True)   # (an interrupted run that saved a completed epoch)
     write_run_files(out, dict(run, epochs_completed=n_done, n_checklists=len(vae.matrix), n_species=len(vae.species),
                               n_train=len(train_ds), n_val=len(val_ds), device=str(device), split_info=train_ds.split_info,
-                              cleaning_report=vae.matrix.matrix.attrs.get('cleaning_report')), history, vae.species)
+                              cleaning_report=json.loads(vae.matrix.report.to_json(orient='records'))), history, vae.species)
     if stop is not None:
         print(f"Stopped by {stop.signal.name} after {n_done} of {cfg.epochs} epochs; run.json and history.json are in {out}/. "
               f"Continue with:\n  {_resume_command(o, stop.checkpoint)}", file=sys.stderr)
         raise stop
     print(f"Done: {n_done} epochs, final validation loss {history['val_loss'][-1]:.4f}. Outputs in {out}/" if n_done else
           f"No epoch was trained (already at {cfg.epochs} epochs?). Outputs in {out}/")
+    if n_done: print('\n'.join(closing_lines(out, time.perf_counter() - started)))
 
 # %% ../nbs/04_cli.ipynb #4d227a0c
 def train(

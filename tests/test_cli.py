@@ -44,6 +44,7 @@ def test_a_line_per_phase(trained):
     for phase in ['Reading and cleaning the bundled synthetic sample', 'Species matrix:', 'Split (random, seed 42):',
                   'Training (recommended preset) for 2 epochs on', 'Done: 2 epochs']:
         assert any(l.startswith(phase) for l in lines), phase
+    assert any('ebird-vae embed' in l and 'final_model.pt' in l for l in lines), 'the closing lines suggest the next command'   # (issue 20)
 
 def test_help_lists_commands_and_options():
     r = ebird_vae('--help')
