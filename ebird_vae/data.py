@@ -20,11 +20,11 @@ from .ebd import *
 __all__ = ['check_species', 'check_checklist_ids', 'check_species_matrix', 'SpeciesDataset', 'split_train_val',
            'create_dataloaders', 'read_species_matrix', 'EBirdDataError', 'EBirdDataWarning', 'load_ebird_data',
            'get_ebird_columns', 'build_species_matrix', 'create_species_matrix', 'SpeciesMatrix', 'EBirdPreprocessor',
-           'ReadInfo', 'find_ebd', 'ebd_text', 'write_text', 'EBD_COLUMNS', 'MATRIX_COLUMNS', 'COLUMN_RENAMES']
+           'ReadInfo', 'find_ebd', 'EBD_COLUMNS', 'MATRIX_COLUMNS', 'COLUMN_RENAMES']
 
 # %% ../nbs/00f_data.ipynb #179eb179
 _all_ = ['EBirdDataError', 'EBirdDataWarning', 'load_ebird_data', 'get_ebird_columns', 'build_species_matrix',
-         'create_species_matrix', 'SpeciesMatrix', 'EBirdPreprocessor', 'ReadInfo', 'find_ebd', 'ebd_text', 'write_text',
+         'create_species_matrix', 'SpeciesMatrix', 'EBirdPreprocessor', 'ReadInfo', 'find_ebd',
          'EBD_COLUMNS', 'MATRIX_COLUMNS', 'COLUMN_RENAMES']
 
 # %% ../nbs/00f_data.ipynb #06b7be6b

@@ -25,8 +25,9 @@ from .schema import EBirdDataWarning
 from .training import Checkpoint, atomic_write, check_device, model_from_checkpoint
 
 # %% auto #0
-__all__ = ['align_species', 'negative_elbo', 'importance_weighted_nll', 'Checklists', 'ChecklistEmbedder', 'save_embeddings',
-           'load_embeddings', 'nearest_checklists', 'decode_probabilities', 'training_data', 'embed_cli']
+__all__ = ['SPLIT_PARTS', 'align_species', 'negative_elbo', 'importance_weighted_nll', 'Checklists', 'ChecklistEmbedder',
+           'save_embeddings', 'load_embeddings', 'split_of', 'nearest_checklists', 'decode_probabilities',
+           'training_data', 'embed_cli']
 
 # %% ../nbs/06_inference.ipynb #0181fba6
 def align_species(data:pd.DataFrame,   # Checklists x species (any column order), values 0/1 or counts
@@ -241,6 +242,12 @@ def save_embeddings(embeddings:pd.DataFrame,      # From `ChecklistEmbedder.embe
     table.index = pd.Index(ids, name='checklist_id')
     return atomic_write(path, table.to_csv if suffix == '.csv' else table.to_parquet)
 
+def _typed(meta:pd.DataFrame) -> pd.DataFrame:
+    "The `split` column as text and `no_known_species` as bool, where a file has them (older files do not)."
+    if 'split' in meta: meta['split'] = meta['split'].astype(str)
+    if 'no_known_species' in meta: meta['no_known_species'] = meta['no_known_species'].astype(bool)
+    return meta
+
 def load_embeddings(path:str|Path, # A file written by `save_embeddings`
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     "`(embeddings, metadata)` read back from `save_embeddings` output, both indexed by checklist id (as text)."
@@ -250,11 +257,35 @@ def load_embeddings(path:str|Path, # A file written by `save_embeddings`
             index = pd.Index(f['checklist_id'].astype(str), name='checklist_id')
             Z = pd.DataFrame(f['embeddings'], index=index, columns=list(f['columns'].astype(str)))
             meta = pd.DataFrame({k[len('meta__'):]: f[k] for k in f.files if k.startswith('meta__')}, index=index)
-        return Z, meta
+        return Z, _typed(meta)
     table = pd.read_parquet(path) if path.suffix.lower() in ('.parquet', '.pq') else pd.read_csv(path, index_col=0)
     table.index = pd.Index(table.index.astype(str), name='checklist_id')
     zcols = [c for c in table.columns if str(c).startswith('z') and str(c)[1:].isdigit()]
-    return table[zcols].astype(np.float32), table.drop(columns=zcols)
+    return table[zcols].astype(np.float32), _typed(table.drop(columns=zcols))
+
+# %% ../nbs/06_inference.ipynb #e2df9448
+SPLIT_PARTS = ('train', 'validation', 'test', 'not seen in training', 'unknown')   # the values of the `split` column
+_META_COLUMNS = ['locality_id', 'latitude', 'longitude', 'county', 'county_code', 'state_code', 'observation_date']
+
+def split_of(ids,              # Checklist ids (any sequence)
+             split:dict|None,  # A checkpoint's split (`train_ids`, `val_ids`, maybe `test_ids`); None: none recorded
+            ) -> pd.Series:
+    "The part of the model's split each checklist was in: train, validation, test, 'not seen in training' (or 'unknown')."
+    ids = pd.Index(ids).astype(str)
+    part = np.full(len(ids), 'not seen in training' if split else 'unknown', dtype=object)
+    for name, key in (('train', 'train_ids'), ('validation', 'val_ids'), ('test', 'test_ids')):
+        part[ids.isin([str(i) for i in (split or {}).get(key, [])])] = name
+    return pd.Series(part, index=ids, name='split')
+
+@patch
+def checklist_metadata(self:ChecklistEmbedder,
+                       data, # As for `prepare` (pass its `Checklists` to avoid preparing twice)
+                      ) -> pd.DataFrame:
+    "What is saved beside the embeddings: place and date (for an EBD), the `split` part and the `no_known_species` flag."
+    c = self.prepare(data)
+    ck = c.checklists
+    meta = pd.DataFrame(index=c.ids) if ck is None else ck[[k for k in _META_COLUMNS if k in ck.columns]].reindex(c.ids)
+    return meta.assign(split=split_of(c.ids, self.metadata.get('split')).to_numpy(), no_known_species=~c.X.any(axis=1))
 
 # %% ../nbs/06_inference.ipynb #06c9f8f1
 def nearest_checklists(embeddings:pd.DataFrame, # Index checklist id, one row per checklist
@@ -367,8 +398,6 @@ def surprise(self:ChecklistEmbedder,
     return out
 
 # %% ../nbs/06_inference.ipynb #9ec8afd2
-_META_COLUMNS = ['locality_id', 'latitude', 'longitude', 'county', 'county_code', 'state_code', 'observation_date']
-
 def training_data(metadata:dict, # A checkpoint's metadata (`ChecklistEmbedder.metadata`)
                  ) -> Path:
     "The EBD file a model was trained on, as `ebird-vae train` records it (the bundled sample wherever it is installed)."
@@ -397,6 +426,14 @@ def _check_embed_options(data, output:str, device, batch_size) -> torch.device:
     if data is not None and not Path(data).is_file(): raise FileNotFoundError(f"The data file '{data}' is not there: check the path.")
     return check_device(device, use='--device cpu')
 
+def _split_line(meta:pd.DataFrame) -> str:
+    "What `embed` says about the split and the checklists with none of the model's species."
+    counts = meta.split.value_counts()
+    parts = ', '.join(f"{p} {counts[p]:,}" for p in SPLIT_PARTS if p in counts)
+    empty = int(meta.no_known_species.sum())
+    return (f"Column split (the checkpoint's split): {parts}. Column no_known_species: {empty:,} checklist"
+            f"{'' if empty == 1 else 's'} with none of the model's species" + (" (they share one embedding, that of an empty checklist)." if empty else "."))
+
 @call_parse
 def embed_cli(checkpoint:str,               # Model checkpoint (.pt) written by training
               data:Param("EBD file (.txt, .gz, .zip, .tar) or species matrix (.parquet, or .csv with ids first); "
@@ -412,9 +449,9 @@ def embed_cli(checkpoint:str,               # Model checkpoint (.pt) written by 
     data = data or training_data(emb.metadata)
     prepared = emb.prepare(data)
     Z = emb.embed(prepared, sample=sample, progress=sys.stdout.isatty())   # (no bar redrawn into a log file)
-    ck = prepared.checklists
-    meta = ck[[c for c in _META_COLUMNS if c in ck.columns]] if ck is not None else None
+    meta = emb.checklist_metadata(prepared)
     path = save_embeddings(Z, output, meta)
     info = prepared.alignment
     print(f"Embedded {len(Z):,} checklists into {Z.shape[1]} dimensions -> {path}"
           + (f" ({info['n_unknown']} unknown species ignored)" if info.get('n_unknown') else ''))
+    print(_split_line(meta))

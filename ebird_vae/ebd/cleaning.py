@@ -37,6 +37,7 @@ from scipy import sparse
 from .schema import *
 from .arrow import *
 from .reader import *
+from .writer import ebd_text, write_text
 
 # %% auto #0
 __all__ = ['taxon_key', 'SpeciesMatrix', 'complete_checklists', 'protocol_in', 'effort_at_most', 'dates_within', 'region_in',

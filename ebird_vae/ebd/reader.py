@@ -38,11 +38,7 @@ from .arrow import *
 from .writer import ebd_text, write_text
 
 # %% auto #0
-__all__ = ['find_ebd', 'ReadInfo', 'failed_rows', 'skip_reasons', 'iter_batches', 'get_ebird_columns', 'load_ebird_data',
-           'ebd_text', 'write_text']
-
-# %% ../../nbs/00d_reader.ipynb #2e138f35
-_all_ = ['ebd_text', 'write_text']   # (from `ebird_vae.writer`)
+__all__ = ['find_ebd', 'ReadInfo', 'failed_rows', 'skip_reasons', 'iter_batches', 'get_ebird_columns', 'load_ebird_data']
 
 # %% ../../nbs/00d_reader.ipynb #2c064030
 _DOWNLOAD_HINT = 'Download the EBD (a tab-separated .txt, or the .tar/.zip/.gz eBird ships) from https://ebird.org/data/download.'
