@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from .ebd import *
+from .ebd.writer import ebd_text, write_text   # (test fixtures: importable here by name for old code, not in `__all__`)
 
 # %% auto #0
 __all__ = ['check_species', 'check_checklist_ids', 'check_species_matrix', 'SpeciesDataset', 'split_train_val',
