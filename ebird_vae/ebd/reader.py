@@ -92,26 +92,35 @@ def _utf16(head: bytes) -> str | None:
     if zeros(even) > 0.9 and zeros(odd) < 0.1: return 'utf-16-be'
     return None
 
-class _Utf16(io.RawIOBase):
-    "UTF-8 bytes of a UTF-16 stream, transcoded as they are read (a character split between reads is finished first)."
-    def __init__(self, f, codec): self.f, self.dec, self.buf = f, codecs.getincrementaldecoder(codec)('surrogatepass'), b''
+class _Refill(io.RawIOBase):
+    "A read-only stream of the bytes `_chunk(n)` makes from `self.src` (b'' at the end), in reads of exactly `n` bytes unless at the end (Arrow's block reader relies on it)."
+    buf = b''
     def readable(self): return True
-    def _more(self, n) -> bool:
-        raw = self.f.read(n if n > 0 else -1)
-        try: text = self.dec.decode(raw, final=not raw)
-        except UnicodeDecodeError: text, self.dec = '\udcff', None   # (a last odd byte: an invalid byte, reported downstream)
-        self.buf += text.encode('utf-8', 'surrogatepass')
-        return bool(raw)
     def read(self, n=-1):
-        while self.dec is not None and (n < 0 or len(self.buf) < n) and self._more(n): pass
+        while n < 0 or len(self.buf) < n:
+            b = self._chunk(n if n > 0 else -1)
+            if not b: break
+            self.buf = self.buf + b if self.buf else b
         out, self.buf = (self.buf, b'') if n < 0 or len(self.buf) <= n else (self.buf[:n], self.buf[n:])
         return out
     def readinto(self, buf):
         data = self.read(len(buf)); buf[:len(data)] = data
         return len(data)
     def close(self):
-        if not self.closed: self.f.close()
+        if not self.closed: self.src.close()
         super().close()
+
+class _Utf16(_Refill):
+    "UTF-8 bytes of a UTF-16 stream, transcoded as they are read (a character split between reads is finished first)."
+    def __init__(self, f, codec): self.src, self.dec = f, codecs.getincrementaldecoder(codec)('surrogatepass')
+    def _chunk(self, n) -> bytes:
+        while self.dec is not None:
+            raw = self.src.read(n)
+            try: text = self.dec.decode(raw, final=not raw)
+            except UnicodeDecodeError: text, self.dec = '\udcff', None   # (a last odd byte: an invalid byte, reported downstream)
+            if not raw: self.dec = None
+            if text or not raw: return text.encode('utf-8', 'surrogatepass')
+        return b''
 
 # %% ../../nbs/00d_reader.ipynb #5062ddcc
 _GZIP = b'\x1f\x8b'
@@ -396,18 +405,17 @@ def _incomplete_char(b: bytes) -> int:
 
 
 # %% ../../nbs/00d_reader.ipynb #b6417290
-class _MarkedStream(io.RawIOBase):
+class _MarkedStream(_Refill):
     "`stream` passed through, except that a chunk that is not valid UTF-8 gets `_mark_invalid` (and `part.marked` is set once a line changed)."
     def __init__(self, stream, n_fields, part):
-        self.s, self.n, self.part = stream, n_fields, part
-        self.carry, self.buf, self.head_tabs = b'', b'', 0   # bytes held back; processed bytes not yet returned; tabs of the open line
+        self.src, self.n, self.part = stream, n_fields, part
+        self.carry, self.head_tabs = b'', 0   # bytes held back; tabs of the open line
     @property
-    def tail(self): return self.s.tail
-    def readable(self): return True
+    def tail(self): return self.src.tail
     def _chunk(self, n):
         "The next bytes to pass on (b'' at the end): a read, less a split character or an open marked line held back."
         while True:
-            b = self.s.read(n)
+            b = self.src.read(n)
             eof = not b
             if self.carry: b, self.carry = self.carry + b, b''
             if not b: return b''
@@ -423,20 +431,7 @@ class _MarkedStream(io.RawIOBase):
                 i = b.rfind(b'\n'); i = max(i, b.rfind(b'\r', i + 1))   # (the second search only scans the last line)
                 self.head_tabs = self.head_tabs + b.count(b'\t') if i < 0 else b.count(b'\t', i + 1)
                 return b
-    def read(self, n=-1):
-        "Exactly `n` bytes unless at the end (Arrow's block reader relies on it)."
-        while n < 0 or len(self.buf) < n:
-            b = self._chunk(n if n > 0 else -1)
-            if not b: break
-            self.buf = self.buf + b if self.buf else b
-        out, self.buf = (self.buf, b'') if n < 0 or len(self.buf) <= n else (self.buf[:n], self.buf[n:])
-        return out
-    def readinto(self, buf):
-        data = self.read(len(buf)); buf[:len(data)] = data
-        return len(data)
-    def close(self):
-        if not self.closed: self.s.close()
-        super().close()
+
 
 def _quiet_handler_errors():
     "Install (once) an unraisable hook that drops pyarrow's 'Exception ignored' report when it cannot decode a malformed, non-UTF-8 row for our handler (that part is re-parsed marked)."
