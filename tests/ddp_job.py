@@ -38,6 +38,8 @@ def main(argv=None):
     p.add_argument('--sleep', type=float, default=0.0)
     p.add_argument('--rank-dirs', action='store_true', help='checkpoints into OUT/rankN (to see which rank writes)')
     p.add_argument('--corruption', default='gaussian')
+    p.add_argument('--lr', type=float, default=1e-3)
+    p.add_argument('--patience', type=int, default=None)
     a = p.parse_args(argv)
     set_seed(0)
     matrix, species = checklists()
@@ -47,7 +49,7 @@ def main(argv=None):
     ckpt = os.path.join(a.out, f"rank{os.environ.get('RANK', '0')}") if a.rank_dirs else os.path.join(a.out, 'checkpoints')
     try:
         train_variational_autoencoder(model, train_loader, val_loader, num_epochs=a.epochs, checkpoint_dir=ckpt, save_every=1,
-                                      progress=False, resume=a.resume, corruption=a.corruption, keep_best=True,
+                                      progress=False, resume=a.resume, learning_rate=a.lr, early_stopping_patience=a.patience, corruption=a.corruption, keep_best=True,
                                       callbacks=[Count()] + ([Slow(a.sleep)] if a.sleep else []), on_interrupt='raise')
     except TrainingInterrupted as e: sys.exit(e.exit_code)
 

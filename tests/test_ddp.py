@@ -66,3 +66,13 @@ def test_sigterm_to_torchrun_resumes(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     one_process(tmp_path/'one', '--epochs', epochs)
     assert_same_model(tmp_path/'one'/'checkpoints'/'final_model.pt', out/'checkpoints'/'final_model.pt')
+
+def test_early_stopping_stops_every_rank(tmp_path):
+    "Every rank sees rank 0's validation losses, so all stop after the same epoch as one process does: no rank left waiting."
+    args = ['--epochs', '12', '--lr', '0.03', '--patience', '1']
+    one_process(tmp_path/'one', *args)
+    r = torchrun(tmp_path/'two', *args)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count('Early stopping after epoch 4') == 1   # said once, by rank 0
+    assert_same_model(tmp_path/'one'/'checkpoints'/'final_model.pt', tmp_path/'two'/'checkpoints'/'final_model.pt')
+    assert final(tmp_path/'two'/'checkpoints'/'final_model.pt')[2] == 4
