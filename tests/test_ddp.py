@@ -50,17 +50,17 @@ def test_two_processes_train_as_one(tmp_path):
 
 def test_sigterm_to_torchrun_resumes(tmp_path):
     "SIGTERM to the launcher stops both processes after the same batch; rank 0 saves interrupted.pt; the resumed run finishes as one uninterrupted process."
-    out, epochs = tmp_path/'two', '6'
+    out, epochs = tmp_path/'two', '4'
     launcher = [sys.executable, '-c', 'import sys; from ebird_vae.training.distributed import launch; '
                 'sys.exit(launch(2, sys.argv[1:], program=[sys.executable]))', JOB, '--out', str(out), '--epochs', epochs]
     with open(tmp_path/'err.txt', 'w') as err:
         p = subprocess.Popen(launcher + ['--sleep', '0.1'], env=ENV, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
         deadline = time.monotonic() + 60
-        while not (out/'checkpoints'/'checkpoint_epoch_2.pt').exists() and p.poll() is None and time.monotonic() < deadline: time.sleep(0.1)
+        while not (out/'checkpoints'/'checkpoint_epoch_1.pt').exists() and p.poll() is None and time.monotonic() < deadline: time.sleep(0.1)
         p.send_signal(signal.SIGTERM)
         assert p.wait(timeout=60) == 143
     stopped = torch.load(out/'checkpoints'/'interrupted.pt', weights_only=False)
-    assert 2 <= stopped['epoch'] < 6 and not (out/'checkpoints'/'final_model.pt').exists()
+    assert 1 <= stopped['epoch'] < 4 and not (out/'checkpoints'/'final_model.pt').exists()
     assert (tmp_path/'err.txt').read_text().count('Interrupted (SIGTERM)') == 1   # said once, by rank 0
     r = subprocess.run(launcher + ['--resume', str(out/'checkpoints'/'interrupted.pt')], env=ENV, timeout=120, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
