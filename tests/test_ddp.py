@@ -66,6 +66,15 @@ def test_sigterm_to_torchrun_resumes(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     one_process(tmp_path/'one', '--epochs', epochs)
     assert_same_model(tmp_path/'one'/'checkpoints'/'final_model.pt', out/'checkpoints'/'final_model.pt')
+    one_process(tmp_path/'resumed_in_one', '--epochs', epochs, '--resume', str(out/'checkpoints'/'interrupted.pt'))   # any number of processes resumes
+    assert_same_model(tmp_path/'one'/'checkpoints'/'final_model.pt', tmp_path/'resumed_in_one'/'checkpoints'/'final_model.pt')
+
+def test_input_dropout_draws_as_one_process(tmp_path):
+    "Input dropout's random mask is drawn for the whole global batch in each process: 2 processes still train as one."
+    one_process(tmp_path/'one', '--epochs', '2', '--corruption', 'dropout')
+    r = torchrun(tmp_path/'two', '--epochs', '2', '--corruption', 'dropout')
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert_same_model(tmp_path/'one'/'checkpoints'/'final_model.pt', tmp_path/'two'/'checkpoints'/'final_model.pt')
 
 def test_early_stopping_stops_every_rank(tmp_path):
     "Every rank sees rank 0's validation losses, so all stop after the same epoch as one process does: no rank left waiting."
