@@ -74,6 +74,7 @@ def test_input_dropout_draws_as_one_process(tmp_path):
     one_process(tmp_path/'one', '--epochs', '2', '--corruption', 'dropout')
     r = torchrun(tmp_path/'two', '--epochs', '2', '--corruption', 'dropout')
     assert r.returncode == 0, r.stderr[-3000:]
+    assert 'rank 0: 172 training rows' in r.stderr and 'rank 1: 188 training rows' in r.stderr   # each its share, 2 epochs
     assert_same_model(tmp_path/'one'/'checkpoints'/'final_model.pt', tmp_path/'two'/'checkpoints'/'final_model.pt')
 
 def test_early_stopping_stops_every_rank(tmp_path):
