@@ -24,6 +24,7 @@ from dataclasses import asdict, fields
 
 from ..models import vae_loss
 from ..presets import TrainConfig, API_NAMES
+from .distributed import is_distributed, is_rank_zero, data_parallel
 from .utils import (add_noise, mask_species, get_rng_state, set_rng_state, save_checkpoint, check_device,
                                       CheckpointError, Checkpoint, _check_shapes)
 
@@ -72,6 +73,7 @@ class Trainer:
         self.autocast = contextlib.nullcontext  # `MixedPrecisionCB` swaps in `torch.autocast`
         self.finished, self.last_checkpoint = False, None   # (a completed `fit`; the last file `save` wrote)
         self.interrupt = None   # a signal received, acted on at the next batch (`stop_if_interrupted`)
+        self.net, self.writes = model, is_rank_zero()   # (what batches go through: `DistributedCB` swaps in DDP; only rank 0 writes)
         self.snapshot = self.state()
 
     def callback(self, event:str):
@@ -109,7 +111,7 @@ class Trainer:
     def _one_pass(self, loader, training:bool) -> tuple[float, float, float]:
         "One pass over `loader`; per-checklist averages of (total, reconstruction, KL)."
         self.training, self.dl = training, loader
-        self.model.train(training)
+        self.net.train(training)
         self.sums, self.n_seen, pending = [0.0, 0.0, 0.0], 0, []
         beta = self.beta if training else 1.0
         self.callback('before_pass')
@@ -117,7 +119,7 @@ class Trainer:
             for self.batch_index, batch in enumerate(self.dl):
                 self.xb = self.inputs = self._to_device(batch)
                 self.callback('before_batch')
-                with self.autocast(): preds = self.model(self.inputs, logits=True)
+                with self.autocast(): preds = self.net(self.inputs, logits=True)
                 logits, mean, log_variance = (p.float() for p in preds)  # the loss in float32 (a no-op unless autocast)
                 self.loss, rec, kl = vae_loss(logits, self.xb, mean, log_variance, beta, self.likelihood,
                                               self.free_bits if training else 0.0)
@@ -179,7 +181,8 @@ class Trainer:
         self.snapshot = self.state()
 
     def save(self, filepath:str|Path, state:dict|None=None) -> Path:
-        "Write a resumable checkpoint of `state` (default: the current state) to `filepath`."
+        "Write a resumable checkpoint of `state` (default: the current state) to `filepath`; None on a rank other than 0, which writes nothing."
+        if not self.writes: return None
         state = state or self.state(copied=False)  # written to disk at once: no copy needed
         history = state['history']
         last = lambda k: history[k][-1] if history[k] else float('nan')
@@ -289,7 +292,7 @@ class LRSchedulerCB(Callback):
 # %% ../../nbs/03_trainer.ipynb #4226c3b0
 class CheckpointCB(Callback):
     "Write `checkpoint_epoch_{N}.pt` into `checkpoint_dir` every `save_every` epochs, keeping the newest `keep_last` (None or 0: all)."
-    order = 30
+    order, rank_zero_only = 30, True
     def __init__(self, checkpoint_dir, save_every:int=10, keep_last:int|None=None):
         self.dir, self.save_every, self.keep_last = Path(checkpoint_dir), save_every, keep_last
     def after_epoch(self, t):
@@ -302,7 +305,7 @@ class CheckpointCB(Callback):
 
 class BestModelCB(Callback):
     "Keep the model with the lowest validation loss as `best_model.pt`."
-    order = 31
+    order, rank_zero_only = 31, True
     def __init__(self, checkpoint_dir): self.dir, self.best, self.best_epoch = Path(checkpoint_dir), math.inf, 0
     def after_epoch(self, t):
         if t.history['val_loss'][-1] < self.best:
@@ -313,7 +316,7 @@ class BestModelCB(Callback):
 
 class FinalModelCB(Callback):
     "Write the trained model, with everything a resume or `ebird-vae embed` needs, to `path` when training completes."
-    order = 35
+    order, rank_zero_only = 35, True
     def __init__(self, path): self.path = Path(path)
     def after_fit(self, t):
         if t.finished and t.epoch > 0: t.save(self.path)
@@ -328,7 +331,7 @@ class EarlyStoppingCB(Callback):
         if v < self.best - self.min_delta: self.best, self.wait = v, 0
         else: self.wait += 1
         if self.wait >= self.patience:
-            print(f"Early stopping after epoch {t.epoch}: no improvement in validation loss for {self.patience} epochs "
+            if t.writes: print(f"Early stopping after epoch {t.epoch}: no improvement in validation loss for {self.patience} epochs "
                   f"(best {self.best:.4f}).")
             raise CancelFitException()
     def state_dict(self): return {'best': self.best, 'wait': self.wait}
@@ -376,7 +379,7 @@ def _bar_comment(parts:list, prefix:str, total:int, columns:int) -> str:
 # %% ../../nbs/03_trainer.ipynb #b7024672
 class ProgressCB(Callback):
     "A progress bar with the running loss, elapsed time and the run's ETA, and a summary line every `print_every` epochs."
-    order = 20
+    order, rank_zero_only = 20, True
     def __init__(self, print_every:int=1, bar:bool=True): self.print_every, self.bar = print_every, bar
     def before_fit(self, t):
         self.first, self.mb, self.fit_start = t.epoch, None, time.perf_counter()
@@ -520,7 +523,7 @@ def _interrupted(trainer:Trainer, model:nn.Module, checkpoint_dir, e:KeyboardInt
         stop.checkpoint = trainer.save(Path(checkpoint_dir)/'interrupted.pt', trainer.snapshot)
         where = f" Saved a resumable checkpoint to '{stop.checkpoint}': resume later with `resume='{stop.checkpoint}'`."
     again = '' if checkpoint_dir is not None or not returns else " Give a `checkpoint_dir` to make a run resumable."
-    print(f"\nInterrupted ({stop.signal.name}) during epoch {trainer.epoch + 1}. The model holds the weights after epoch "
+    if trainer.writes: print(f"\nInterrupted ({stop.signal.name}) during epoch {trainer.epoch + 1}. The model holds the weights after epoch "
           f"{trainer.epoch}.{where}{again}", file=sys.stderr)
     return stop
 
@@ -609,17 +612,19 @@ def train_variational_autoencoder(
     o = dict(locals())
     cfg = run_config(o, model, train_loader)
     device = _check_arguments(cfg, o)
+    cbs = _callbacks(cfg, o)
+    if is_distributed(): device, train_loader, val_loader, cbs = data_parallel(device, train_loader, val_loader, cbs)
     ck = _resume_from(resume, device)
     model.to(device)
     meta = _run_metadata(cfg, o, train_loader, val_loader)
-    trainer = Trainer(model, train_loader, val_loader, _make_optimizer(model, learning_rate), device, _callbacks(cfg, o), beta=beta,
+    trainer = Trainer(model, train_loader, val_loader, _make_optimizer(model, learning_rate), device, cbs, beta=beta,
                       free_bits=free_bits, metadata=meta)
     if ck is not None:
         check_resume(ck, model, cfg, meta)
         trainer.restore(_state_of(ck))
         trainer.last_checkpoint = Path(ck.source.strip("'")) if not isinstance(resume, Checkpoint) else None
-        print(f"Resuming after epoch {trainer.epoch} (from {ck.source}); training to epoch {num_epochs}.")
-        if trainer.epoch >= num_epochs: print(f"Already trained for {trainer.epoch} epochs; nothing to do.")
+        if trainer.writes: print(f"Resuming after epoch {trainer.epoch} (from {ck.source}); training to epoch {num_epochs}.")
+        if trainer.epoch >= num_epochs and trainer.writes: print(f"Already trained for {trainer.epoch} epochs; nothing to do.")
     try:
         with _signals_to(_on_signal(trainer)): trainer.fit(num_epochs)
     except NonFiniteLossError:
