@@ -401,7 +401,7 @@ def surprise(self:ChecklistEmbedder,
 def training_data(metadata:dict, # A checkpoint's metadata (`ChecklistEmbedder.metadata`)
                  ) -> Path:
     "The EBD file a model was trained on, as `ebird-vae train` records it (the bundled sample wherever it is installed)."
-    from ebird_vae.synthetic import sample_path
+    from ebird_vae.ebd.sample import sample_path
     recorded = (metadata.get('run') or {}).get('data')
     if recorded is None:
         raise ValueError("No data file given, and the checkpoint does not record the file it was trained on: pass the EBD file.")

@@ -96,7 +96,7 @@ def from_ebd(cls:EBirdVAE,
               **options,            # Cleaning options (`build_species_matrix`'s) and overrides of the configuration's fields
              ) -> EBirdVAE:
     "Clean `data` (the preprocessor is kept), split it as `config` says and build the network, untrained."
-    from ebird_vae.synthetic import sample_path
+    from ebird_vae.ebd.sample import sample_path
     names = set(TrainConfig().keys())
     cfg, name = _config(config, {k: v for k, v in options.items() if k in names})
     set_seed(cfg.seed)
@@ -111,7 +111,7 @@ def from_ebd(cls:EBirdVAE,
 # %% ../nbs/05_model.ipynb #f467b355
 def _describe(data) -> str:
     "How a run's data are named in messages."
-    from ebird_vae.synthetic import sample_path
+    from ebird_vae.ebd.sample import sample_path
     if data is None: return f"the bundled synthetic sample ({sample_path().name})"
     return f"{len(data):,} EBD rows" if isinstance(data, pd.DataFrame) else str(data)
 

@@ -9,7 +9,7 @@ import torch
 
 from ebird_vae.cli import main
 from ebird_vae.presets import PRESETS
-from ebird_vae.synthetic import sample_path
+from ebird_vae.ebd.sample import sample_path
 
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1'}   # (one thread: quicker on a shared machine, and runs compare bit for bit)
 SMALL = ['--nrows', 20000, '--hidden-dim', 32, '--latent-dim', 4]   # a small model on the first rows of the sample: seconds

@@ -11,7 +11,7 @@ from ebird_vae.cli import main
 from ebird_vae.data import build_species_matrix, load_ebird_data
 from ebird_vae.model import EBirdVAE
 from ebird_vae.presets import preset
-from ebird_vae.synthetic import sample_path
+from ebird_vae.ebd.sample import sample_path
 from ebird_vae.training import Checkpoint
 
 TINY = dict(epochs=2, hidden_dim=32, latent_dim=4, batch_size=64, keep_last=2)   # (keep_last: `ebird-vae train`'s default)
