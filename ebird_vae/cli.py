@@ -192,6 +192,27 @@ def _run_lock(out:Path):
     try: yield lock
     finally: lock.unlink(missing_ok=True)
 
+# %% ../nbs/04_cli.ipynb #ed9b5d06
+def _aside_pid(aside:Path) -> str: return aside.name.removeprefix('.overwritten-')
+
+def _recover_overwrite(out:Path):
+    "Put back a previous run that a killed `--overwrite` left in `out/.overwritten-PID/`, if that run saved nothing of its own; else say what is there."
+    asides = sorted(p for p in out.glob('.overwritten-*') if p.is_dir()) if out.is_dir() else []
+    if not asides: return
+    new, old = _previous_run(out), [_previous_run(a) for a in asides]
+    if len(asides) == 1 and not new:
+        n = _move_run(asides[0], out)
+        _drop_if_empty(asides[0])
+        return print(f"An ebird-vae train --overwrite (process {_aside_pid(asides[0])}) was stopped before it saved an epoch: "
+                     f"the {n} files of the run it had set aside are back in {out}/")
+    where = ', '.join(f"'{a}' ({len(f)} files)" for a, f in zip(asides, old))
+    raise ValueError(
+        f"--out '{out}' holds the files of an ebird-vae train --overwrite that was stopped (process "
+        f"{', '.join(map(_aside_pid, asides))}: {len(new)} files, e.g. {new[0].relative_to(out) if new else 'none'}) and the previous "
+        f"run it had set aside, in {where}. To keep the newer run, delete {'that folder' if len(asides) == 1 else 'those folders'} "
+        f"(--resume then continues it); to keep the previous run, delete the newer run's files and move the files of "
+        f"'{asides[-1]}' back into '{out}'.")
+
 # %% ../nbs/04_cli.ipynb #d6bb7b4b
 def _resume_command(o:dict, checkpoint:Path) -> str:
     "The `ebird-vae train` command that continues this run from `checkpoint`."
@@ -283,7 +304,9 @@ def train(
     _check_writable(out)
     created = not out.exists()
     try:
-        with _run_lock(out): _run(o, cfg, cleaning, device, out, _check_out(out, resume, overwrite))
+        with _run_lock(out):
+            _recover_overwrite(out)
+            _run(o, cfg, cleaning, device, out, _check_out(out, resume, overwrite))
     finally:
         if created: _drop_if_empty(out)
 
