@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import importlib.util
 import inspect
 import json
 import math
@@ -27,7 +28,7 @@ from fastcore.docments import docments
 from fastcore.script import Param
 
 # %% auto #0
-__all__ = ['CLI_DEFAULTS', 'RUN_FILES', 'COMMANDS', 'train', 'main']
+__all__ = ['CLI_DEFAULTS', 'RUN_FILES', 'EXPORT_FORMATS', 'COMMANDS', 'train', 'export', 'main']
 
 # %% ../nbs/04_cli.ipynb #8670ba24
 def _flag(name:str) -> str: return '--' + name.replace('_', '-')
@@ -310,6 +311,58 @@ def train(
     finally:
         if created: _drop_if_empty(out)
 
+# %% ../nbs/04_cli.ipynb #159e3444
+EXPORT_FORMATS = {'.h5ad': 'h5ad', '.parquet': 'parquet', '.pq': 'parquet'}   # the formats of `ebird-vae export`, by suffix
+
+def _export_format(out:str|None, format:str|None) -> str:
+    "The format `export` writes: `--format`, else the suffix of `--out`; h5ad only where anndata is installed."
+    if out is None: raise ValueError("--out is required: the file to write, ending in .h5ad (AnnData) or .parquet.")
+    fmt = str(format).strip().lower() if format is not None else EXPORT_FORMATS.get(Path(out).suffix.lower())
+    if fmt not in ('h5ad', 'parquet'):
+        raise ValueError(f"--format must be h5ad or parquet (or left out when --out ends in .h5ad or .parquet), got "
+                         f"{format if format is not None else Path(out).suffix or out!r}.")
+    if fmt == 'h5ad' and importlib.util.find_spec('anndata') is None:
+        raise ValueError("--format h5ad needs the optional package anndata: pip install anndata (or use --format parquet).")
+    return fmt
+
+def _check_file_out(out:Path, option:str='--out'):
+    "Refuse an output file that cannot be written (a folder, or a place that is a file or not yours), before any work."
+    there = next(p for p in [out.parent, *out.parent.parents] if p.exists() or p == Path(p.anchor or '.'))
+    if out.is_dir() or not there.is_dir():
+        raise ValueError(f"{option} '{out}' cannot be written: '{out if out.is_dir() else there}' is a "
+                         f"{'folder' if out.is_dir() else 'file'}. Give a file name in a folder.")
+    if not os.access(there, os.W_OK | os.X_OK): raise ValueError(f"{option} '{out}': you may not write in '{there}'. Choose a folder you can write to.")
+
+# %% ../nbs/04_cli.ipynb #437e3a6f
+def export(
+    data:str,                             # EBD file (.txt, .gz, .zip or .tar) to clean into a species matrix
+    out:str=None,                         # The file to write: .h5ad (AnnData) or .parquet
+    format:str=None,                      # h5ad or parquet; default: from the suffix of OUT
+    min_species_observations:int=30,      # Keep species seen on at least this many checklists
+    min_checklist_species:int=1,          # Keep checklists with at least this many (kept) species
+    nrows:int=None,                       # Read only the first N rows of the file
+    protocols:str=None,                   # Protocols kept, separated by commas (e.g. Stationary,Traveling,Area), or all
+    max_duration_minutes:str=None,        # Longest checklist kept, in minutes, or none for no limit
+    max_distance_km:str=None,             # Longest distance kept, in km (Stationary counts as 0), or none for no limit
+    max_observers:str=None,               # Most observers kept, or none for no limit
+    date_range:str=None,                  # First and last observation dates kept, FIRST,LAST as YYYY-MM-DD (either may be empty)
+    region:str=None,                      # Country, state or county codes kept, separated by commas (e.g. IN-KL)
+    block_size:int=None,                  # Bytes read per block (raise it for a file with very long fields)
+):
+    "Clean an EBD file into the checklist x species matrix, as `train` does, and write it as AnnData (.h5ad) or Parquet."
+    o = dict(locals())
+    fmt, cleaning = _export_format(out, format), _cleaning_options(o)
+    _check_file_out(Path(out))
+    if not Path(data).is_file(): raise FileNotFoundError(f"The data file '{data}' is not there: check the path.")
+    from ebird_vae.data import build_species_matrix, load_ebird_data
+    from ebird_vae.training import atomic_write
+    print(f"Reading and cleaning {Path(data).name} ...")
+    sm = build_species_matrix(load_ebird_data(data, nrows=nrows) if nrows else data, min_species_observations,
+                              min_checklist_species, **cleaning)
+    atomic_write(Path(out), (lambda p: sm.to_anndata().write_h5ad(p)) if fmt == 'h5ad' else sm.to_parquet)
+    print(f"Wrote {len(sm):,} checklists x {len(sm.species):,} species ({sm.X.nnz:,} presences) as "
+          f"{'AnnData' if fmt == 'h5ad' else 'Parquet'} -> {out}")
+
 # %% ../nbs/04_cli.ipynb #5268170d
 _YES, _NO = ('true', 'yes', '1', 'on'), ('false', 'no', '0', 'off')
 
@@ -383,6 +436,7 @@ def _dashes(args:list) -> list:
 COMMANDS = {
     'train': ('ebird_vae.cli', 'train', 'Train the VAE on an EBD file (default: the bundled sample)'),
     'embed': ('ebird_vae.inference', 'embed_cli', 'Embed checklists from an EBD file or species matrix with a trained model'),
+    'export': ('ebird_vae.cli', 'export', 'Clean an EBD file into a checklist x species matrix and write it as .h5ad or .parquet'),
     'evaluate': ('ebird_vae.evaluation', 'evaluate_cli', 'Evaluate a trained model against baselines on held-out checklists'),
 }
 
