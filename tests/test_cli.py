@@ -213,14 +213,14 @@ def test_embed_and_evaluate(trained, tmp_path):
     assert '100.00%' not in r.stdout + r.stderr   # no progress bar into captured output
     emb = pd.read_parquet(tmp_path/'emb.parquet')
     assert len(emb) > 1000 and sum(c.startswith('z') for c in emb.columns) == 16
-    # each checklist's part of the training split, and the checklists with none of the model's species, flagged and counted
+    # each checklist's part of the training split; the file cleaned as in training (its min_checklist_species too), so the
+    # checklists with none of the model's species are left out as the fit left them out, and every one is train or validation
     run = json.loads((out/'run.json').read_text())
     counts = emb.split.value_counts()
     assert counts['train'] == run['n_train'] and counts['validation'] == run['n_val'], counts
-    assert set(counts.index) <= {'train', 'validation', 'not seen in training'}
-    empty = int(emb.no_known_species.sum())
-    assert empty == counts.get('not seen in training', 0) == len(emb) - run['n_train'] - run['n_val'] > 0
-    assert f"no_known_species: {empty:,} checklist" in r.stdout and f"train {run['n_train']:,}" in r.stdout, r.stdout
+    assert set(counts.index) == {'train', 'validation'} and len(emb) == run['n_train'] + run['n_val']
+    assert not emb.no_known_species.any()
+    assert "no_known_species: 0 checklists" in r.stdout and f"train {run['n_train']:,}" in r.stdout, r.stdout
     r = ebird_vae('embed', out/'final_model.pt', '--output', tmp_path/'default.parquet', '--no-sample')   # data: the training file
     assert r.returncode == 0, r.stderr
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path/'default.parquet'), emb)
