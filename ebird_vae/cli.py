@@ -28,7 +28,7 @@ from fastcore.docments import docments
 from fastcore.script import Param
 
 # %% auto #0
-__all__ = ['CLI_DEFAULTS', 'RUN_FILES', 'EXPORT_FORMATS', 'COMMANDS', 'train', 'export', 'main']
+__all__ = ['CLI_DEFAULTS', 'RUN_FILES', 'EXPORT_FORMATS', 'CLEANING_OPTIONS', 'COMMANDS', 'train', 'export', 'main']
 
 # %% ../nbs/04_cli.ipynb #8670ba24
 def _flag(name:str) -> str: return '--' + name.replace('_', '-')
@@ -334,31 +334,31 @@ def _check_file_out(out:Path, option:str='--out'):
     if not os.access(there, os.W_OK | os.X_OK): raise ValueError(f"{option} '{out}': you may not write in '{there}'. Choose a folder you can write to.")
 
 # %% ../nbs/04_cli.ipynb #437e3a6f
+CLEANING_OPTIONS = ('min_species_observations', 'min_checklist_species', 'nrows', 'protocols', 'max_duration_minutes',
+                    'max_distance_km', 'max_observers', 'date_range', 'region', 'block_size')   # `train`'s options that clean the EBD
+
+def _train_cleaning(given:dict) -> dict:
+    "The cleaning options of `train` (`CLEANING_OPTIONS`), its defaults where `given` does not set them."
+    bad, sig = sorted(set(given) - set(CLEANING_OPTIONS)), inspect.signature(train).parameters
+    if bad: raise TypeError(f"unknown option(s) {bad}: the cleaning options are {', '.join(CLEANING_OPTIONS)}")
+    return {k: given.get(k, sig[k].default) for k in CLEANING_OPTIONS}
+
 def export(
-    data:str,                             # EBD file (.txt, .gz, .zip or .tar) to clean into a species matrix
-    out:str=None,                         # The file to write: .h5ad (AnnData) or .parquet
-    format:str=None,                      # h5ad or parquet; default: from the suffix of OUT
-    min_species_observations:int=30,      # Keep species seen on at least this many checklists
-    min_checklist_species:int=1,          # Keep checklists with at least this many (kept) species
-    nrows:int=None,                       # Read only the first N rows of the file
-    protocols:str=None,                   # Protocols kept, separated by commas (e.g. Stationary,Traveling,Area), or all
-    max_duration_minutes:str=None,        # Longest checklist kept, in minutes, or none for no limit
-    max_distance_km:str=None,             # Longest distance kept, in km (Stationary counts as 0), or none for no limit
-    max_observers:str=None,               # Most observers kept, or none for no limit
-    date_range:str=None,                  # First and last observation dates kept, FIRST,LAST as YYYY-MM-DD (either may be empty)
-    region:str=None,                      # Country, state or county codes kept, separated by commas (e.g. IN-KL)
-    block_size:int=None,                  # Bytes read per block (raise it for a file with very long fields)
+    data:str,        # EBD file (.txt, .gz, .zip or .tar) to clean into a species matrix
+    out:str=None,    # The file to write: .h5ad (AnnData) or .parquet
+    format:str=None, # h5ad or parquet; default: from the suffix of OUT
+    **cleaning,      # `train`'s cleaning options (`CLEANING_OPTIONS`), with its defaults
 ):
     "Clean an EBD file into the checklist x species matrix, as `train` does, and write it as AnnData (.h5ad) or Parquet."
-    o = dict(locals())
+    o = dict(data=data, out=out, format=format, **_train_cleaning(cleaning))
     fmt, cleaning = _export_format(out, format), _cleaning_options(o)
     _check_file_out(Path(out))
     if not Path(data).is_file(): raise FileNotFoundError(f"The data file '{data}' is not there: check the path.")
     from ebird_vae.data import build_species_matrix, load_ebird_data
     from ebird_vae.training import atomic_write
     print(f"Reading and cleaning {Path(data).name} ...")
-    sm = build_species_matrix(load_ebird_data(data, nrows=nrows) if nrows else data, min_species_observations,
-                              min_checklist_species, **cleaning)
+    sm = build_species_matrix(load_ebird_data(data, nrows=o['nrows']) if o['nrows'] else data, o['min_species_observations'],
+                              o['min_checklist_species'], **cleaning)
     atomic_write(Path(out), (lambda p: sm.to_anndata().write_h5ad(p)) if fmt == 'h5ad' else sm.to_parquet)
     print(f"Wrote {len(sm):,} checklists x {len(sm.species):,} species ({sm.X.nnz:,} presences) as "
           f"{'AnnData' if fmt == 'h5ad' else 'Parquet'} -> {out}")
@@ -414,12 +414,17 @@ def _add_config_options(p:argparse.ArgumentParser):
         else: p.add_argument(_flag(f.name), dest=f.name, type=_plain_type(types[f.name]), default=None, help=help,
                              metavar=f.name.upper())
 
+def _add_cleaning_options(p:argparse.ArgumentParser):
+    "`train`'s cleaning options, as `train` documents them (for `export`'s `**cleaning`)."
+    docs = docments(train, full=True, returns=False, eval_str=True)
+    for name in CLEANING_OPTIONS: _add_option(p, name, docs[name])
+
 def _parser(func, prog:str) -> argparse.ArgumentParser:
-    "An argument parser for `func`, from its signature and documented parameters (`**config`: the fields of `TrainConfig`)."
+    "An argument parser for `func`, from its signature and documented parameters (`**config`: the fields of `TrainConfig`; `**cleaning`: `train`'s cleaning options)."
     p = argparse.ArgumentParser(prog=prog, description=func.__doc__)
     kinds = {k: v.kind for k, v in inspect.signature(func).parameters.items()}
     for name, d in docments(func, full=True, returns=False, eval_str=True).items():
-        if kinds.get(name) == inspect.Parameter.VAR_KEYWORD: _add_config_options(p)
+        if kinds.get(name) == inspect.Parameter.VAR_KEYWORD: _add_config_options(p) if name == 'config' else _add_cleaning_options(p)
         elif name in kinds: _add_option(p, name, d)
     return p
 
