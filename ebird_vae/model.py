@@ -287,6 +287,13 @@ def _own_data(self:EBirdVAE):
                       for ds in self.datasets]).sort_index()
 
 @patch
+def _own_checklists(self:EBirdVAE):
+    "What `embed()` embeds: the model's own checklists, sorted by id, as its `SpeciesMatrix` (kept sparse) where it holds one."
+    if self.matrix is None or self.datasets is None: return self._own_data()
+    order = np.argsort(self.matrix.checklists.index.to_numpy(), kind='stable')
+    return replace(self.matrix, X=self.matrix.X[order], checklists=self.matrix.checklists.iloc[order])
+
+@patch
 def embed(self:EBirdVAE,
            data=None,            # EBD path or rows, `SpeciesMatrix`, or checklists x species DataFrame; None: the model's own data
            device='cpu',         # Where to run the model
@@ -295,7 +302,7 @@ def embed(self:EBirdVAE,
            progress:bool|None=None, # Progress bar (None: when there are more than 20 batches)
           ) -> pd.DataFrame:
     "The posterior-mean (or sampled) embedding of each checklist: columns z0.., indexed by checklist id."
-    data = self._own_data() if data is None else _check_data(data)
+    data = self._own_checklists() if data is None else _check_data(data)
     return self.embedder(device, batch_size).embed(data, sample=sample, progress=progress)
 
 # %% ../nbs/05_model.ipynb #91b8ab81

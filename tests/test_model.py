@@ -110,6 +110,17 @@ def test_cli_embed_goes_through_the_model_object(trained, tmp_path, capsys):
     b = pd.read_csv(tmp_path/'b.csv', index_col=0)
     np.testing.assert_allclose(b[mine.columns].to_numpy(), mine.loc[b.index.astype(str)].to_numpy(), atol=1e-5)
 
+def test_embedding_its_own_data_stays_sparse(trained, monkeypatch):
+    "Issue 22: `embed()` of the model's own checklists works from its sparse matrix, never the whole matrix dense."
+    from ebird_vae.data import SpeciesDataset, SpeciesMatrix
+    vae, _ = trained
+    want = vae.embed(vae.matrix.matrix.sort_index())                       # (through the dense DataFrame)
+    for cls, name in ((SpeciesDataset, 'data'), (SpeciesMatrix, 'matrix')):
+        monkeypatch.setattr(cls, name, property(lambda self: pytest.fail('the whole matrix was made dense')))
+    got = vae.embed()
+    pd.testing.assert_frame_equal(got, want)
+    assert got.index.is_monotonic_increasing and len(got) == sum(map(len, vae.datasets))
+
 def test_cli_evaluate_reads_a_saved_model(trained, tmp_path, capsys):
     "`ebird-vae evaluate` on the folder `save` wrote: the training file and its held-out checklists, from the checkpoint."
     vae, out = trained
