@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import importlib.util
 import inspect
 import json
 import math
@@ -27,7 +28,7 @@ from fastcore.docments import docments
 from fastcore.script import Param
 
 # %% auto #0
-__all__ = ['CLI_DEFAULTS', 'RUN_FILES', 'COMMANDS', 'train', 'main']
+__all__ = ['CLI_DEFAULTS', 'RUN_FILES', 'EXPORT_FORMATS', 'CLEANING_OPTIONS', 'COMMANDS', 'train', 'export', 'main']
 
 # %% ../nbs/04_cli.ipynb #8670ba24
 def _flag(name:str) -> str: return '--' + name.replace('_', '-')
@@ -192,6 +193,27 @@ def _run_lock(out:Path):
     try: yield lock
     finally: lock.unlink(missing_ok=True)
 
+# %% ../nbs/04_cli.ipynb #ed9b5d06
+def _aside_pid(aside:Path) -> str: return aside.name.removeprefix('.overwritten-')
+
+def _recover_overwrite(out:Path):
+    "Put back a previous run that a killed `--overwrite` left in `out/.overwritten-PID/`, if that run saved nothing of its own; else say what is there."
+    asides = sorted(p for p in out.glob('.overwritten-*') if p.is_dir()) if out.is_dir() else []
+    if not asides: return
+    new, old = _previous_run(out), [_previous_run(a) for a in asides]
+    if len(asides) == 1 and not new:
+        n = _move_run(asides[0], out)
+        _drop_if_empty(asides[0])
+        return print(f"An ebird-vae train --overwrite (process {_aside_pid(asides[0])}) was stopped before it saved an epoch: "
+                     f"the {n} files of the run it had set aside are back in {out}/")
+    where = ', '.join(f"'{a}' ({len(f)} files)" for a, f in zip(asides, old))
+    raise ValueError(
+        f"--out '{out}' holds the files of an ebird-vae train --overwrite that was stopped (process "
+        f"{', '.join(map(_aside_pid, asides))}: {len(new)} files, e.g. {new[0].relative_to(out) if new else 'none'}) and the previous "
+        f"run it had set aside, in {where}. To keep the newer run, delete {'that folder' if len(asides) == 1 else 'those folders'} "
+        f"(--resume then continues it); to keep the previous run, delete the newer run's files and move the files of "
+        f"'{asides[-1]}' back into '{out}'.")
+
 # %% ../nbs/04_cli.ipynb #d6bb7b4b
 def _resume_command(o:dict, checkpoint:Path) -> str:
     "The `ebird-vae train` command that continues this run from `checkpoint`."
@@ -283,9 +305,63 @@ def train(
     _check_writable(out)
     created = not out.exists()
     try:
-        with _run_lock(out): _run(o, cfg, cleaning, device, out, _check_out(out, resume, overwrite))
+        with _run_lock(out):
+            _recover_overwrite(out)
+            _run(o, cfg, cleaning, device, out, _check_out(out, resume, overwrite))
     finally:
         if created: _drop_if_empty(out)
+
+# %% ../nbs/04_cli.ipynb #159e3444
+EXPORT_FORMATS = {'.h5ad': 'h5ad', '.parquet': 'parquet', '.pq': 'parquet'}   # the formats of `ebird-vae export`, by suffix
+
+def _export_format(out:str|None, format:str|None) -> str:
+    "The format `export` writes: `--format`, else the suffix of `--out`; h5ad only where anndata is installed."
+    if out is None: raise ValueError("--out is required: the file to write, ending in .h5ad (AnnData) or .parquet.")
+    fmt = str(format).strip().lower() if format is not None else EXPORT_FORMATS.get(Path(out).suffix.lower())
+    if fmt not in ('h5ad', 'parquet'):
+        raise ValueError(f"--format must be h5ad or parquet (or left out when --out ends in .h5ad or .parquet), got "
+                         f"{format if format is not None else Path(out).suffix or out!r}.")
+    if fmt == 'h5ad' and importlib.util.find_spec('anndata') is None:
+        raise ValueError("--format h5ad needs the optional package anndata: pip install anndata (or use --format parquet).")
+    return fmt
+
+def _check_file_out(out:Path, option:str='--out'):
+    "Refuse an output file that cannot be written (a folder, or a place that is a file or not yours), before any work."
+    there = next(p for p in [out.parent, *out.parent.parents] if p.exists() or p == Path(p.anchor or '.'))
+    if out.is_dir() or not there.is_dir():
+        raise ValueError(f"{option} '{out}' cannot be written: '{out if out.is_dir() else there}' is a "
+                         f"{'folder' if out.is_dir() else 'file'}. Give a file name in a folder.")
+    if not os.access(there, os.W_OK | os.X_OK): raise ValueError(f"{option} '{out}': you may not write in '{there}'. Choose a folder you can write to.")
+
+# %% ../nbs/04_cli.ipynb #437e3a6f
+CLEANING_OPTIONS = ('min_species_observations', 'min_checklist_species', 'nrows', 'protocols', 'max_duration_minutes',
+                    'max_distance_km', 'max_observers', 'date_range', 'region', 'block_size')   # `train`'s options that clean the EBD
+
+def _train_cleaning(given:dict) -> dict:
+    "The cleaning options of `train` (`CLEANING_OPTIONS`), its defaults where `given` does not set them."
+    bad, sig = sorted(set(given) - set(CLEANING_OPTIONS)), inspect.signature(train).parameters
+    if bad: raise TypeError(f"unknown option(s) {bad}: the cleaning options are {', '.join(CLEANING_OPTIONS)}")
+    return {k: given.get(k, sig[k].default) for k in CLEANING_OPTIONS}
+
+def export(
+    data:str,        # EBD file (.txt, .gz, .zip or .tar) to clean into a species matrix
+    out:str=None,    # The file to write: .h5ad (AnnData) or .parquet
+    format:str=None, # h5ad or parquet; default: from the suffix of OUT
+    **cleaning,      # `train`'s cleaning options (`CLEANING_OPTIONS`), with its defaults
+):
+    "Clean an EBD file into the checklist x species matrix, as `train` does, and write it as AnnData (.h5ad) or Parquet."
+    o = dict(data=data, out=out, format=format, **_train_cleaning(cleaning))
+    fmt, cleaning = _export_format(out, format), _cleaning_options(o)
+    _check_file_out(Path(out))
+    if not Path(data).is_file(): raise FileNotFoundError(f"The data file '{data}' is not there: check the path.")
+    from ebird_vae.data import build_species_matrix, load_ebird_data
+    from ebird_vae.training import atomic_write
+    print(f"Reading and cleaning {Path(data).name} ...")
+    sm = build_species_matrix(load_ebird_data(data, nrows=o['nrows']) if o['nrows'] else data, o['min_species_observations'],
+                              o['min_checklist_species'], **cleaning)
+    atomic_write(Path(out), (lambda p: sm.to_anndata().write_h5ad(p)) if fmt == 'h5ad' else sm.to_parquet)
+    print(f"Wrote {len(sm):,} checklists x {len(sm.species):,} species ({sm.X.nnz:,} presences) as "
+          f"{'AnnData' if fmt == 'h5ad' else 'Parquet'} -> {out}")
 
 # %% ../nbs/04_cli.ipynb #5268170d
 _YES, _NO = ('true', 'yes', '1', 'on'), ('false', 'no', '0', 'off')
@@ -338,12 +414,17 @@ def _add_config_options(p:argparse.ArgumentParser):
         else: p.add_argument(_flag(f.name), dest=f.name, type=_plain_type(types[f.name]), default=None, help=help,
                              metavar=f.name.upper())
 
+def _add_cleaning_options(p:argparse.ArgumentParser):
+    "`train`'s cleaning options, as `train` documents them (for `export`'s `**cleaning`)."
+    docs = docments(train, full=True, returns=False, eval_str=True)
+    for name in CLEANING_OPTIONS: _add_option(p, name, docs[name])
+
 def _parser(func, prog:str) -> argparse.ArgumentParser:
-    "An argument parser for `func`, from its signature and documented parameters (`**config`: the fields of `TrainConfig`)."
+    "An argument parser for `func`, from its signature and documented parameters (`**config`: the fields of `TrainConfig`; `**cleaning`: `train`'s cleaning options)."
     p = argparse.ArgumentParser(prog=prog, description=func.__doc__)
     kinds = {k: v.kind for k, v in inspect.signature(func).parameters.items()}
     for name, d in docments(func, full=True, returns=False, eval_str=True).items():
-        if kinds.get(name) == inspect.Parameter.VAR_KEYWORD: _add_config_options(p)
+        if kinds.get(name) == inspect.Parameter.VAR_KEYWORD: _add_config_options(p) if name == 'config' else _add_cleaning_options(p)
         elif name in kinds: _add_option(p, name, d)
     return p
 
@@ -360,6 +441,7 @@ def _dashes(args:list) -> list:
 COMMANDS = {
     'train': ('ebird_vae.cli', 'train', 'Train the VAE on an EBD file (default: the bundled sample)'),
     'embed': ('ebird_vae.inference', 'embed_cli', 'Embed checklists from an EBD file or species matrix with a trained model'),
+    'export': ('ebird_vae.cli', 'export', 'Clean an EBD file into a checklist x species matrix and write it as .h5ad or .parquet'),
     'evaluate': ('ebird_vae.evaluation', 'evaluate_cli', 'Evaluate a trained model against baselines on held-out checklists'),
 }
 

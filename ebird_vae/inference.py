@@ -5,6 +5,7 @@
 # %% ../nbs/06_inference.ipynb #e09f86eb
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import sys
@@ -14,6 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import scipy.sparse
 import torch
 from fastcore.basics import patch
 from fastcore.script import Param, call_parse
@@ -25,31 +27,48 @@ from .schema import EBirdDataWarning
 from .training import Checkpoint, atomic_write, check_device, model_from_checkpoint
 
 # %% auto #0
-__all__ = ['SPLIT_PARTS', 'align_species', 'negative_elbo', 'importance_weighted_nll', 'Checklists', 'ChecklistEmbedder',
-           'save_embeddings', 'load_embeddings', 'split_of', 'nearest_checklists', 'decode_probabilities',
-           'training_data', 'embed_cli']
+__all__ = ['H5AD_KEY', 'SPLIT_PARTS', 'align_species', 'align_sparse', 'negative_elbo', 'importance_weighted_nll', 'Checklists',
+           'ChecklistEmbedder', 'save_embeddings', 'load_embeddings', 'add_to_h5ad', 'split_of', 'nearest_checklists',
+           'decode_probabilities', 'training_data', 'embed_cli']
 
 # %% ../nbs/06_inference.ipynb #0181fba6
+def _vocabulary_map(cols:list, species:list, warn:bool=True) -> tuple[np.ndarray, dict]:
+    "The place of each column name in `species` (-1: unknown) and the alignment info; warns when columns are unknown or most species missing."
+    vocab = {s: i for i, s in enumerate(species)}
+    at = np.array([vocab.get(c, -1) for c in cols], dtype=np.int64)
+    unknown, n_present = [c for c, i in zip(cols, at) if i < 0], len(set(at[at >= 0].tolist()))
+    if warn and unknown:
+        warnings.warn(f"{len(unknown)} column(s) are not species the model knows and were ignored: {unknown[:5]}"
+                      f"{' ...' if len(unknown) > 5 else ''}. Are they common names, as in the training matrix?")
+    if warn and n_present < len(species) / 2:
+        warnings.warn(f"Only {n_present} of the model's {len(species)} species are columns of the data; the others are taken as absent.")
+    return at, dict(n_unknown=len(unknown), unknown=unknown, n_missing=len(species) - n_present)
+
 def align_species(data:pd.DataFrame,   # Checklists x species (any column order), values 0/1 or counts
                   species:list,         # The model's species vocabulary, in column order
                   warn:bool=True,       # Warn when columns are unknown or most species are missing
                  ) -> tuple[np.ndarray, dict]:
     "`(matrix, info)`: a float32 0/1 matrix in `species` order and what was dropped (`unknown`) or filled (`missing`)."
-    cols = [str(c) for c in data.columns]
-    vocab = {s: i for i, s in enumerate(species)}
-    unknown = [c for c in cols if c not in vocab]
-    present = [c for c in cols if c in vocab]
-    values = data.set_axis(cols, axis=1)[present].apply(pd.to_numeric, errors='coerce').fillna(0).to_numpy(np.float32)
+    at, info = _vocabulary_map([str(c) for c in data.columns], species, warn)
+    present = np.flatnonzero(at >= 0)
+    values = data.iloc[:, present].apply(pd.to_numeric, errors='coerce').fillna(0).to_numpy(np.float32)
     X = np.zeros((len(data), len(species)), np.float32)
-    X[:, [vocab[c] for c in present]] = values > 0
-    info = dict(n_unknown=len(unknown), unknown=unknown, n_missing=len(species) - len(set(present)))
-    if warn and unknown:
-        warnings.warn(f"{len(unknown)} column(s) are not species the model knows and were ignored: {unknown[:5]}"
-                      f"{' ...' if len(unknown) > 5 else ''}. Are they common names, as in the training matrix?")
-    if warn and len(set(present)) < len(species) / 2:
-        warnings.warn(f"Only {len(set(present))} of the model's {len(species)} species are columns of the data; "
-                      f"the others are taken as absent.")
+    X[:, at[present]] = values > 0
     return X, info
+
+# %% ../nbs/06_inference.ipynb #7a1268df
+def align_sparse(X,                  # Checklists x species, scipy sparse (e.g. `SpeciesMatrix.X`), columns named by `columns`
+                 columns:list,       # The species of `X`'s columns
+                 species:list,       # The model's species vocabulary, in column order
+                 warn:bool=True,     # Warn when columns are unknown or most species are missing
+                ) -> tuple[scipy.sparse.csr_matrix, dict]:
+    "`(matrix, info)` as `align_species` gives them, for a sparse matrix: a float32 0/1 CSR matrix in `species` order (never dense)."
+    at, info = _vocabulary_map([str(c) for c in columns], species, warn)
+    coo = scipy.sparse.coo_matrix(X)
+    keep = (at[coo.col] >= 0) & (coo.data > 0)
+    out = scipy.sparse.csr_matrix((np.ones(int(keep.sum()), np.float32), (coo.row[keep], at[coo.col[keep]])), shape=(X.shape[0], len(species)))
+    out.sum_duplicates(); out.data[:] = 1
+    return out, info
 
 # %% ../nbs/06_inference.ipynb #cdeeb3e2
 @torch.no_grad()
@@ -90,7 +109,7 @@ def _read_matrix_file(path:Path) -> pd.DataFrame:
 
 class Checklists(NamedTuple):
     "Checklists ready for the model: `X` in its species order, their `ids`, their metadata (from an EBD) and the alignment."
-    X:np.ndarray                   # Float32 0/1 `[n, species]` in the model's order
+    X:np.ndarray|scipy.sparse.csr_matrix # Float32 0/1 `[n, species]` in the model's order (CSR when the input was sparse)
     ids:pd.Index                   # One checklist id per row
     checklists:pd.DataFrame|None   # Locality, coordinates, date... when the input was an EBD or a `SpeciesMatrix`
     alignment:dict                 # Columns not known to the model (`unknown`) and species missing from the data (`n_missing`)
@@ -130,8 +149,10 @@ class ChecklistEmbedder:
 
 # %% ../nbs/06_inference.ipynb #0f03dbd4
 @patch
-def _ebd_matrix(self:ChecklistEmbedder, data):
-    "Clean an EBD (path or rows) with the data layer, encoded in the model's species order."
+def species_matrix(self:ChecklistEmbedder,
+                   data, # An EBD file (path) or EBD rows (a DataFrame from `load_ebird_data`)
+                  ):
+    "`data` cleaned into the model's `SpeciesMatrix`: with the cleaning recorded in its checkpoint, in its species order."
     from ebird_vae.data import EBirdPreprocessor, build_species_matrix
     if self.metadata.get('preprocessor'):
         sm = EBirdPreprocessor.from_dict(self.metadata['preprocessor']).transform(data)
@@ -143,6 +164,8 @@ def _ebd_matrix(self:ChecklistEmbedder, data):
         sm = build_species_matrix(data, species=self.species)
     return sm
 
+ChecklistEmbedder._ebd_matrix = ChecklistEmbedder.species_matrix   # (its old private name, until evaluation/cli.py calls species_matrix)
+
 @patch
 def prepare(self:ChecklistEmbedder,
             data, # DataFrame (by species name), array/tensor (model order), `SpeciesMatrix`, EBD path, matrix file or `Checklists`
@@ -152,34 +175,48 @@ def prepare(self:ChecklistEmbedder,
     checklists = None
     if isinstance(data, (str, Path)):
         path = Path(data)
-        data = _read_matrix_file(path) if _is_matrix_file(path) else self._ebd_matrix(path)
-    if isinstance(data, pd.DataFrame) and 'SAMPLING EVENT IDENTIFIER' in data.columns: data = self._ebd_matrix(data)
+        data = _read_matrix_file(path) if _is_matrix_file(path) else self.species_matrix(path)
+    if isinstance(data, pd.DataFrame) and 'SAMPLING EVENT IDENTIFIER' in data.columns: data = self.species_matrix(data)
+    if hasattr(data, 'X') and hasattr(data, 'species') and scipy.sparse.issparse(data.X): return self._sparse_checklists(data)
     if hasattr(data, 'matrix') and hasattr(data, 'species'): checklists, data = getattr(data, 'checklists', None), data.matrix
     if isinstance(data, pd.DataFrame):
         if self.species is None: raise ValueError("This model has no species vocabulary; pass an array in its column order.")
         X, alignment = align_species(data, self.species)
         return Checklists(X, data.index, checklists, alignment)
-    X = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
+    X = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else data.tocsr() if scipy.sparse.issparse(data) else np.asarray(data)
     if X.ndim == 1: X = X[None]
     if X.shape[1] != self.model.input_dimension:
         raise ValueError(f"An array needs the model's {self.model.input_dimension} species as columns, in its order; got "
                          f"{X.shape[1]}. Pass a DataFrame with species names as columns to align by name.")
-    return Checklists(X.astype(np.float32), pd.RangeIndex(len(X), name='checklist_id'), None, dict(n_unknown=0, unknown=[], n_missing=0))
+    return Checklists(X.astype(np.float32), pd.RangeIndex(X.shape[0], name='checklist_id'), None, dict(n_unknown=0, unknown=[], n_missing=0))
+
+@patch
+def _sparse_checklists(self:ChecklistEmbedder, sm) -> Checklists:
+    "A `SpeciesMatrix` as `Checklists` whose `X` stays sparse (CSR in the model's order)."
+    if self.species is None: raise ValueError("This model has no species vocabulary; pass an array in its column order.")
+    X, alignment = align_sparse(sm.X, sm.species, self.species)
+    return Checklists(X, sm.checklists.index, sm.checklists, alignment)
 
 @patch
 def matrix(self:ChecklistEmbedder,
             data, # As for `prepare`
            ) -> tuple[np.ndarray, pd.Index]:
-    "`(X, checklist_ids)`: `data` as a float32 0/1 matrix in the model's species order."
+    "`(X, checklist_ids)`: `data` as a float32 0/1 matrix in the model's species order (CSR for sparse input: a `SpeciesMatrix`)."
     c = self.prepare(data)
     return c.X, c.ids
 
+def _row_counts(X) -> np.ndarray:
+    "Species on each checklist of a dense or sparse 0/1 matrix."
+    return (np.diff(X.indptr) if scipy.sparse.issparse(X) else (np.asarray(X) > 0).sum(1)).astype(np.int64)
+
 @patch
 def _batches(self:ChecklistEmbedder, X:np.ndarray, progress:bool|None=None):
-    "Float tensors of `batch_size` rows on the model's device, with a progress bar when there are many."
-    starts = range(0, len(X), self.batch_size)
+    "Float tensors of `batch_size` rows on the model's device (a sparse `X` made dense one batch at a time), with a progress bar when there are many."
+    starts = range(0, X.shape[0], self.batch_size)
     if progress or (progress is None and len(starts) > 20): starts = progress_bar(starts, leave=False)
-    for s in starts: yield torch.as_tensor(X[s:s + self.batch_size], dtype=torch.float32, device=self.device)
+    for s in starts:
+        xb = X[s:s + self.batch_size]
+        yield torch.as_tensor(xb.toarray() if scipy.sparse.issparse(xb) else xb, dtype=torch.float32, device=self.device)   # (one batch dense at a time)
 
 @patch
 def _posteriors(self:ChecklistEmbedder, X:np.ndarray, progress:bool|None=None):
@@ -263,6 +300,24 @@ def load_embeddings(path:str|Path, # A file written by `save_embeddings`
     zcols = [c for c in table.columns if str(c).startswith('z') and str(c)[1:].isdigit()]
     return table[zcols].astype(np.float32), _typed(table.drop(columns=zcols))
 
+# %% ../nbs/06_inference.ipynb #85b0fcf5
+H5AD_KEY = 'X_ebird_vae'   # the `obsm` key of the embeddings in an AnnData file
+
+def add_to_h5ad(embeddings:pd.DataFrame, # From `embed`: index checklist id, columns z0..
+                path:str|Path,           # An existing .h5ad file whose obs names are checklist ids (e.g. from `ebird-vae export`)
+                key:str=H5AD_KEY,        # The `obsm` key to write
+               ) -> Path:
+    "Add `embeddings` to the AnnData file at `path` as `obsm[key]`, row for row by checklist id; the file is rewritten whole or not at all."
+    import anndata
+    a = anndata.read_h5ad(path)
+    ids, Z = pd.Index(a.obs_names.astype(str)), embeddings.set_axis(embeddings.index.astype(str))
+    missing = ids.difference(Z.index)
+    if len(missing): raise ValueError(
+        f"{len(missing):,} of the {len(ids):,} checklists of '{path}' were not embedded (e.g. {', '.join(missing[:3])}): embed the "
+        f"EBD the file was exported from, cleaned as for the model (ebird-vae embed CHECKPOINT DATA --h5ad FILE).")
+    a.obsm[key] = Z.reindex(ids).to_numpy(np.float32)
+    return atomic_write(Path(path), a.write_h5ad)
+
 # %% ../nbs/06_inference.ipynb #e2df9448
 SPLIT_PARTS = ('train', 'validation', 'test', 'not seen in training', 'unknown')   # the values of the `split` column
 _META_COLUMNS = ['locality_id', 'latitude', 'longitude', 'county', 'county_code', 'state_code', 'observation_date']
@@ -285,7 +340,7 @@ def checklist_metadata(self:ChecklistEmbedder,
     c = self.prepare(data)
     ck = c.checklists
     meta = pd.DataFrame(index=c.ids) if ck is None else ck[[k for k in _META_COLUMNS if k in ck.columns]].reindex(c.ids)
-    return meta.assign(split=split_of(c.ids, self.metadata.get('split')).to_numpy(), no_known_species=~c.X.any(axis=1))
+    return meta.assign(split=split_of(c.ids, self.metadata.get('split')).to_numpy(), no_known_species=_row_counts(c.X) == 0)
 
 # %% ../nbs/06_inference.ipynb #06c9f8f1
 def nearest_checklists(embeddings:pd.DataFrame, # Index checklist id, one row per checklist
@@ -394,14 +449,14 @@ def surprise(self:ChecklistEmbedder,
         rows.append(torch.stack([score, rec, kl]).T.cpu())
     S = torch.cat(rows).numpy() if rows else np.zeros((0, 3))
     out = pd.DataFrame(S, index=ids, columns=['surprise', 'reconstruction', 'kl'])
-    out['n_species'] = X.sum(1).astype(int)
+    out['n_species'] = _row_counts(X)
     return out
 
 # %% ../nbs/06_inference.ipynb #9ec8afd2
 def training_data(metadata:dict, # A checkpoint's metadata (`ChecklistEmbedder.metadata`)
                  ) -> Path:
     "The EBD file a model was trained on, as `ebird-vae train` records it (the bundled sample wherever it is installed)."
-    from ebird_vae.synthetic import sample_path
+    from ebird_vae.ebd.sample import sample_path
     recorded = (metadata.get('run') or {}).get('data')
     if recorded is None:
         raise ValueError("No data file given, and the checkpoint does not record the file it was trained on: pass the EBD file.")
@@ -410,7 +465,14 @@ def training_data(metadata:dict, # A checkpoint's metadata (`ChecklistEmbedder.m
         raise FileNotFoundError(f"The model was trained on '{recorded}', which is not there any more: pass the EBD file.")
     return Path(recorded)
 
-def _check_embed_options(data, output:str, device, batch_size) -> torch.device:
+def _check_h5ad(h5ad):
+    "Refuse an `--h5ad` that is not an existing .h5ad file, or one without anndata to read it."
+    if h5ad is None: return
+    if Path(h5ad).suffix.lower() != '.h5ad' or not Path(h5ad).is_file():
+        raise ValueError(f"--h5ad '{h5ad}' is not an .h5ad file: give an AnnData file to add the embeddings to (e.g. from ebird-vae export).")
+    if importlib.util.find_spec('anndata') is None: raise ValueError("--h5ad needs the optional package anndata: pip install anndata.")
+
+def _check_embed_options(data, output:str, device, batch_size, h5ad=None) -> torch.device:
     "Check `ebird-vae embed`'s options before anything is read: the device to run on."
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"--batch-size must be a whole number >= 1, got {batch_size!r}.")
@@ -424,7 +486,24 @@ def _check_embed_options(data, output:str, device, batch_size) -> torch.device:
     if there.exists() and not os.access(there, os.W_OK | os.X_OK):
         raise ValueError(f"--output '{output}': you may not write in '{there}'. Choose a folder you can write to.")
     if data is not None and not Path(data).is_file(): raise FileNotFoundError(f"The data file '{data}' is not there: check the path.")
+    _check_h5ad(h5ad)
     return check_device(device, use='--device cpu')
+
+def _check_cleaning(vae, checkpoint, data):
+    "Refuse to clean an EBD for a model whose checkpoint records no cleaning settings, naming what to pass instead."
+    if vae.preprocessor is not None or _is_matrix_file(Path(data)): return
+    raise ValueError(
+        f"'{checkpoint}' records no cleaning settings (no preprocessor: it was saved by save_checkpoint without one), so the EBD "
+        f"'{data}' cannot be cleaned as the model's training data were. Pass a species matrix as DATA instead: a .parquet or .csv "
+        f"file of checklists x species (checklist ids first, common names as columns) cleaned as for training, e.g. "
+        f"build_species_matrix(ebd, ...).matrix.to_csv('matrix.csv'); or train with ebird-vae train or EBirdVAE, which record it.")
+
+def _load_model(checkpoint, device):
+    "The `EBirdVAE` of a checkpoint file or run folder (its warning about missing cleaning settings left to `_check_cleaning`)."
+    from ebird_vae.model import EBirdVAE   # (the model object: checkpoints written by the API and by `ebird-vae train` alike)
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='.*holds no cleaning settings')
+        return EBirdVAE.load(checkpoint, device=device)
 
 def _split_line(meta:pd.DataFrame) -> str:
     "What `embed` says about the split and the checklists with none of the model's species."
@@ -435,23 +514,27 @@ def _split_line(meta:pd.DataFrame) -> str:
             f"{'' if empty == 1 else 's'} with none of the model's species" + (" (they share one embedding, that of an empty checklist)." if empty else "."))
 
 @call_parse
-def embed_cli(checkpoint:str,               # Model checkpoint (.pt) written by training
+def embed_cli(checkpoint:str,               # Model checkpoint (.pt), or the run folder of ebird-vae train or EBirdVAE.save
               data:Param("EBD file (.txt, .gz, .zip, .tar) or species matrix (.parquet, or .csv with ids first); "
                          "default: the file the model was trained on", str, opt=False, nargs='?')=None,
               output:str='embeddings.parquet', # Output file: .parquet, .csv or .npz
               device:str='cpu',             # Device to run the model on: cpu, cuda (cuda:N) or mps
               batch_size:int=1024,          # Checklists per forward pass
               sample:bool=False,            # Draw z ~ q(z|x) instead of using the posterior mean
+              h5ad:str=None,                # Also add the embeddings to this .h5ad file (from ebird-vae export) as obsm['X_ebird_vae'], by checklist id
              ):
     "Embed checklists with a trained model and save the embeddings with checklist ids and metadata."
-    device = _check_embed_options(data, output, device, batch_size)
-    emb = ChecklistEmbedder.from_checkpoint(checkpoint, device=device, batch_size=batch_size)
+    device = _check_embed_options(data, output, device, batch_size, h5ad)
+    vae = _load_model(checkpoint, device)
+    emb = vae.embedder(device, batch_size)
     data = data or training_data(emb.metadata)
+    _check_cleaning(vae, checkpoint, data)
     prepared = emb.prepare(data)
-    Z = emb.embed(prepared, sample=sample, progress=sys.stdout.isatty())   # (no bar redrawn into a log file)
+    Z = vae.embed(prepared, device, batch_size, sample=sample, progress=sys.stdout.isatty())   # (no bar redrawn into a log file)
     meta = emb.checklist_metadata(prepared)
     path = save_embeddings(Z, output, meta)
     info = prepared.alignment
     print(f"Embedded {len(Z):,} checklists into {Z.shape[1]} dimensions -> {path}"
           + (f" ({info['n_unknown']} unknown species ignored)" if info.get('n_unknown') else ''))
     print(_split_line(meta))
+    if h5ad: print(f"Added them to {add_to_h5ad(Z, h5ad)} as obsm['{H5AD_KEY}'], row for row by checklist id")

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse
 import torch
 from fastcore.basics import patch
 
 from .data import EBirdPreprocessor, SpeciesMatrix, create_dataloaders, load_ebird_data, split_train_val
-from .inference import ChecklistEmbedder
+from .inference import ChecklistEmbedder, Checklists
 from .models import VariationalAutoencoder
 from .presets import PRESETS, TrainConfig, model_options, preset, trainer_options
 from .training import (Callback, Checkpoint, atomic_write, check_device, model_from_checkpoint, plot_training_curves,
@@ -75,7 +76,9 @@ class EBirdVAE:
         self.history = history or {}
 
     @property
-    def species(self) -> list: return list(self.preprocessor.species_) if self.preprocessor else []
+    def species(self) -> list:
+        if self.preprocessor: return list(self.preprocessor.species_)
+        return list(getattr(self.checkpoint, 'species', None) or [])   # (a checkpoint without cleaning settings may still name its species)
     @property
     def epochs_trained(self) -> int: return len(self.history.get('train_loss', []))
 
@@ -96,7 +99,7 @@ def from_ebd(cls:EBirdVAE,
               **options,            # Cleaning options (`build_species_matrix`'s) and overrides of the configuration's fields
              ) -> EBirdVAE:
     "Clean `data` (the preprocessor is kept), split it as `config` says and build the network, untrained."
-    from ebird_vae.synthetic import sample_path
+    from ebird_vae.ebd.sample import sample_path
     names = set(TrainConfig().keys())
     cfg, name = _config(config, {k: v for k, v in options.items() if k in names})
     set_seed(cfg.seed)
@@ -111,7 +114,7 @@ def from_ebd(cls:EBirdVAE,
 # %% ../nbs/05_model.ipynb #f467b355
 def _describe(data) -> str:
     "How a run's data are named in messages."
-    from ebird_vae.synthetic import sample_path
+    from ebird_vae.ebd.sample import sample_path
     if data is None: return f"the bundled synthetic sample ({sample_path().name})"
     return f"{len(data):,} EBD rows" if isinstance(data, pd.DataFrame) else str(data)
 
@@ -256,7 +259,7 @@ def load(cls:EBirdVAE,
     return vae
 
 # %% ../nbs/05_model.ipynb #57e34496
-_DATA = (str, Path, pd.DataFrame, SpeciesMatrix, np.ndarray, torch.Tensor)
+_DATA = (str, Path, pd.DataFrame, SpeciesMatrix, np.ndarray, torch.Tensor, scipy.sparse.spmatrix, Checklists)
 
 def _check_data(data):
     "Refuse input `embed` and `complete` cannot take, saying what they take."
@@ -267,10 +270,14 @@ def _check_data(data):
 
 # %% ../nbs/05_model.ipynb #cb7577bd
 @patch
-def _embedder(self:EBirdVAE, device='cpu') -> ChecklistEmbedder:
-    "A `ChecklistEmbedder` of this model, cleaning EBD input with its preprocessor."
-    meta = {'preprocessor': self.preprocessor.to_dict()} if self.preprocessor else {}
-    return ChecklistEmbedder(self.model, self.species or None, device, metadata=meta)
+def embedder(self:EBirdVAE,
+             device='cpu',        # Where to run the model
+             batch_size:int=1024, # Checklists per forward pass
+            ) -> ChecklistEmbedder:
+    "A `ChecklistEmbedder` of this model: its species, its cleaning (EBD input is cleaned by its preprocessor) and what its checkpoint records (split, run)."
+    meta = self.checkpoint.to_dict()['metadata'] if self.checkpoint is not None else {}
+    if self.preprocessor: meta = {**meta, 'preprocessor': self.preprocessor.to_dict()}
+    return ChecklistEmbedder(self.model, self.species or None, device, batch_size, metadata=meta)
 
 @patch
 def _own_data(self:EBirdVAE):
@@ -280,12 +287,23 @@ def _own_data(self:EBirdVAE):
                       for ds in self.datasets]).sort_index()
 
 @patch
+def _own_checklists(self:EBirdVAE):
+    "What `embed()` embeds: the model's own checklists, sorted by id, as its `SpeciesMatrix` (kept sparse) where it holds one."
+    if self.matrix is None or self.datasets is None: return self._own_data()
+    order = np.argsort(self.matrix.checklists.index.to_numpy(), kind='stable')
+    return replace(self.matrix, X=self.matrix.X[order], checklists=self.matrix.checklists.iloc[order])
+
+@patch
 def embed(self:EBirdVAE,
            data=None,            # EBD path or rows, `SpeciesMatrix`, or checklists x species DataFrame; None: the model's own data
            device='cpu',         # Where to run the model
+           batch_size:int=1024,  # Checklists per forward pass (a sparse `SpeciesMatrix` is made dense one batch at a time)
+           sample:bool=False,    # Draw z ~ q(z|x) instead of the posterior mean
+           progress:bool|None=None, # Progress bar (None: when there are more than 20 batches)
           ) -> pd.DataFrame:
-    "The posterior-mean embedding of each checklist: columns z0.., indexed by checklist id."
-    return self._embedder(device).embed(self._own_data() if data is None else _check_data(data))
+    "The posterior-mean (or sampled) embedding of each checklist: columns z0.., indexed by checklist id."
+    data = self._own_checklists() if data is None else _check_data(data)
+    return self.embedder(device, batch_size).embed(data, sample=sample, progress=progress)
 
 # %% ../nbs/05_model.ipynb #91b8ab81
 @patch
@@ -301,10 +319,10 @@ def complete(self:EBirdVAE,
             f"None of {sorted(data)[:5]} is a species the model knows: give common names as in its species list (`.species`).")
         names = list(dict.fromkeys([*self.species, *data]))
         data = pd.DataFrame([[int(s in data) for s in names]], columns=names, index=pd.Index(['checklist'], name='checklist_id'))
-    emb = self._embedder(device)
+    emb = self.embedder(device)
     c = emb.prepare(_check_data(data))
     P = emb.reconstruct(c).to_numpy(copy=True)
-    P[c.X > 0] = -np.inf
+    P[(c.X.toarray() if scipy.sparse.issparse(c.X) else c.X) > 0] = -np.inf   # (P is as large: dense here is no extra cost)
     top = np.argsort(-P, axis=1, kind='stable')[:, :min(k, P.shape[1])]
     p = np.take_along_axis(P, top, 1)
     rows = np.repeat(np.arange(len(P)), top.shape[1])

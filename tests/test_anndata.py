@@ -68,3 +68,25 @@ def test_h5ad_round_trip(sm, tmp_path):
     assert sm.to_anndata(dtype=np.uint8).X.dtype == np.uint8
     with pytest.raises(EBirdDataError, match='dtype must be'):
         sm.to_anndata(dtype=np.int64)
+
+
+def test_export_and_embed_into_an_h5ad(tmp_path, capsys):
+    "`ebird-vae export --format h5ad`, then `ebird-vae embed ... --h5ad FILE`: obsm['X_ebird_vae'] row for row by checklist id."
+    ad = pytest.importorskip('anndata', reason='anndata is an optional extra: pip install anndata')
+    from ebird_vae.ebd.sample import sample_path
+    from ebird_vae.inference import load_embeddings
+    from test_cli import SMALL, in_process
+    code, out, err = in_process(capsys, 'train', '--out', tmp_path/'run', '--epochs', 1, *SMALL)
+    assert code == 0, err
+    code, out, err = in_process(capsys, 'export', sample_path(), '--nrows', 20000, '--out', tmp_path/'m.h5ad')
+    assert code == 0 and 'AnnData ->' in out, err
+    code, out, err = in_process(capsys, 'embed', tmp_path/'run', sample_path(), '--output', tmp_path/'e.parquet', '--h5ad', tmp_path/'m.h5ad')
+    assert code == 0 and "as obsm['X_ebird_vae']" in out, err
+    a, (Z, _) = ad.read_h5ad(tmp_path/'m.h5ad'), load_embeddings(tmp_path/'e.parquet')
+    np.testing.assert_array_equal(a.obsm['X_ebird_vae'], Z.loc[a.obs_names].to_numpy(np.float32))
+    assert a.n_obs < len(Z) and sparse.issparse(a.X)
+    ad.AnnData(obs=pd.DataFrame(index=['S1', 'S2'])).write_h5ad(tmp_path/'other.h5ad')
+    before = (tmp_path/'other.h5ad').read_bytes()
+    code, out, err = in_process(capsys, 'embed', tmp_path/'run', sample_path(), '--output', tmp_path/'e2.parquet', '--h5ad', tmp_path/'other.h5ad')
+    assert code == 1 and "2 of the 2 checklists of" in err and 'were not embedded (e.g. S1, S2)' in err, err
+    assert (tmp_path/'other.h5ad').read_bytes() == before

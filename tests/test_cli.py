@@ -9,7 +9,7 @@ import torch
 
 from ebird_vae.cli import main
 from ebird_vae.presets import PRESETS
-from ebird_vae.synthetic import sample_path
+from ebird_vae.ebd.sample import sample_path
 
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1'}   # (one thread: quicker on a shared machine, and runs compare bit for bit)
 SMALL = ['--nrows', 20000, '--hidden-dim', 32, '--latent-dim', 4]   # a small model on the first rows of the sample: seconds
@@ -213,14 +213,14 @@ def test_embed_and_evaluate(trained, tmp_path):
     assert '100.00%' not in r.stdout + r.stderr   # no progress bar into captured output
     emb = pd.read_parquet(tmp_path/'emb.parquet')
     assert len(emb) > 1000 and sum(c.startswith('z') for c in emb.columns) == 16
-    # each checklist's part of the training split, and the checklists with none of the model's species, flagged and counted
+    # each checklist's part of the training split; the file cleaned as in training (its min_checklist_species too), so the
+    # checklists with none of the model's species are left out as the fit left them out, and every one is train or validation
     run = json.loads((out/'run.json').read_text())
     counts = emb.split.value_counts()
     assert counts['train'] == run['n_train'] and counts['validation'] == run['n_val'], counts
-    assert set(counts.index) <= {'train', 'validation', 'not seen in training'}
-    empty = int(emb.no_known_species.sum())
-    assert empty == counts.get('not seen in training', 0) == len(emb) - run['n_train'] - run['n_val'] > 0
-    assert f"no_known_species: {empty:,} checklist" in r.stdout and f"train {run['n_train']:,}" in r.stdout, r.stdout
+    assert set(counts.index) == {'train', 'validation'} and len(emb) == run['n_train'] + run['n_val']
+    assert not emb.no_known_species.any()
+    assert "no_known_species: 0 checklists" in r.stdout and f"train {run['n_train']:,}" in r.stdout, r.stdout
     r = ebird_vae('embed', out/'final_model.pt', '--output', tmp_path/'default.parquet', '--no-sample')   # data: the training file
     assert r.returncode == 0, r.stderr
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path/'default.parquet'), emb)
@@ -299,3 +299,30 @@ def test_an_unwritable_out_fails_before_reading(capsys, tmp_path):
     try: code, out, err = in_process(capsys, 'train', '--out', ro/'run', '--epochs', 1, *SMALL)
     finally: ro.chmod(0o700)
     assert code == 1 and 'you may not write in' in err and 'Reading' not in out
+
+def test_export_writes_the_matrix_train_would_fit_on(capsys, tmp_path):
+    "Issue 22: `ebird-vae export DATA --out FILE.parquet`, with train's cleaning options; bad options refused before reading."
+    from ebird_vae.ebd import SpeciesMatrix, build_species_matrix, load_ebird_data
+    code, out, err = in_process(capsys, 'export', sample_path(), '--out', tmp_path/'m.parquet', '--nrows', 20000, '--max-distance-km', 5)
+    assert code == 0 and 'Parquet ->' in out, err
+    back = SpeciesMatrix.from_parquet(tmp_path/'m.parquet')
+    want = build_species_matrix(load_ebird_data(sample_path(), nrows=20000), 30, 1, max_distance_km=5.0)
+    assert back.species == want.species and (back.X != want.X).nnz == 0 and back.checklists.index.equals(want.checklists.index)
+    assert [p.name for p in tmp_path.iterdir()] == ['m.parquet']
+    for args, message in [(['--out', tmp_path/'m.csv'], '--format must be h5ad or parquet'), (['--format', 'xlsx', '--out', tmp_path/'x'], "got 'xlsx'"),
+                          ([], '--out is required'), (['--out', tmp_path/'n.parquet', '--min-checklist-species', 0], '--min-checklist-species must be')]:
+        code, out, err = in_process(capsys, 'export', sample_path(), *args)
+        assert code == 1 and message in err and 'Reading' not in out, (args, err)
+
+def test_h5ad_without_anndata_is_refused_before_reading(capsys, tmp_path, monkeypatch):
+    "`export --format h5ad` and `embed --h5ad` name the optional package when it is missing, before any data are read."
+    import importlib.util
+    (tmp_path/'a.h5ad').write_bytes(b'')
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a: None if name == 'anndata' else real(name, *a))
+    code, out, err = in_process(capsys, 'export', sample_path(), '--out', tmp_path/'m.h5ad')
+    assert code == 1 and 'needs the optional package anndata: pip install anndata' in err and 'Reading' not in out, err
+    code, out, err = in_process(capsys, 'embed', tmp_path/'no.pt', sample_path(), '--output', tmp_path/'e.csv', '--h5ad', tmp_path/'a.h5ad')
+    assert code == 1 and '--h5ad needs the optional package anndata' in err, err
+    code, out, err = in_process(capsys, 'embed', tmp_path/'no.pt', sample_path(), '--output', tmp_path/'e.csv', '--h5ad', tmp_path/'b.h5ad')
+    assert code == 1 and "--h5ad '" in err and "is not an .h5ad file" in err, err

@@ -9,9 +9,10 @@ import torch
 
 from ebird_vae.cli import main
 from ebird_vae.data import build_species_matrix, load_ebird_data
+from ebird_vae.ebd import drop_short_checklists
 from ebird_vae.model import EBirdVAE
 from ebird_vae.presets import preset
-from ebird_vae.synthetic import sample_path
+from ebird_vae.ebd.sample import sample_path
 from ebird_vae.training import Checkpoint
 
 TINY = dict(epochs=2, hidden_dim=32, latent_dim=4, batch_size=64, keep_last=2)   # (keep_last: `ebird-vae train`'s default)
@@ -37,6 +38,11 @@ def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp('model')/'run'
     vae.save(out)
     return vae, out
+
+def cli(*args) -> int:
+    "`ebird-vae ARGS` run by `main` in this process: its exit code."
+    try: return main(list(map(str, args))) or 0
+    except SystemExit as e: return e.code
 
 def cli_run(tmp_path, *args):
     out = tmp_path/'cli'
@@ -75,6 +81,46 @@ def test_cli_embed_reads_a_saved_model(trained, tmp_path):
     mine = vae.embed(sample_path())
     np.testing.assert_allclose(z[mine.columns].to_numpy(), mine.loc[z.index.astype(str)].to_numpy(), atol=1e-5)
 
+def test_transform_drops_short_checklists_as_the_fit_did(ebd):
+    "A model trained on checklists of at least 3 of its species meets new data cleaned the same way (issue 19: transform ignored it)."
+    from ebird_vae.data import EBirdPreprocessor
+    pre = EBirdPreprocessor(min_species_observations=30, min_checklist_species=3)
+    fitted = pre.fit_transform(ebd)
+    assert (np.diff(fitted.X.indptr) >= 3).all()
+    new = pre.transform(load_ebird_data(sample_path(), nrows=2 * NROWS).iloc[NROWS:])
+    assert len(new) and (np.diff(new.X.indptr) >= 3).all()
+    assert new.report.step.iloc[-1] == 'short checklists (<3)' and new.report.checklists_removed.iloc[-1] > 0
+
+def test_cli_embed_goes_through_the_model_object(trained, tmp_path, capsys):
+    "`ebird-vae embed` takes the run folder too, and a checkpoint without cleaning settings says to pass a species matrix."
+    import dataclasses
+    vae, out = trained
+    assert cli('embed', out, sample_path(), '--output', tmp_path/'z.csv') == 0, capsys.readouterr().err
+    z, mine = pd.read_csv(tmp_path/'z.csv', index_col=0), vae.embed(sample_path())
+    np.testing.assert_allclose(z[mine.columns].to_numpy(), mine.loc[z.index.astype(str)].to_numpy(), atol=1e-5)
+    bare = tmp_path/'bare.pt'
+    dataclasses.replace(Checkpoint.load(out/'final_model.pt'), preprocessor=None).save(bare)
+    capsys.readouterr()
+    assert cli('embed', bare, sample_path(), '--output', tmp_path/'b.csv') == 1
+    err = capsys.readouterr().err
+    assert f"'{bare}' records no cleaning settings" in err and 'Pass a species matrix as DATA instead' in err and err.count('\n') == 1, err
+    assert not (tmp_path/'b.csv').exists()
+    vae.preprocessor.transform(sample_path()).matrix.to_csv(tmp_path/'m.csv')
+    assert cli('embed', bare, tmp_path/'m.csv', '--output', tmp_path/'b.csv') == 0, capsys.readouterr().err
+    b = pd.read_csv(tmp_path/'b.csv', index_col=0)
+    np.testing.assert_allclose(b[mine.columns].to_numpy(), mine.loc[b.index.astype(str)].to_numpy(), atol=1e-5)
+
+def test_embedding_its_own_data_stays_sparse(trained, monkeypatch):
+    "Issue 22: `embed()` of the model's own checklists works from its sparse matrix, never the whole matrix dense."
+    from ebird_vae.data import SpeciesDataset, SpeciesMatrix
+    vae, _ = trained
+    want = vae.embed(vae.matrix.matrix.sort_index())                       # (through the dense DataFrame)
+    for cls, name in ((SpeciesDataset, 'data'), (SpeciesMatrix, 'matrix')):
+        monkeypatch.setattr(cls, name, property(lambda self: pytest.fail('the whole matrix was made dense')))
+    got = vae.embed()
+    pd.testing.assert_frame_equal(got, want)
+    assert got.index.is_monotonic_increasing and len(got) == sum(map(len, vae.datasets))
+
 def test_cli_evaluate_reads_a_saved_model(trained, tmp_path, capsys):
     "`ebird-vae evaluate` on the folder `save` wrote: the training file and its held-out checklists, from the checkpoint."
     vae, out = trained
@@ -88,8 +134,8 @@ def test_embed_cleans_new_data_with_the_training_filters(ebd, tmp_path):
     vae = EBirdVAE.from_ebd(ebd, 'spec', max_distance_km=1, protocols=['Traveling'], verbose=False, **TINY)
     vae.save(tmp_path/'run')
     new = load_ebird_data(sample_path(), nrows=2 * NROWS).iloc[NROWS:]
-    wanted = build_species_matrix(new, max_distance_km=1, protocols=['Traveling'], species=vae.species).checklists.index
-    default = build_species_matrix(new, species=vae.species).checklists.index
+    wanted = drop_short_checklists(build_species_matrix(new, max_distance_km=1, protocols=['Traveling'], species=vae.species), 1).checklists.index
+    default = drop_short_checklists(build_species_matrix(new, species=vae.species), 1).checklists.index
     assert len(wanted) < len(default)
     for model in (vae, EBirdVAE.load(tmp_path/'run')):
         with warnings.catch_warnings():

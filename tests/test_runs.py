@@ -105,7 +105,7 @@ def test_foreign_weights_without_a_model_config_are_one_line(run, capsys, tmp_pa
 def loaders(run, seed):
     "Loaders of the run's first rows split with `seed`, like the run's."
     from ebird_vae.data import EBirdPreprocessor, create_dataloaders, load_ebird_data, split_train_val
-    from ebird_vae.synthetic import sample_path
+    from ebird_vae.ebd.sample import sample_path
     preprocessor = read_checkpoint(run/'final_model.pt')['metadata']['preprocessor']
     sm = EBirdPreprocessor.from_dict(preprocessor).transform(load_ebird_data(sample_path(), nrows=20000))
     return create_dataloaders(*split_train_val(sm, None, random_seed=seed), batch_size=128)
@@ -193,6 +193,42 @@ def test_a_killed_overwrite_keeps_the_previous_run_and_its_stale_lock_is_taken_o
                        capture_output=True, text=True, timeout=300, env=ENV)
     assert r.returncode == 0 and f'Taking over the lock of a run that is no longer running (process {p.pid})' in r.stdout, r.stderr
 
+def killed_overwrite(run, out:Path) -> subprocess.Popen:
+    "A copy of `run` in `out`, then `ebird-vae train --overwrite` into it killed (SIGKILL) before it saved a checkpoint."
+    subprocess.run(['cp', '-a', str(run), str(out)], check=True)
+    p = train_popen(out, '--epochs', 20, '--save-every', 1000, *SMALL, '--overwrite')
+    wait_for(p, 'Training (')
+    p.kill(); p.communicate(timeout=60)
+    assert (out/f'.overwritten-{p.pid}'/'final_model.pt').is_file() and not (out/'final_model.pt').exists()
+    return p
+
+def test_the_run_after_a_killed_overwrite_puts_the_previous_run_back(run, tmp_path):
+    "After a kill -9 of --overwrite, the next run into that --out restores the set-aside run: refused as any previous run, then resumed."
+    out = tmp_path/'run'
+    before = files_under(run)
+    p = killed_overwrite(run, out)
+    r = subprocess.run(['ebird-vae', 'train', '--out', str(out), '--epochs', '1', *map(str, SMALL)],
+                       capture_output=True, text=True, timeout=300, env=ENV)
+    assert r.returncode == 1 and f'(process {p.pid}) was stopped before it saved an epoch: the ' in r.stdout, r.stdout + r.stderr
+    assert 'holds a previous run' in r.stderr and 'Reading' not in r.stdout, r.stderr
+    assert files_under(out) == before                                       # (the very files, in their places; no lock, no aside)
+    r = subprocess.run(['ebird-vae', 'train', '--out', str(out), '--epochs', '2', *map(str, SMALL), '--resume'],
+                       capture_output=True, text=True, timeout=300, env=ENV)
+    assert r.returncode == 0 and 'Resuming after epoch 1' in r.stdout, r.stdout + r.stderr
+
+def test_a_killed_overwrite_that_saved_files_too_is_named_not_mixed(run, tmp_path):
+    "A set-aside run beside files of the run that set it aside: nothing is moved, the message says whose files are where."
+    out = tmp_path/'run'
+    p = killed_overwrite(run, out)
+    (out/'checkpoints').mkdir(exist_ok=True)
+    subprocess.run(['cp', str(run/'checkpoints'/'checkpoint_epoch_1.pt'), str(out/'checkpoints')], check=True)   # (as if it saved one)
+    before = files_under(out)
+    r = subprocess.run(['ebird-vae', 'train', '--out', str(out), '--epochs', '2', *map(str, SMALL), '--resume'],
+                       capture_output=True, text=True, timeout=300, env=ENV)
+    assert r.returncode == 1 and f"(process {p.pid}: 1 files, e.g. checkpoints/checkpoint_epoch_1.pt) and the previous run" in r.stderr, r.stderr
+    assert f"'{out}/.overwritten-{p.pid}'" in r.stderr and 'To keep the newer run, delete that folder' in r.stderr
+    assert {k: v for k, v in files_under(out).items() if k != '.lock'} == {k: v for k, v in before.items() if k != '.lock'}
+
 def test_a_failed_overwrite_puts_the_previous_run_back(run, capsys, tmp_path):
     "A new run that diverges in its first epoch (learning rate 1e6) leaves the previous run exactly as it was."
     out = tmp_path/'run'
@@ -236,7 +272,7 @@ def fill(folder:Path):
 def test_a_full_disk_never_leaves_half_an_output(run, small_disk, capsys, tmp_path):
     "embed and evaluate on a full disk: the previous outputs stay whole and no temporary file is left."
     from ebird_vae.data import load_ebird_data, build_species_matrix
-    from ebird_vae.synthetic import sample_path
+    from ebird_vae.ebd.sample import sample_path
     matrix = tmp_path/'m.csv'
     build_species_matrix(load_ebird_data(sample_path(), nrows=3000)).matrix.to_csv(matrix)
     code, out, err = run_cli(capsys, 'embed', run/'final_model.pt', matrix, '--output', small_disk/'e.csv')

@@ -125,3 +125,37 @@ def test_batches_are_made_on_the_device(path):
     tr.to('cuda')
     got = tr[[3, 1, 2]]
     assert got.device.type == 'cuda' and torch.equal(got.cpu(), want)
+
+
+@pytest.fixture
+def no_whole_toarray(monkeypatch):
+    "Refuse making more than `rows` rows of a sparse matrix dense at once, and the `SpeciesMatrix`'s dense view, while the test runs."
+    from ebird_vae.ebd import SpeciesMatrix
+    def arm(rows):
+        for cls in (scipy.sparse.csr_matrix, scipy.sparse.coo_matrix, scipy.sparse.csr_array):
+            for name in ('toarray', 'todense'):
+                def guarded(self, *a, _f=getattr(cls, name), **kw):
+                    if self.shape[0] > rows: raise AssertionError(f'{self.shape[0]:,} rows of a sparse matrix were made dense at once')
+                    return _f(self, *a, **kw)
+                monkeypatch.setattr(cls, name, guarded)
+        monkeypatch.setattr(SpeciesMatrix, 'matrix', property(lambda self: pytest.fail('the dense view of the SpeciesMatrix was built')))
+    return arm
+
+
+def test_embedding_a_species_matrix_densifies_one_batch_at_a_time(path, no_whole_toarray):
+    "Issue 22: `ChecklistEmbedder.matrix` keeps a `SpeciesMatrix` sparse and `embed` makes one batch dense at a time, same numbers."
+    from ebird_vae.inference import ChecklistEmbedder
+    from ebird_vae.models import VariationalAutoencoder
+    sm = quiet(build_species_matrix, path)
+    torch.manual_seed(0)
+    emb = ChecklistEmbedder(VariationalAutoencoder(len(sm.species), latent_dimension=4, hidden_dimension=16), sm.species[::-1], batch_size=64)
+    want, want_s = emb.embed(sm.matrix), emb.surprise(sm.matrix)       # (through the dense DataFrame)
+    sm = quiet(build_species_matrix, path)                                # (a fresh one: its dense view not built)
+    assert len(sm) > 3 * 64
+    no_whole_toarray(64)
+    X, ids = emb.matrix(sm)
+    assert scipy.sparse.issparse(X) and X.shape == (len(sm), len(sm.species)) and list(ids) == list(sm.checklists.index)
+    got = emb.embed(sm)
+    pd.testing.assert_frame_equal(got, want, atol=1e-6, rtol=1e-5)
+    pd.testing.assert_frame_equal(emb.surprise(sm), want_s, atol=1e-5, rtol=1e-5)
+    assert not emb.checklist_metadata(sm).no_known_species.any() and sm._dense is None

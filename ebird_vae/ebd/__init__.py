@@ -9,7 +9,8 @@ __all__ = []
 from .schema import *
 from .reader import *
 from .cleaning import *
+from .sample import *
 from .writer import ebd_text, write_text   # (test fixtures: importable here as before, not in `__all__`)
-from . import schema as _schema, reader as _reader, cleaning as _cleaning
+from . import schema as _schema, reader as _reader, cleaning as _cleaning, sample as _sample
 
-__all__ = list(dict.fromkeys(_schema.__all__ + _reader.__all__ + _cleaning.__all__))   # (what `from ebird_vae.ebd import *` brings)
+__all__ = list(dict.fromkeys(_schema.__all__ + _reader.__all__ + _cleaning.__all__ + _sample.__all__))   # (what `from ebird_vae.ebd import *` brings)

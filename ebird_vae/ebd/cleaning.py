@@ -42,10 +42,10 @@ from .writer import ebd_text, write_text
 # %% auto #0
 __all__ = ['taxon_key', 'SpeciesMatrix', 'complete_checklists', 'protocol_in', 'effort_at_most', 'dates_within', 'region_in',
            'merge_group_checklists', 'apply_thresholds', 'species_column_names', 'encode_vocabulary',
-           'build_species_matrix', 'create_species_matrix', 'EBirdPreprocessor', 'find_ebd', 'get_ebird_columns',
-           'load_ebird_data', 'ReadInfo', 'EBirdDataError', 'EBirdDataWarning', 'EBD_COLUMNS', 'COLUMN_RENAMES',
-           'EBD_REQUIRED', 'MATRIX_COLUMNS', 'PROTOCOL_CODES', 'CATEGORIES', 'FIELD_CHECKS', 'COLUMN_TYPES',
-           'normalise_column_names', 'normalise_protocol', 'field_problem']
+           'build_species_matrix', 'create_species_matrix', 'drop_short_checklists', 'EBirdPreprocessor', 'find_ebd',
+           'get_ebird_columns', 'load_ebird_data', 'ReadInfo', 'EBirdDataError', 'EBirdDataWarning', 'EBD_COLUMNS',
+           'COLUMN_RENAMES', 'EBD_REQUIRED', 'MATRIX_COLUMNS', 'PROTOCOL_CODES', 'CATEGORIES', 'FIELD_CHECKS',
+           'COLUMN_TYPES', 'normalise_column_names', 'normalise_protocol', 'field_problem']
 
 # %% ../../nbs/00e_ebd.ipynb #f71f8474
 _all_ = ['find_ebd', 'get_ebird_columns', 'load_ebird_data', 'ReadInfo',
@@ -872,6 +872,22 @@ def create_species_matrix(data, # EBD rows (a DataFrame from `load_ebird_data`) 
     sm = build_species_matrix(data, min_species_observations, min_checklist_species, apply_quality_filters)
     return sm.matrix, sm.species
 
+# %% ../../nbs/00e_ebd.ipynb #e9957e81
+def drop_short_checklists(sm: SpeciesMatrix, # a species matrix, e.g. encoded in a fixed vocabulary
+                          min_checklist_species=None, # keep checklists with at least this many of its species; None: all
+                         ) -> SpeciesMatrix:
+    "`sm` without the checklists that have fewer than `min_checklist_species` species, with a report row saying how many went."
+    _check_thresholds(min_checklist_species=min_checklist_species)
+    if not min_checklist_species: return sm
+    keep = np.diff(sm.X.indptr) >= min_checklist_species
+    X = sm.X[np.flatnonzero(keep)] if not keep.all() else sm.X
+    report = sm.report.to_dict('records')
+    _add_row(report, f'short checklists (<{min_checklist_species})', X.nnz, int(keep.sum()), len(sm.species))
+    if not keep.any(): raise _nothing_left(report, report[-1]['step'], f'min_checklist_species={min_checklist_species}',
+                                           'Lower min_checklist_species or set it to None, or check the file is the one you meant.')
+    return dataclasses.replace(sm, X=X, checklists=sm.checklists[keep], report=pd.DataFrame(report).astype(sm.report.dtypes),
+                               settings=dict(sm.settings, min_checklist_species=min_checklist_species))
+
 # %% ../../nbs/00e_ebd.ipynb #30eeda81
 _BUILD_OPTIONS = tuple(p for p in inspect.signature(build_species_matrix).parameters   # the options besides those named below
                        if p not in ('data', 'min_species_observations', 'min_checklist_species', 'apply_quality_filters', 'species'))
@@ -881,7 +897,7 @@ def _plain(v): return list(v) if isinstance(v, tuple) else v
 class EBirdPreprocessor:
     "Scikit-learn style EBD -> species matrix encoder that remembers its species vocabulary."
     def __init__(self, min_species_observations=None, # as in `build_species_matrix`, applied by `fit` only
-                 min_checklist_species=None, # as in `build_species_matrix`, applied by `fit` only
+                 min_checklist_species=None, # as in `build_species_matrix`, applied by `fit` and `transform` (species of the vocabulary)
                  apply_quality_filters=True, # as in `build_species_matrix`, applied by `fit` and `transform`
                  **options, # any other `build_species_matrix` option (protocols, max_distance_km, region, ...)
                 ):
@@ -907,12 +923,12 @@ class EBirdPreprocessor:
         return self
 
     def transform(self, data) -> SpeciesMatrix:
-        "Clean `data` like the training file and encode it in the fitted species order."
+        "Clean `data` like the training file (its `min_checklist_species` too) and encode it in the fitted species order."
         if self.species_ is None: raise EBirdDataError('this EBirdPreprocessor is not fitted yet: call fit(data) first.')
         sm = build_species_matrix(data, None, None, self.apply_quality_filters, species=self.species_, **self.options)
         sm.scientific_names = list(self.scientific_names_)
         self.unknown_species_ = sm.unknown_species
-        return sm
+        return drop_short_checklists(sm, self.min_checklist_species)
 
     def to_dict(self) -> dict:
         "Plain-Python state (for a checkpoint or JSON)."

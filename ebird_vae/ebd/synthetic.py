@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from .schema import EBD_COLUMNS
 from .writer import ebd_header, ebd_lines, release_columns, release_lines
+from .sample import sample_path, sample_truth, sample_truth_path   # (the bundled sample: importable from here as before)
 
 # %% auto #0
 __all__ = ['KERALA_DISTRICTS', 'DISTRICT_CODES', 'HABITATS', 'EBD_COLUMNS_2025', 'SAMPLE_SEED', 'SAMPLE_CHECKLISTS',
@@ -742,14 +743,4 @@ SAMPLE_SEED = 2025          # seed of the bundled sample
 SAMPLE_CHECKLISTS = 6000    # outings in the bundled sample
 SAMPLE_CHUNK = 2000         # chunk size used to write it
 
-def _samples_dir() -> Path: return Path(str(files('ebird_vae') / 'samples'))
-
-def sample_path() -> Path:
-    "Path of the bundled synthetic EBD sample (2025 layout, gzip), found inside the installed package."
-    return _samples_dir() / 'kerala_synthetic_ebd.txt.gz'
-
-def sample_truth() -> pd.DataFrame:
-    "The bundled sample's truth table, one row per outing, indexed by checklist_id."
-    return pd.read_csv(_samples_dir() / 'kerala_synthetic_truth.csv.gz', index_col='checklist_id',
-                       dtype=dict(checklist_id=str, observation_date=str, time_observations_started=str, sampling_event_ids=str),
-                       keep_default_na=False, na_values={'duration_minutes': [''], 'effort_distance_km': ['']})
+_all_ = ['sample_path', 'sample_truth']   # (they live in `ebird_vae.ebd.sample`; old code imports them from here)
