@@ -10,6 +10,7 @@ import contextlib
 import importlib
 import importlib.util
 import inspect
+import io
 import json
 import math
 import os
@@ -25,6 +26,7 @@ from datetime import date
 from pathlib import Path
 
 from fastcore.docments import docments
+from fastcore.imports import IN_NOTEBOOK
 from fastcore.script import Param
 
 # %% auto #0
@@ -87,6 +89,7 @@ def _check_train_options(o:dict):
     from ebird_vae.training import check_device
     cfg = preset(o['preset'], **{**CLI_DEFAULTS, **{k: v for k, v in o['config'].items() if v is not None}}).validate(cli=True)
     cleaning = _cleaning_options(o)
+    _whole_option(o, 'devices')
     if o['data'] is not None and not Path(o['data']).is_file():
         raise FileNotFoundError(f"--data '{o['data']}' is not a file. Give the EBD file (.txt, .gz, .zip or .tar) you downloaded, "
                                 f"or leave --data out to train on the bundled sample.")
@@ -276,6 +279,16 @@ def _train_and_write(o, cfg, cleaning, device, out, resume, vae, aside):
           f"No epoch was trained (already at {cfg.epochs} epochs?). Outputs in {out}/")
     if n_done: print('\n'.join(closing_lines(out, time.perf_counter() - started)))
 
+# %% ../nbs/04_cli.ipynb #d59cc2d5
+def _train_share(o:dict, cfg, cleaning:dict, device, out:Path, resume):
+    "A torchrun process other than rank 0: read the data and train its share, quietly; rank 0 alone locks, checks and writes OUT."
+    with contextlib.redirect_stdout(io.StringIO()):
+        vae = _read_and_split(o, cfg, cleaning)
+        checkpoint = _latest_checkpoint(out) if resume == 'latest' else Path(resume) if resume else None
+        vae.train(resume=checkpoint, device=device, progress=False, checkpoint_dir=out/'checkpoints',
+                  final_model=out/'final_model.pt', on_interrupt='raise')
+
+
 # %% ../nbs/04_cli.ipynb #4d227a0c
 def train(
     data:str=None,                        # EBD file (.txt, .gz, .zip or .tar); default: the bundled synthetic Kerala sample
@@ -292,6 +305,7 @@ def train(
     region:str=None,                      # Country, state or county codes kept, separated by commas (e.g. IN-KL)
     block_size:int=None,                  # Bytes read per block (raise it for a file with very long fields)
     device:str=None,                      # cpu, cuda (cuda:N) or mps; default: the best available
+    devices:int=1,                        # Processes to train in on this machine (one per GPU, or CPU processes); more than 1 starts torchrun
     resume:Param("Continue the run in OUT from its latest checkpoint, or from the checkpoint given", str, nargs='?', const='latest')=None,
     overwrite:bool=False,                 # Start again in an OUT that holds a previous run, removing that run's files first
     progress:bool=None,                   # Show a live progress bar; default: only when the output is a terminal
@@ -302,6 +316,8 @@ def train(
     if o['progress'] is None: o['progress'] = sys.stdout.isatty()   # (a bar redrawn into a log file is only noise)
     cfg, cleaning, device = _check_train_options(o)
     out = Path(out)
+    from ebird_vae.training.distributed import is_rank_zero
+    if not is_rank_zero(): return _train_share(o, cfg, cleaning, device, out, resume)
     _check_writable(out)
     created = not out.exists()
     try:
@@ -496,6 +512,8 @@ def main(argv:list|None=None): # The arguments (default: the command line's)
         return print(f'ebird-vae {__version__}')
     func = _job(args[0])
     options = vars(_parser(func, prog=f'ebird-vae {args[0]}').parse_args(_dashes(args[1:])))
+    from ebird_vae.training.distributed import should_launch, launch
+    if should_launch(options.get('devices')): raise SystemExit(launch(options['devices'], args + ['--debug'] * debug))
     from ebird_vae.training import TrainingInterrupted
     try: func(**options)
     except TrainingInterrupted as e: raise SystemExit(e.exit_code)   # (the run said how to continue)
@@ -505,3 +523,6 @@ def main(argv:list|None=None): # The arguments (default: the command line's)
         from ebird_vae.presets import TrainConfig   # (messages about a run's options name them as a resume compares them)
         print(f"ebird-vae {args[0]}: error: {_one_line(e, [k for k in options if k not in TrainConfig().keys()])}", file=sys.stderr)
         raise SystemExit(1)
+
+if __name__ == '__main__' and not IN_NOTEBOOK: main()   # (`python -m ebird_vae.cli`, `torchrun -m ebird_vae.cli`)
+

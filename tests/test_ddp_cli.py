@@ -1,17 +1,13 @@
-"""`ebird-vae train --devices 2` (issue 22, part 3): skipped until 04_cli wires `launch` (the `devices` option of `train`)."""
-import inspect, os, subprocess, sys
+"""`ebird-vae train --devices 2` (issue 22, part 3): the same run in two processes as in one, rank 1 quiet, and a resume."""
+import os, subprocess, sys
 from pathlib import Path
 
-import pytest
 import torch
 
-from ebird_vae import cli
 
 ROOT = Path(__file__).parents[1]
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')]).rstrip(os.pathsep))
 for k in ('WORLD_SIZE', 'RANK', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'): ENV.pop(k, None)
-pytestmark = pytest.mark.skipif('devices' not in inspect.signature(cli.train).parameters,
-                                reason="04_cli does not have `ebird-vae train --devices N` yet")
 
 def ebird_vae(*args):
     return subprocess.run([sys.executable, '-c', 'from ebird_vae.cli import main; main()', *args], env=ENV, timeout=180,
