@@ -18,7 +18,7 @@ from .ebd import *
 from .ebd.writer import ebd_text, write_text   # (test fixtures: importable here by name for old code, not in `__all__`)
 
 # %% auto #0
-__all__ = ['check_species', 'check_checklist_ids', 'check_species_matrix', 'SpeciesDataset', 'split_train_val',
+__all__ = ['check_species', 'check_checklist_ids', 'check_species_matrix', 'SpeciesDataset', 'fitted_cleaning', 'split_train_val',
            'create_dataloaders', 'read_species_matrix', 'EBirdDataError', 'EBirdDataWarning', 'load_ebird_data',
            'get_ebird_columns', 'build_species_matrix', 'create_species_matrix', 'SpeciesMatrix', 'EBirdPreprocessor',
            'ReadInfo', 'find_ebd', 'EBD_COLUMNS', 'MATRIX_COLUMNS', 'COLUMN_RENAMES']
@@ -429,6 +429,19 @@ def _check_split_options(split, random_seed, block_size_km):
     if isinstance(block_size_km, bool) or not isinstance(block_size_km, (int, float, np.integer, np.floating)) or not 0 < block_size_km < np.inf:
         raise EBirdDataError(f'block_size_km must be a positive number of kilometres (e.g. 10.0), not {block_size_km!r}.')
 
+# %% ../nbs/00f_data.ipynb #f743b97d
+def fitted_cleaning(matrix, # a `SpeciesMatrix`, a DataFrame from `create_species_matrix`, or any other matrix
+                   ) -> dict|None:
+    "The cleaning that made `matrix`, as a fitted `EBirdPreprocessor.to_dict()`; None when `matrix` does not say (not built from an EBD)."
+    if isinstance(matrix, SpeciesMatrix): settings, species, sci = matrix.settings, matrix.species, matrix.scientific_names
+    elif isinstance(matrix, pd.DataFrame):
+        settings, species, sci = matrix.attrs.get('cleaning_settings'), list(matrix.columns), matrix.attrs.get('scientific_names')
+    else: return None
+    if not settings or sci is None or len(sci) != len(species): return None
+    params = {k: v for k, v in settings.items() if k != 'species'}
+    return dict(params=params, species=[str(s) for s in species], scientific_names=[str(s) for s in sci])
+
+
 # %% ../nbs/00f_data.ipynb #8ace2355
 def split_train_val(matrix, # checklist x species 0/1 DataFrame, array, scipy sparse matrix, or a `SpeciesMatrix` (its CSR is used)
                     species, # column names, in order (None with a `SpeciesMatrix`)
@@ -438,7 +451,7 @@ def split_train_val(matrix, # checklist x species 0/1 DataFrame, array, scipy sp
                     checklists=None, # checklist metadata aligned with `matrix` (needed by 'locality' and 'spatial')
                     block_size_km=10.0, # side of the spatial blocks
                    ) -> tuple:
-    "`(train_ds, val_ds)`: `SpeciesDataset`s of float32 `[n_species]` rows, split as asked and recorded in `.split_info`."
+    "`(train_ds, val_ds)`: `SpeciesDataset`s of float32 `[n_species]` rows, split as asked and recorded in `.split_info`, the cleaning that made `matrix` in `.preprocessor`."
     if isinstance(matrix, SpeciesMatrix):
         checklists = matrix.checklists if checklists is None else checklists
         species = matrix.species if species is None else species
@@ -458,6 +471,7 @@ def split_train_val(matrix, # checklist x species 0/1 DataFrame, array, scipy sp
     info.update(n_train=len(train), n_val=len(val))
     tr = SpeciesDataset(values[train], species, ids[train], dict(info, part='train'))
     va = SpeciesDataset(values[val], species, ids[val], dict(info, part='val'))
+    tr.preprocessor = va.preprocessor = fitted_cleaning(matrix)   # (the trainer records it, so the model cleans new data the same way)
     return tr, va
 
 # %% ../nbs/00f_data.ipynb #9eb93785

@@ -564,6 +564,8 @@ def _run_metadata(c:TrainConfig, o:dict, train_loader, val_loader) -> dict:
     if species is not None: meta['species'] = [str(s) for s in species]
     split = split_metadata(getattr(train_loader, 'dataset', None), getattr(val_loader, 'dataset', None))
     if split is not None: meta.setdefault('split', split)
+    cleaning = getattr(getattr(train_loader, 'dataset', None), 'preprocessor', None)   # (set by `split_train_val` for a matrix built from an EBD)
+    if cleaning is not None: meta.setdefault('preprocessor', cleaning)
     return meta
 
 def _check_arguments(c:TrainConfig, o:dict) -> torch.device:
