@@ -198,7 +198,7 @@ def _scatter_classes(ax, x, y, values, title):
     shown, colours = class_colours(values)
     for k, c in colours.items():
         m = shown == k
-        ax.scatter(x[m], y[m], s=5, alpha=0.7, color=c, linewidths=0, label=f'{k} ({m.sum():,})')
+        ax.scatter(x[m], y[m], s=7, alpha=0.7, color=c, linewidths=0, label=f'{k} ({m.sum():,})')
     ax.legend(title=title, loc='upper left', bbox_to_anchor=(1.01, 1), markerscale=3, fontsize=8, frameon=False)
 
 # %% ../../nbs/07d_report.ipynb #b88c4a8f
@@ -244,10 +244,11 @@ def plot_checklist_map(mean:np.ndarray,        # Posterior means `[n, latent]`
     lon, lat = metadata.longitude.to_numpy()[has][keep], metadata.latitude.to_numpy()[has][keep]
     panels = [(np.array([f'cluster {c + 1}' for c in cluster])[keep], f'k-means cluster of the embeddings (k={k})')]
     if label: panels.append((metadata[label].astype(str).to_numpy()[has][keep], f'true {label}'))
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 5.5), squeeze=False, sharex=True, sharey=True)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 6), squeeze=False)
     for ax, (values, title) in zip(axes[0], panels):
         _scatter_classes(ax, lon, lat, values, title.split(' (')[0])
-        ax.set(title=f'Checklists by {title}', xlabel='longitude', ylabel='latitude', aspect='equal')
+        ax.set(title=f'Checklists by\n{title}', xlabel='longitude', ylabel='latitude')
+        ax.set_aspect('equal', adjustable='datalim')
     fig.tight_layout()
     return fig
 
@@ -284,8 +285,11 @@ def plot_confusion(confusions:dict, # Label -> `probe_confusion` table (counts, 
                   ):
     "One matrix per label: the share of each true class (row) the linear probe on the embeddings puts in each class."
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, max(len(confusions), 1), figsize=(4.8 * max(len(confusions), 1), 4.6), squeeze=False)
-    for ax, (label, cm) in zip(axes[0], confusions.items()):
+    cols = min(max(len(confusions), 1), 3)
+    rows = -(-max(len(confusions), 1) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4.8 * rows), squeeze=False)
+    for ax in axes.flat[len(confusions):]: ax.axis('off')
+    for ax, (label, cm) in zip(axes.flat, confusions.items()):
         counts = cm.to_numpy(np.float64)
         share = counts / np.maximum(counts.sum(1, keepdims=True), 1)
         ax.imshow(share, cmap='viridis', vmin=0, vmax=1)
@@ -434,6 +438,11 @@ _GLOSSARY = [   # (names, as a regular expression; what they mean)
     (r'masked', "the held-out checklists with at least 5 species, a fifth of their species hidden, scored on the species not shown"),
     (r'locality_grouped', "the probes' split: 30% of localities on the test side, no locality on both sides, so a probe cannot answer by recognising the place"),
     (r'z\d+', "one latent dimension"),
+    (r'county', "label: the EBD's COUNTY column"),
+    (r'region', "label: R0, R1, ...: k-means clusters of the training localities' coordinates (8 regions, numbered, not named)"),
+    (r'season', "label: the observation date's season (Dec-Feb, Mar-May, Jun-Aug, Sep-Nov)"),
+    (r'district', "label: the district of a synthetic sample's truth table"),
+    (r'habitat', "label: the habitat of a synthetic sample's truth table"),
 ]
 _TERMS = ["- **win / tie / loss**: a win is better than every baseline the row lists by more than the tie tolerance "
           "(a share of the strongest baseline's value); within it, a tie; otherwise a loss",
@@ -495,7 +504,8 @@ def markdown_summary(report:pd.DataFrame,           # From `evaluate_model`
                             f"{int(report[(report.metric == 'latent_dimensions')].value.iloc[0])}\n")
     if 'ease_l2' in report.attrs: parts.append(f"EASE l2: {report.attrs['ease_l2']:g} (chosen on a validation part of the training checklists unless given)\n")
     shown = report[report.section.isin([s for s, _ in _SECTIONS])]
-    names = [*shown.method, *shown.metric, *shown.subset, 'majority floor', *report[report.section == 'diagnostics'].metric]
+    names = [*shown.method, *shown.metric, *shown.subset, 'majority floor', *report[report.section == 'diagnostics'].metric,
+             *[p['label'] for p in report.attrs.get('probes') or []]]
     parts.append("## Glossary\n\n" + glossary(names) + "\n")
     return "\n".join(p for p in parts if p)
 
