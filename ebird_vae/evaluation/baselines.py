@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from .metrics import mask_checklists, ranking_metrics
 
@@ -14,20 +15,37 @@ from .metrics import mask_checklists, ranking_metrics
 __all__ = ['EASE_L2_GRID', 'prevalence', 'bernoulli_nll', 'multinomial_nll', 'baseline_nll', 'context_prevalence',
            'PopularityBaseline', 'ItemKNNBaseline', 'EASEBaseline', 'select_ease_l2']
 
+# %% ../../nbs/07b_baselines.ipynb #a0b1c2d4
+def _column_sums(X) -> np.ndarray:
+    "Per-species counts of a dense or CSR checklist matrix, without densifying it."
+    return np.asarray(X.sum(0), np.float64).ravel() if sparse.issparse(X) else np.asarray(X, np.float64).sum(0)
+
+def _gram(X) -> np.ndarray:
+    "`X.T @ X`, the species x species co-occurrence counts (dense), computed sparse for a CSR `X`."
+    if sparse.issparse(X):
+        X = sparse.csr_matrix(X, dtype=np.int32)   # exact counts up to 2**31 checklists, half the bytes of float64
+        return (X.T @ X).toarray().astype(np.float64)
+    X = np.asarray(X, np.float64)
+    return X.T @ X
+
+def _dense_rows(X) -> np.ndarray:
+    "Checklists being scored (a test batch) as a dense float64 array, from a dense or CSR `X`."
+    return X.toarray().astype(np.float64) if sparse.issparse(X) else np.asarray(X, np.float64)
+
 # %% ../../nbs/07b_baselines.ipynb #55af00ad
 def prevalence(train:np.ndarray,  # Training checklists `[n, species]`, 0/1
                smoothing:float=1.0, # Laplace pseudo-count added to presences and absences
               ) -> np.ndarray:
-    "Smoothed fraction of training checklists holding each species."
-    train = np.asarray(train, np.float64)
-    return (train.sum(0) + smoothing) / (len(train) + 2 * smoothing)
+    "Smoothed fraction of training checklists holding each species (`train` dense or CSR)."
+    return (_column_sums(train) + smoothing) / (np.shape(train)[0] + 2 * smoothing)
 
 def bernoulli_nll(X:np.ndarray,  # Checklists `[n, species]`, 0/1
                   P:np.ndarray,  # Probabilities `[species]` or `[n, species]`
                  ) -> np.ndarray:
     "Per-checklist negative log-likelihood (nats) of independent Bernoulli species with probabilities `P`."
     P = np.clip(np.asarray(P, np.float64), 1e-7, 1 - 1e-7)
-    X = np.asarray(X, np.float64)
+    if sparse.issparse(X) and P.ndim == 1: return -(X @ (np.log(P) - np.log1p(-P)) + np.log1p(-P).sum())
+    X = _dense_rows(X)
     return -(X * np.log(P) + (1 - X) * np.log1p(-P)).sum(-1)
 
 def multinomial_nll(X:np.ndarray,  # Checklists `[n, species]`, 0/1
@@ -36,7 +54,8 @@ def multinomial_nll(X:np.ndarray,  # Checklists `[n, species]`, 0/1
     "Per-checklist negative log-likelihood (nats) of a checklist's species under the multinomial with shares `P`."
     P = np.clip(np.asarray(P, np.float64), 1e-12, None)
     P = P / P.sum(-1, keepdims=True)
-    return -(np.asarray(X, np.float64) * np.log(P)).sum(-1)
+    if sparse.issparse(X) and P.ndim == 1: return -(X @ np.log(P))
+    return -(_dense_rows(X) * np.log(P)).sum(-1)
 
 def baseline_nll(X:np.ndarray,      # Checklists `[n, species]`
                  P:np.ndarray,      # Prevalences `[species]` or `[n, species]`
@@ -52,12 +71,13 @@ def context_prevalence(train:np.ndarray, # Training checklists `[n, species]`
                       ) -> np.ndarray:
     "`[len(context), species]` prevalence within each checklist's group, shrunk towards the overall prevalence."
     overall = prevalence(train)
-    df = pd.DataFrame(np.asarray(train, np.float64))
-    g = pd.Series(np.asarray(train_context)).astype(str).to_numpy()
-    sums, counts = df.groupby(g).sum(), pd.Series(g).value_counts()
-    sums = sums.reindex(pd.Series(np.asarray(context)).astype(str)).fillna(0).to_numpy()
-    n = counts.reindex(pd.Series(np.asarray(context)).astype(str)).fillna(0).to_numpy()[:, None]
-    return (sums + strength * overall) / (n + strength)
+    codes, groups = pd.factorize(pd.Series(np.asarray(train_context)).astype(str))
+    G = sparse.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(len(groups), len(codes)))
+    sums = G @ (train if sparse.issparse(train) else np.asarray(train, np.float64))   # species counts per group
+    sums = sums.toarray() if sparse.issparse(sums) else np.asarray(sums)
+    at = pd.Index(groups).get_indexer(pd.Series(np.asarray(context)).astype(str))   # -1: a group with no training checklist
+    n = np.where(at >= 0, np.bincount(codes, minlength=len(groups))[at], 0)[:, None]
+    return (np.where(at[:, None] >= 0, sums[at], 0) + strength * overall) / (n + strength)
 
 # %% ../../nbs/07b_baselines.ipynb #782ede62
 class PopularityBaseline:
@@ -77,8 +97,7 @@ class ItemKNNBaseline:
     def __init__(self, neighbors:int=50): self.neighbors = neighbors # Most similar species kept per species
     def fit(self, train:np.ndarray):
         "Cosine similarity of species' training occurrence vectors, top `neighbors` per species; returns self."
-        X = np.asarray(train, np.float64)
-        C = X.T @ X
+        C = _gram(train)
         norm = np.sqrt(np.maximum(np.diag(C), 1e-12))
         S = C / norm[:, None] / norm[None]
         np.fill_diagonal(S, 0)
@@ -89,7 +108,7 @@ class ItemKNNBaseline:
         return self
     def scores(self, X:np.ndarray) -> np.ndarray:
         "`[n, species]` summed similarity to the species shown."
-        return np.asarray(X, np.float64) @ self.similarity_
+        return np.asarray((X if sparse.issparse(X) else np.asarray(X, np.float64)) @ self.similarity_)
 
 class EASEBaseline:
     "EASE (Steck 2019): closed-form item-item regression with zero diagonal."
@@ -97,8 +116,8 @@ class EASEBaseline:
     def __init__(self, l2:float=200.0): self.l2 = l2 # The ridge penalty lambda
     def fit(self, train:np.ndarray):
         "Solve for the item-item weights `B`; returns self."
-        X = np.asarray(train, np.float64)
-        G = X.T @ X + self.l2 * np.eye(X.shape[1])
+        G = _gram(train)
+        G += self.l2 * np.eye(len(G))
         P = np.linalg.inv(G)
         B = -P / np.diag(P)[None]
         np.fill_diagonal(B, 0)
@@ -106,7 +125,7 @@ class EASEBaseline:
         return self
     def scores(self, X:np.ndarray) -> np.ndarray:
         "`[n, species]` linear scores `X @ B`."
-        return np.asarray(X, np.float64) @ self.weights_
+        return np.asarray((X if sparse.issparse(X) else np.asarray(X, np.float64)) @ self.weights_)
 
 # %% ../../nbs/07b_baselines.ipynb #bc583edb
 EASE_L2_GRID = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)
@@ -120,10 +139,10 @@ def select_ease_l2(train:np.ndarray,         # Training checklists `[n, species]
                   ) -> tuple[float, pd.DataFrame]:
     "`(best_l2, table)`: the EASE penalty with the best masked-completion `metric` on a validation part of `train`."
     from sklearn.model_selection import GroupShuffleSplit
-    X = np.asarray(train, np.float32)
-    g = np.arange(len(X)) if groups is None else np.asarray(groups)
+    X = train.tocsr() if sparse.issparse(train) else np.asarray(train, np.float32)
+    g = np.arange(X.shape[0]) if groups is None else np.asarray(groups)
     fit, val = next(GroupShuffleSplit(1, test_size=val_fraction, random_state=seed).split(X, groups=g))
-    _, shown, hidden = mask_checklists(X[val], seed=seed)
+    _, shown, hidden = mask_checklists(_dense_rows(X[val]), seed=seed)
     scores = [ranking_metrics(EASEBaseline(l2).fit(X[fit]).scores(shown), shown, hidden)[metric].mean() for l2 in grid]
     table = pd.DataFrame({'l2': list(grid), metric: scores})
     return float(table.l2[table[metric].idxmax()]), table

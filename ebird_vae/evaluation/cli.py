@@ -21,7 +21,10 @@ from ..presets import SPLITS
 from ..training import atomic_write, check_device
 from .baselines import EASE_L2_GRID
 from .probes import checklist_labels
-from .report import PROBE_LABELS, evaluate_model, markdown_summary, plot_latent_map, plot_recall, plot_reliability, vae_versus_baselines
+from .report import (PROBE_LABELS, evaluate_model, html_report, markdown_summary, plot_checklist_map,
+                                        plot_confusion, plot_latent_map, plot_recall, plot_reliability, plot_species_quality,
+                                        vae_versus_baselines)
+from ..synthetic import sample_path, sample_truth
 
 # %% auto #0
 __all__ = ['evaluate_cli']
@@ -38,7 +41,9 @@ def _held_out(sm, recorded:dict, split=None, val_size=None, random_seed=None):
         lost = len(recorded['train_ids']) + len(recorded['val_ids']) - len(train_ids) - len(test_ids)
         if lost: warnings.warn(f"{lost:,} checklists of the training run are not in this file's matrix; evaluating on the rest.")
         if not test_ids: raise ValueError("None of the checkpoint's held-out checklists is in this file: pass the EBD the model was trained on.")
-        return train_ids, test_ids, f"the training run's {recorded.get('split', 'recorded')} split (recorded in the checkpoint)"
+        how = ', '.join(f'{k} {recorded[k]}' for k in ('val_size', 'random_seed') if k in recorded).replace('random_seed', 'seed')
+        return train_ids, test_ids, (f"the training run's {recorded.get('split', 'recorded')} split ({how + '; ' if how else ''}recorded in "
+                                     f"the checkpoint); held out: the run's validation checklists")
     split = split or recorded.get('split') or 'locality'
     val_size = val_size if val_size is not None else recorded.get('val_size', 0.2)
     random_seed = random_seed if random_seed is not None else recorded.get('random_seed', 42)
@@ -46,17 +51,29 @@ def _held_out(sm, recorded:dict, split=None, val_size=None, random_seed=None):
     return (list(map(str, train_ds.checklist_ids)), list(map(str, test_ds.checklist_ids)),
             f"{split} (val_size {val_size}, seed {random_seed}), re-split here")
 
-def _probe_metadata(sm, train_ids, labels_csv=None) -> tuple[pd.DataFrame, dict]:
-    "Labels for the probes (county, region, season, and a csv's columns), the locality and the context of the baselines."
+def _extra_labels(data, labels_csv=None) -> tuple[pd.DataFrame|None, str]:
+    "`(labels, line)`: the csv's labels, or for the bundled sample its truth table's district and habitat, and a line saying which."
+    if labels_csv:
+        extra = pd.read_csv(labels_csv, index_col=0)
+        extra.index = extra.index.astype(str)
+        return extra, f"labels: county, region and season from the EBD, and the columns of {Path(labels_csv).name} (--labels-csv)"
+    if Path(data).resolve() == sample_path().resolve():
+        return sample_truth()[['district', 'habitat']], ("labels: county, region and season from the EBD, and district and habitat from "
+                "the bundled sample's truth table (kerala_synthetic_truth.csv.gz), used because the data is the bundled sample "
+                "(--labels-csv replaces it)")
+    return None, "labels: county, region and season from the EBD (--labels-csv adds others, such as habitat)"
+
+def _probe_metadata(sm, train_ids, extra:pd.DataFrame|None=None) -> tuple[pd.DataFrame, dict]:
+    "Labels for the probes (county, region, season, and `extra`'s columns), the locality, the coordinates and the baselines' context."
     ck = sm.checklists
     meta, skipped = checklist_labels(ck, train_ids)
     meta['locality_id'] = ck['locality_id'].astype(str)
     if 'county' in meta: meta['district_month'] = meta['county'].astype(str) + '|' + ck['observation_date'].dt.month.astype(str)
-    if labels_csv:
-        extra = pd.read_csv(labels_csv, index_col=0)
-        extra.index = extra.index.astype(str)
+    if extra is not None:
         extra = extra.drop(columns=[c for c in extra.columns if c in ('latitude', 'longitude', 'locality_id')])
         meta = meta.drop(columns=[c for c in extra.columns if c in meta.columns]).join(extra, how='left')
+    for c in ('latitude', 'longitude'):
+        if c in ck: meta[c] = ck[c]
     return meta, skipped
 
 # %% ../../nbs/07e_evaluate_cli.ipynb #f8cb4c86
@@ -84,6 +101,8 @@ def _check_evaluate_options(o:dict):
     v = o['val_size']
     if v is not None and not (0 < v < 1 or (v >= 1 and float(v).is_integer())):
         raise ValueError(f"--val-size must be a fraction between 0 and 1 (e.g. 0.2) or a whole number of checklists, got {v!r}.")
+    if not _whole(o['forest_trees'], 0):
+        raise ValueError(f"--forest-trees must be a whole number >= 0 (0: linear probes only), got {o['forest_trees']!r}.")
     for k in ('random_seed', 'seed'):
         if o[k] is not None and not _whole(o[k], 0): raise ValueError(f"--{k.replace('_', '-')} must be a whole number >= 0, got {o[k]!r}.")
     for k in ('data', 'labels_csv'):
@@ -103,6 +122,7 @@ def evaluate_cli(checkpoint:str,                 # Model checkpoint (.pt) writte
                  probe_labels:str=','.join(PROBE_LABELS), # Comma-separated labels for the embedding probes (absent ones are skipped)
                  iwae_samples:int=100,           # Importance samples for the NLL (0: skip)
                  ease_l2:float=None,             # EASE ridge penalty (default: chosen on a validation part of the training checklists)
+                 forest_trees:int=100,           # Trees in the probes' random forests (0: linear probes only, faster)
                  device:str='cpu',               # Device: cpu, cuda (cuda:N) or mps
                  seed:int=0,                     # Seed of the masking and probes
                 ):
@@ -115,28 +135,50 @@ def evaluate_cli(checkpoint:str,                 # Model checkpoint (.pt) writte
     print(f"Reading and cleaning {Path(data).name} with the model's vocabulary ...", flush=True)
     sm = emb._ebd_matrix(data)
     train_ids, test_ids, how = _held_out(sm, emb.metadata.get('split') or {}, split, val_size, random_seed)
-    meta, skipped = _probe_metadata(sm, train_ids, labels_csv)
-    print(f"Evaluating on {len(test_ids):,} held-out checklists ({how}) ...", flush=True)
+    extra, labels_line = _extra_labels(data, labels_csv)
+    meta, skipped = _probe_metadata(sm, train_ids, extra)
+    print(f"Evaluating on {len(test_ids):,} held-out checklists ({how}) ...\n{labels_line}", flush=True)
     report, det = evaluate_model(emb, sm.matrix.loc[train_ids], sm.matrix.loc[test_ids], metadata=meta,
                                  labels=tuple(probe_labels.split(',')) if probe_labels else (),
                                  context_column='district_month' if 'district_month' in meta else None,
-                                 iwae_samples=iwae_samples, ease_l2=ease_l2, seed=seed, details=True, progress=sys.stdout.isatty())
+                                 iwae_samples=iwae_samples, ease_l2=ease_l2, forest_trees=forest_trees, seed=seed, details=True, progress=sys.stdout.isatty())
     for p in report.attrs['probes']:
         if not p['probed']: p['reason'] = skipped.get(p['label'], p['reason'])
-    _write_evaluation(Path(output_dir), report, det, f"# Evaluation of {Path(checkpoint).name}\n\nsplit: {how}; "
-                      f"{len(train_ids):,} training and {len(test_ids):,} held-out checklists\n\n")
+    _write_evaluation(Path(output_dir), report, det, f"# Evaluation of {Path(checkpoint).name}\n\n- data: {Path(data).name}\n"
+                      f"- split: {how}; {len(train_ids):,} training and {len(test_ids):,} held-out checklists\n"
+                      f"- seed of the masking, importance samples and probes: {seed} (--seed)\n- {labels_line}\n\n")
 
 # %% ../../nbs/07e_evaluate_cli.ipynb #ec527ecc
+def _plots(report, det) -> dict:
+    "File name -> (caption, drawing function) of the plots this evaluation can draw."
+    meta, p = det['metadata'], {}
+    if meta is not None and {'latitude', 'longitude'} <= set(meta.columns):
+        p['checklist_map.png'] = ("Where the checklists are, coloured by a k-means cluster of their embeddings (left) and by a true label (right)",
+                                  lambda: plot_checklist_map(det['mean'], meta))
+    if meta is not None: p['latent_map.png'] = ("The embeddings (PCA of the posterior means to 2-D), coloured by each label",
+                                                lambda: plot_latent_map(det['mean'], meta))
+    if det.get('confusion'): p['probe_confusion.png'] = ("What the linear probe on the embeddings predicts for each true class (share of the row)",
+                                                        lambda: plot_confusion(det['confusion']))
+    p['recall_at_k.png'] = ("Recall@k of masked species completion per method", lambda: plot_recall(report))
+    if (report.section == 'per_species').any():
+        p['species_quality.png'] = ("Average precision per species: the VAE against the strongest completion baseline",
+                                    lambda: plot_species_quality(report))
+    if det['reliability']: p['reliability.png'] = ("Reliability: predicted probability against observed frequency of masked species",
+                                                   lambda: plot_reliability(det['reliability']))
+    return p
+
 def _write_evaluation(out:Path, report, det, header:str):
-    "report.csv, summary.md and the plots of an `evaluate_model(details=True)` run, into `out`, each written whole or not at all."
-    atomic_write(out/'report.csv', lambda p: report.to_csv(p, index=False))
-    atomic_write(out/'summary.md', lambda p: p.write_text(header + markdown_summary(report)))
-    plots = {'latent_map.png': lambda: plot_latent_map(det['mean'], det['metadata']), 'recall_at_k.png': lambda: plot_recall(report)}
-    if det['reliability']: plots['reliability.png'] = lambda: plot_reliability(det['reliability'])
+    "report.csv, the plots, summary.md (linking them) and report.html (them inlined) into `out`, each written whole or not at all."
     import matplotlib.pyplot as plt
-    for name, draw in plots.items():
+    atomic_write(out/'report.csv', lambda p: report.to_csv(p, index=False))
+    plots = _plots(report, det)
+    for name, (_, draw) in plots.items():
         fig = draw()
-        try: atomic_write(out/name, lambda p: fig.savefig(p, dpi=110))
+        try: atomic_write(out/name, lambda p: fig.savefig(p, dpi=110, bbox_inches='tight'))
         finally: plt.close(fig)
-    print(vae_versus_baselines(report).round(3).to_string(index=False))
-    print(f"Wrote report.csv, summary.md and {len(plots)} plots to {out}/")
+    summary = header + markdown_summary(report, plots={name: caption for name, (caption, _) in plots.items()})
+    atomic_write(out/'summary.md', lambda p: p.write_text(summary, encoding='utf-8'))
+    page = html_report(summary, out, title=header.splitlines()[0].lstrip('# '))
+    atomic_write(out/'report.html', lambda p: p.write_text(page, encoding='utf-8'))
+    print(vae_versus_baselines(report)[['comparison', 'verdict', 'vae', 'strongest_baseline', 'baseline']].round(3).to_string(index=False))
+    print(f"Wrote report.csv, summary.md, report.html and {len(plots)} plots to {out}/")

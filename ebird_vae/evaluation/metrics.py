@@ -11,7 +11,7 @@ import pandas as pd
 from ..inference import ChecklistEmbedder
 
 # %% auto #0
-__all__ = ['mask_checklists', 'ranking_metrics', 'vae_probabilities', 'species_auc', 'reliability_curve',
+__all__ = ['mask_checklists', 'ranking_metrics', 'vae_probabilities', 'per_species_quality', 'species_auc', 'reliability_curve',
            'expected_calibration_error', 'richness_errors', 'latent_diagnostics']
 
 # %% ../../nbs/07a_metrics.ipynb #63a054c0
@@ -65,22 +65,34 @@ def vae_probabilities(model,                # A `VariationalAutoencoder` (or a `
     emb = model if isinstance(model, ChecklistEmbedder) else ChecklistEmbedder(model, None, device, batch_size)
     return emb.reconstruct(np.asarray(X, np.float32), n_samples=n_samples, seed=seed, progress=progress).to_numpy()
 
+# %% ../../nbs/07a_metrics.ipynb #b5e1a9d2
+def per_species_quality(scores:np.ndarray,   # `[n, species]` method scores
+                        shown:np.ndarray,    # 0/1 `[n, species]` species shown (not scored)
+                        hidden:np.ndarray,   # 0/1 `[n, species]` the positives
+                        species=None,        # Names of the species columns (default: their numbers)
+                        min_positives:int=5, # Species with fewer positives (or no negatives) are left out
+                       ) -> pd.DataFrame:
+    "Per species scored, on the cells that were not shown: `roc_auc`, `average_precision` and the number of `positives`."
+    from sklearn.metrics import average_precision_score, roc_auc_score
+    rows = {}
+    for j in range(scores.shape[1]):
+        keep = shown[:, j] == 0
+        y, s = hidden[keep, j], scores[keep, j]
+        if y.sum() < min_positives or y.sum() == len(y): continue
+        rows[j] = (roc_auc_score(y, s), average_precision_score(y, s), int(y.sum()))
+    names = pd.Index([species[j] if species is not None else j for j in rows], name='species')
+    return pd.DataFrame(list(rows.values()), index=names, columns=['roc_auc', 'average_precision', 'positives'])
+
 # %% ../../nbs/07a_metrics.ipynb #ab7a7f98
 def species_auc(scores:np.ndarray,   # `[n, species]` method scores
                 shown:np.ndarray,    # 0/1 `[n, species]` species shown (not scored)
                 hidden:np.ndarray,   # 0/1 `[n, species]` the positives
                 min_positives:int=5, # Species with fewer positives (or no negatives) are skipped
                ) -> dict:
-    "Macro ROC AUC and average precision over species, on cells that were not shown."
-    from sklearn.metrics import average_precision_score, roc_auc_score
-    aucs, aps = [], []
-    for j in range(scores.shape[1]):
-        keep = shown[:, j] == 0
-        y, s = hidden[keep, j], scores[keep, j]
-        if y.sum() < min_positives or y.sum() == len(y): continue
-        aucs.append(roc_auc_score(y, s)); aps.append(average_precision_score(y, s))
-    return dict(roc_auc_macro=float(np.mean(aucs)) if aucs else np.nan,
-                average_precision_macro=float(np.mean(aps)) if aps else np.nan, n_species_scored=len(aucs))
+    "Macro ROC AUC and average precision over species, on cells that were not shown (the means of `per_species_quality`)."
+    q = per_species_quality(scores, shown, hidden, min_positives=min_positives)
+    return dict(roc_auc_macro=float(q.roc_auc.mean()) if len(q) else np.nan,
+                average_precision_macro=float(q.average_precision.mean()) if len(q) else np.nan, n_species_scored=len(q))
 
 def reliability_curve(probabilities:np.ndarray, # Predicted probabilities (any shape)
                       labels:np.ndarray,        # 0/1 outcomes, same shape

@@ -9,7 +9,20 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['SEASONS', 'probe_embeddings', 'checklist_labels']
+__all__ = ['SEASONS', 'probe_embeddings', 'probe_confusion', 'checklist_labels']
+
+# %% ../../nbs/07c_probes.ipynb #e1f2a3b4
+def _probe_split(y, groups, test_size, seed):
+    "Row numbers `(train, test)` of the probes' split, grouped so that no group is on both sides."
+    from sklearn.model_selection import GroupShuffleSplit
+    return next(GroupShuffleSplit(1, test_size=test_size, random_state=seed).split(y, y, np.asarray(groups)))
+
+def _logistic(scale:bool=True):
+    "The linear probe: logistic regression, on standardised features unless `scale` is False (0/1 presence)."
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    return make_pipeline(*([StandardScaler()] if scale else []), LogisticRegression(max_iter=2000))
 
 # %% ../../nbs/07c_probes.ipynb #afaea469
 def probe_embeddings(features:dict,          # Name -> `[n, d]` representation (same rows)
@@ -25,12 +38,8 @@ def probe_embeddings(features:dict,          # Name -> `[n, d]` representation (
     "Test accuracy of logistic-regression and random-forest probes per representation, with the majority-class floor."
     from sklearn.decomposition import PCA
     from sklearn.ensemble import RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GroupShuffleSplit
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
     y = np.asarray(labels).astype(str)
-    tr, te = next(GroupShuffleSplit(1, test_size=test_size, random_state=seed).split(y, y, np.asarray(groups)))
+    tr, te = _probe_split(y, groups, test_size, seed)
     feats = dict(features)
     if raw is not None:
         raw = np.asarray(raw, np.float32)
@@ -42,14 +51,29 @@ def probe_embeddings(features:dict,          # Name -> `[n, d]` representation (
     rows = [dict(representation='majority_class', probe='floor', accuracy=float((y[te] == majority).mean()))]
     for name, F in feats.items():
         F = np.asarray(F, np.float64)
-        scale = [] if name == 'presence' else [StandardScaler()]
-        probes = [('logistic', make_pipeline(*scale, LogisticRegression(max_iter=2000)))]
+        probes = [('logistic', _logistic(scale=name != 'presence'))]
         if forest_trees: probes.append(('random_forest', RandomForestClassifier(forest_trees, random_state=seed, n_jobs=-1)))
         for probe, clf in probes:
             rows.append(dict(representation=name, probe=probe, accuracy=float(clf.fit(F[tr], y[tr]).score(F[te], y[te]))))
     out = pd.DataFrame(rows)
     out['n_test'], out['n_classes'] = len(te), len(np.unique(y))
     return out
+
+# %% ../../nbs/07c_probes.ipynb #a9b0c1d2
+def probe_confusion(features:np.ndarray,   # `[n, d]` representation (e.g. the VAE's posterior means)
+                    labels,                # `[n]` class labels to predict
+                    groups,                # `[n]` group of each row, as for `probe_embeddings`
+                    test_size:float=0.3,   # Share of groups in the probe's test side
+                    seed:int=0,            # Seed of the split
+                   ) -> pd.DataFrame:
+    "Counts of true (rows) against predicted (columns) classes of the linear probe, on `probe_embeddings`' test side."
+    y = np.asarray(labels).astype(str)
+    tr, te = _probe_split(y, groups, test_size, seed)
+    F = np.asarray(features, np.float64)
+    predicted = _logistic().fit(F[tr], y[tr]).predict(F[te])
+    classes = np.unique(y)
+    return pd.crosstab(pd.Categorical(y[te], classes), pd.Categorical(predicted, classes), dropna=False,
+                       rownames=['true'], colnames=['predicted'])
 
 # %% ../../nbs/07c_probes.ipynb #0778f88c
 SEASONS = {12: 'Dec-Feb', 1: 'Dec-Feb', 2: 'Dec-Feb', 3: 'Mar-May', 4: 'Mar-May', 5: 'Mar-May',

@@ -5,7 +5,11 @@
 # %% ../../nbs/07d_report.ipynb #65be0a6d
 from __future__ import annotations
 
+import base64
+import html
+import re
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,8 +20,10 @@ from .baselines import *
 from .probes import *
 
 # %% auto #0
-__all__ = ['PROBE_LABELS', 'evaluate_model', 'summarize_report', 'plot_latent_map', 'plot_reliability', 'plot_recall',
-           'vae_versus_baselines', 'markdown_summary']
+__all__ = ['PROBE_LABELS', 'OKABE_ITO', 'OTHER_COLOUR', 'TIE_TOLERANCE', 'evaluate_model', 'summarize_report', 'class_colours',
+           'plot_latent_map', 'plot_checklist_map', 'plot_reliability', 'plot_recall', 'plot_confusion',
+           'vae_versus_baselines', 'species_extremes', 'plot_species_quality', 'glossary', 'markdown_summary',
+           'html_report']
 
 # %% ../../nbs/07d_report.ipynb #137a879d
 _BUCKETS = ['1-5', '6-15', '>15']   # buckets of checklist length (species on it), as `_length_bucket` labels them
@@ -46,14 +52,19 @@ def _density_rows(emb, test_X, train_X, iwae_samples, seed, train_context, test_
     return rows
 
 # %% ../../nbs/07d_report.ipynb #1db047db
-def _completion_rows(methods, shown, hidden, length, ks):
+def _completion_rows(methods, shown, hidden, length, ks, species=None):
     rows, bucket = [], _length_bucket(length)
     for name, scores in methods.items():
         rm = ranking_metrics(scores, shown, hidden, ks)
         for subset, keep in [('all', np.ones(len(rm), bool))] + [(b, bucket == b) for b in _BUCKETS]:
             for metric in rm.columns:
                 rows.append(_row('completion', metric, name, subset, rm.loc[keep, metric].mean() if keep.any() else np.nan, keep.sum()))
-        rows += [_row('species', metric, name, 'masked', v, len(rm)) for metric, v in species_auc(scores, shown, hidden).items()]
+        q = per_species_quality(scores, shown, hidden, species)
+        rows += [_row('species', 'roc_auc_macro', name, 'masked', q.roc_auc.mean() if len(q) else np.nan, len(rm)),
+                 _row('species', 'average_precision_macro', name, 'masked', q.average_precision.mean() if len(q) else np.nan, len(rm)),
+                 _row('species', 'n_species_scored', name, 'masked', len(q), len(rm))]
+        rows += [_row('per_species', m, name, str(sp), getattr(r, m), r.positives) for r in q.itertuples()
+                 for sp in [r.Index] for m in ('roc_auc', 'average_precision')]
     return rows
 
 def _calibration_rows(methods, shown, hidden, length):
@@ -74,8 +85,8 @@ def _diagnostic_rows(test_mean, test_lv):
     return rows, diag
 
 def _embedding_rows(mean, all_X, meta, labels, group_column, forest_trees, seed, baselines):
-    "Probe rows, and a table of which labels were probed (and why not)."
-    rows, status = [], []
+    "Probe rows, a table of which labels were probed (and why not), and the linear probe's confusion matrix per label."
+    rows, status, confusions = [], [], {}
     groups = meta[group_column].to_numpy() if group_column in meta else np.arange(len(meta))
     for label in labels:
         if label not in meta.columns: status.append((label, False, 'no such label in the metadata')); continue
@@ -85,8 +96,9 @@ def _embedding_rows(mean, all_X, meta, labels, group_column, forest_trees, seed,
                               n_components=mean.shape[1], forest_trees=forest_trees, seed=seed, baselines=baselines)
         rows += [_row('embedding', f'{label}_accuracy_{r.probe}', r.representation, 'locality_grouped', r.accuracy, r.n_test)
                  for r in pr.itertuples()]
+        confusions[label] = probe_confusion(mean[ok], meta[label].to_numpy()[ok], groups[ok], seed=seed)
         status.append((label, True, f"{meta[label][ok].nunique()} classes, {ok.sum():,} checklists"))
-    return rows, pd.DataFrame(status, columns=['label', 'probed', 'reason'])
+    return rows, pd.DataFrame(status, columns=['label', 'probed', 'reason']), confusions
 
 # %% ../../nbs/07d_report.ipynb #f8aefaa2
 def evaluate_model(model,                       # A `VariationalAutoencoder` or `ChecklistEmbedder`
@@ -108,7 +120,7 @@ def evaluate_model(model,                       # A `VariationalAutoencoder` or 
                    seed:int=0,                  # Seed of the masking, importance samples and probes
                    device='cpu',                # Device to run the model on
                    batch_size:int=1024,         # Checklists per forward pass
-                   details:bool=False,          # Also return a dict of arrays for the plots
+                   details:bool=False,          # Also return a dict of what the plots need (embeddings, curves, confusion matrices)
                    progress:bool=True,          # Progress bars (False: none)
                   ):
     "Tidy report comparing the VAE with baselines fitted on `train`, on the held-out checklists `test`."
@@ -132,7 +144,7 @@ def evaluate_model(model,                       # A `VariationalAutoencoder` or 
     for b in [PopularityBaseline(), ItemKNNBaseline(knn_neighbors), EASEBaseline(ease_l2)]:
         methods[b.name] = b.fit(train_X).scores(shown)
     length = test_X[mrows].sum(1)
-    rows += _completion_rows(methods, shown, hidden, length, ks)
+    rows += _completion_rows(methods, shown, hidden, length, ks, emb.species)
     timings['completion'] = time.perf_counter() - t0
     curves = {}
     if emb.model.likelihood == 'bernoulli':   # a multinomial decoder gives shares of a checklist, not presence probabilities
@@ -143,16 +155,16 @@ def evaluate_model(model,                       # A `VariationalAutoencoder` or 
     mean, log_variance = emb.posterior(all_X, bar)
     diag_rows, diag = _diagnostic_rows(mean[len(train_X):], log_variance[len(train_X):])
     rows += diag_rows
-    probes = pd.DataFrame(columns=['label', 'probed', 'reason'])
+    probes, confusions = pd.DataFrame(columns=['label', 'probed', 'reason']), {}
     if meta is not None:
-        emb_rows, probes = _embedding_rows(mean, all_X, meta, labels, group_column, forest_trees, seed, probe_baselines)
+        emb_rows, probes, confusions = _embedding_rows(mean, all_X, meta, labels, group_column, forest_trees, seed, probe_baselines)
         rows += emb_rows
     timings['embeddings'] = time.perf_counter() - t0
     report = pd.DataFrame(rows, columns=['section', 'metric', 'method', 'subset', 'value', 'n'])
     report.attrs.update(timings=timings, probes=probes.to_dict('records'), ease_l2=ease_l2, likelihood=emb.model.likelihood)
     if not details: return report
     return report, dict(mean=mean, ids=train_ids.append(test_ids), is_test=np.arange(len(all_X)) >= len(train_X),
-                        reliability=curves, diagnostics=diag, metadata=meta)
+                        reliability=curves, diagnostics=diag, metadata=meta, confusion=confusions)
 
 # %% ../../nbs/07d_report.ipynb #84f34195
 def summarize_report(report:pd.DataFrame, # From `evaluate_model`
@@ -165,6 +177,30 @@ def summarize_report(report:pd.DataFrame, # From `evaluate_model`
     index = ['metric'] if r.subset.nunique() <= 1 else ['metric', 'subset']
     return r.pivot_table(index=index, columns='method', values='value', sort=False)
 
+# %% ../../nbs/07d_report.ipynb #bb11cc22
+OKABE_ITO = ('#E69F00', '#56B4E9', '#009E73', '#0072B2', '#D55E00', '#CC79A7', '#F0E442', '#000000') # colour-blind-safe hues (Okabe and Ito 2008)
+OTHER_COLOUR = '#BBBBBB'   # classes beyond the palette, drawn as one grey 'other'
+
+def class_colours(values,                    # A class per point
+                  max_classes:int=len(OKABE_ITO), # Distinct hues at most; rarer classes share a grey 'other'
+                 ) -> tuple[np.ndarray, dict]:
+    "`(shown, colours)`: each value (or 'other (n classes)' beyond the commonest), and an ordered {class: colour}."
+    s = pd.Series(np.asarray(values).astype(str))
+    counts = s.value_counts()
+    keep = sorted(counts.index if len(counts) <= max_classes else counts.index[:max_classes - 1])
+    colours = {k: OKABE_ITO[i] for i, k in enumerate(keep)}
+    other = f'other ({len(counts) - len(keep)} classes)'
+    if len(keep) < len(counts): colours[other] = OTHER_COLOUR
+    return s.where(s.isin(keep), other).to_numpy(), colours
+
+def _scatter_classes(ax, x, y, values, title):
+    "Points coloured by class, the legend (with counts) outside the axes on the right."
+    shown, colours = class_colours(values)
+    for k, c in colours.items():
+        m = shown == k
+        ax.scatter(x[m], y[m], s=7, alpha=0.7, color=c, linewidths=0, label=f'{k} ({m.sum():,})')
+    ax.legend(title=title, loc='upper left', bbox_to_anchor=(1.01, 1), markerscale=3, fontsize=8, frameon=False)
+
 # %% ../../nbs/07d_report.ipynb #b88c4a8f
 def plot_latent_map(mean:np.ndarray,         # Posterior means `[n, latent]`
                     metadata:pd.DataFrame,    # Labels for the same rows
@@ -172,33 +208,63 @@ def plot_latent_map(mean:np.ndarray,         # Posterior means `[n, latent]`
                     max_points:int=5000,      # Subsample for legibility
                     seed:int=0,               # Seed of the subsample
                    ):
-    "Scatter of the first two principal components of the embeddings, coloured by each label."
+    "Scatter of the first two principal components of the embeddings, one panel per label, colour-blind-safe hues."
     import matplotlib.pyplot as plt
     from sklearn.decomposition import PCA
     labels = [l for l in (labels or PROBE_LABELS) if l in metadata.columns][:None if labels else 3]
     xy = PCA(2, random_state=seed).fit_transform(mean)
     keep = np.random.default_rng(seed).permutation(len(xy))[:max_points]
-    fig, axes = plt.subplots(1, max(len(labels), 1), figsize=(5.5 * max(len(labels), 1), 4.5), squeeze=False)
+    fig, axes = plt.subplots(1, max(len(labels), 1), figsize=(6 * max(len(labels), 1), 4.2), squeeze=False)
     for ax, label in zip(axes[0], labels):
-        lab = metadata[label].astype(str).to_numpy()
-        for i, v in enumerate(sorted(set(lab[keep]))):
-            m = keep[lab[keep] == v]
-            ax.scatter(xy[m, 0], xy[m, 1], s=4, alpha=0.6, label=v, color=plt.cm.tab20(i % 20))
-        ax.set(title=f'Latent map by {label}', xlabel='PC 1', ylabel='PC 2')
-        ax.legend(markerscale=3, fontsize=7, loc='best', ncol=1 + (len(set(lab)) > 10))
+        _scatter_classes(ax, xy[keep, 0], xy[keep, 1], metadata[label].astype(str).to_numpy()[keep], label)
+        ax.set(title=f'Embeddings (PCA of the posterior means) by {label}', xlabel='PC 1', ylabel='PC 2')
     fig.tight_layout()
     return fig
 
+def _map_label(metadata, label=None):
+    if label is not None: return label
+    return next((l for l in ('habitat', 'district', 'region', 'county', 'season') if l in metadata and metadata[l].nunique() > 1), None)
+
+def plot_checklist_map(mean:np.ndarray,        # Posterior means `[n, latent]`
+                       metadata:pd.DataFrame,   # Same rows: `latitude`, `longitude` and the label
+                       label:str|None=None,     # True label of the right panel (default: habitat, district, region, county or season)
+                       n_clusters:int|None=None, # k-means clusters of the embeddings (default: the label's classes, at most 8)
+                       max_points:int=5000,     # Subsample for legibility
+                       seed:int=0,              # Seed of the k-means and the subsample
+                      ):
+    "Where the checklists are: coloured by k-means cluster of their embeddings (left) and by the true label (right)."
+    import matplotlib.pyplot as plt
+    from sklearn.cluster import KMeans
+    if not {'latitude', 'longitude'} <= set(metadata.columns): raise ValueError("The metadata has no latitude and longitude columns to map.")
+    label = _map_label(metadata, label)
+    has = metadata[['latitude', 'longitude']].notna().all(axis=1).to_numpy()
+    k = n_clusters or min(max(metadata[label].nunique() if label else 6, 2), len(OKABE_ITO))
+    cluster = KMeans(k, n_init=10, random_state=seed).fit_predict(np.asarray(mean)[has])
+    keep = np.random.default_rng(seed).permutation(has.sum())[:max_points]
+    lon, lat = metadata.longitude.to_numpy()[has][keep], metadata.latitude.to_numpy()[has][keep]
+    panels = [(np.array([f'cluster {c + 1}' for c in cluster])[keep], f'k-means cluster of the embeddings (k={k})')]
+    if label: panels.append((metadata[label].astype(str).to_numpy()[has][keep], f'true {label}'))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 6), squeeze=False)
+    for ax, (values, title) in zip(axes[0], panels):
+        _scatter_classes(ax, lon, lat, values, title.split(' (')[0])
+        ax.set(title=f'Checklists by\n{title}', xlabel='longitude', ylabel='latitude')
+        ax.set_aspect('equal', adjustable='datalim')
+    fig.tight_layout()
+    return fig
+
+# %% ../../nbs/07d_report.ipynb #cc11dd23
 def plot_reliability(curves:dict, # Method -> `reliability_curve` output
                     ):
     "Reliability diagrams of one or more methods, with the diagonal of perfect calibration."
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
     ax.plot([0, 1], [0, 1], 'k--', lw=1, label='perfect')
-    for name, c in curves.items():
-        ax.plot(c.mean_predicted, c.observed_frequency, 'o-', label=name)
-    ax.set(xlabel='predicted probability', ylabel='observed frequency', title='Reliability (masked species)', xlim=(0, 1), ylim=(0, 1))
-    ax.legend()
+    for (name, c), colour in zip(curves.items(), OKABE_ITO):
+        ax.plot(c.mean_predicted, c.observed_frequency, 'o-', color=colour, label=name)
+    ax.set(xlabel='predicted probability', ylabel='observed frequency', title='Reliability (masked species)', xlim=(0, 1), ylim=(0, 1),
+           aspect='equal')
+    ax.legend(loc='upper left', bbox_to_anchor=(1.02, 1), frameon=False)
+    fig.tight_layout()
     return fig
 
 def plot_recall(report:pd.DataFrame, # From `evaluate_model`
@@ -208,50 +274,227 @@ def plot_recall(report:pd.DataFrame, # From `evaluate_model`
     import matplotlib.pyplot as plt
     r = report[(report.section == 'completion') & (report.subset == subset) & report.metric.str.startswith('recall@')]
     t = r.pivot_table(index='metric', columns='method', values='value', sort=False)
-    ax = t.plot.bar(figsize=(6, 4), rot=0)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    t.plot.bar(ax=ax, rot=0, color=list(OKABE_ITO[:t.shape[1]]))
     ax.set(ylabel='recall', title=f'Masked species completion ({subset} checklists)', ylim=(0, 1))
-    return ax.figure
+    ax.legend(title='method', loc='upper left', bbox_to_anchor=(1.01, 1), frameon=False)
+    fig.tight_layout()
+    return fig
+
+def plot_confusion(confusions:dict, # Label -> `probe_confusion` table (counts, true rows, predicted columns)
+                  ):
+    "One matrix per label: the share of each true class (row) the linear probe on the embeddings puts in each class."
+    import matplotlib.pyplot as plt
+    cols = min(max(len(confusions), 1), 3)
+    rows = -(-max(len(confusions), 1) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4.8 * rows), squeeze=False)
+    for ax in axes.flat[len(confusions):]: ax.axis('off')
+    for ax, (label, cm) in zip(axes.flat, confusions.items()):
+        counts = cm.to_numpy(np.float64)
+        share = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+        ax.imshow(share, cmap='viridis', vmin=0, vmax=1)
+        ticks = np.arange(len(cm))
+        ax.set_xticks(ticks, [str(c) for c in cm.columns], rotation=90, fontsize=7)
+        ax.set_yticks(ticks, [str(c) for c in cm.index], fontsize=7)
+        if len(cm) <= 10:
+            for i, j in np.ndindex(share.shape):
+                ax.text(j, i, f'{share[i, j]:.2f}', ha='center', va='center', fontsize=7, color='white' if share[i, j] < 0.5 else 'black')
+        ax.set(title=f'{label}: accuracy {np.trace(counts) / max(counts.sum(), 1):.2f}', xlabel='predicted', ylabel='true')
+    fig.tight_layout()
+    return fig
 
 # %% ../../nbs/07d_report.ipynb #fb265434
+TIE_TOLERANCE = 0.01   # VAE and strongest baseline within this share of the baseline's value: a tie
+
 def _value(report, section, metric, method, subset=None):
     r = report[(report.section == section) & (report.metric == metric) & (report.method == method)]
     if subset is not None: r = r[r.subset == subset]
     return float(r.value.iloc[0]) if len(r) else np.nan
 
-def vae_versus_baselines(report:pd.DataFrame, # From `evaluate_model`
-                        ) -> pd.DataFrame:
-    "Where the VAE wins and where it does not: one row per comparison (`comparison, vae, baseline, vae_wins`)."
+def _verdict(margin, best, tolerance):
+    if not (np.isfinite(margin) and np.isfinite(best)): return 'n/a'
+    if abs(margin) <= tolerance * abs(best): return 'tie'
+    return 'win' if margin > 0 else 'loss'
+
+def _comparison(name, vae, baselines:dict, lower=False, tolerance=TIE_TOLERANCE, floor=np.nan, random=np.nan):
+    "One verdict row: the VAE against the strongest of `baselines` (name -> value)."
+    known = {k: v for k, v in baselines.items() if np.isfinite(v)}
+    strongest = (min if lower else max)(known, key=known.get) if known else ''
+    best = known.get(strongest, np.nan)
+    margin = (best - vae) if lower else (vae - best)
+    verdict = _verdict(margin, best, tolerance)
+    return dict(comparison=name, vae=vae, baseline=best, vae_wins=verdict == 'win', verdict=verdict, margin=margin,
+                better='lower' if lower else 'higher', strongest_baseline=strongest, floor=floor, random16=random,
+                baselines=', '.join(f'{k} {v:.4g}' for k, v in baselines.items()))
+
+# %% ../../nbs/07d_report.ipynb #dd11ee22
+def _methods(report, section, metric, subset, exclude=('vae', 'vae_mc')):
+    r = report[(report.section == section) & (report.metric == metric) & (report.subset == subset)]
+    return {m: float(v) for m, v in zip(r.method, r.value) if m not in exclude}
+
+def _probe_comparisons(report, tolerance):
     rows, emb = [], report[report.section == 'embedding']
-    r10 = lambda m: _value(report, 'completion', 'recall@10', m, 'all')
-    rows.append(('Recall@10 vs EASE', r10('vae'), r10('ease')))
-    rows.append(('Recall@10 vs item kNN', r10('vae'), r10('item_knn')))
+    vae = sorted(m for m in emb.method.unique() if m.startswith('vae'))
     for metric in emb.metric[emb.metric.str.endswith('_accuracy_logistic')].unique():
-        vae_name = emb[emb.method.str.startswith('vae')].method.iloc[0]
-        rows.append((f"{metric.replace('_accuracy_logistic', '')} probe vs PCA-{vae_name[3:]}",
-                     _value(report, 'embedding', metric, vae_name), _value(report, 'embedding', metric, f'pca{vae_name[3:]}')))
+        label, r = metric[:-len('_accuracy_logistic')], emb[emb.metric == metric]
+        values = dict(zip(r.method, r.value))
+        floor = _value(report, 'embedding', f'{label}_accuracy_floor', 'majority_class')
+        base = {m: v for m, v in values.items() if not m.startswith('vae')} | {'majority floor': floor}
+        d = vae[0][3:] if vae else '16'
+        rows.append(_comparison(f'{label} probe accuracy', values.get(vae[0], np.nan) if vae else np.nan, base,
+                                tolerance=tolerance, floor=floor, random=values.get(f'random{d}', np.nan)))
+    return rows
+
+def vae_versus_baselines(report:pd.DataFrame,           # From `evaluate_model`
+                         tolerance:float=TIE_TOLERANCE, # Within this share of the strongest baseline's value: a tie
+                        ) -> pd.DataFrame:
+    "Where the VAE wins, ties and loses: each row against the strongest of every baseline the report computed for it."
+    rows = [_comparison('Recall@10 (species completion)', _value(report, 'completion', 'recall@10', 'vae', 'all'),
+                        _methods(report, 'completion', 'recall@10', 'all'), tolerance=tolerance),
+            _comparison('average precision per species (macro)', _value(report, 'species', 'average_precision_macro', 'vae'),
+                        _methods(report, 'species', 'average_precision_macro', 'masked'), tolerance=tolerance)]
+    rows += _probe_comparisons(report, tolerance)
     nll = report[(report.section == 'density') & report.metric.str.startswith('iwae_nll_per_checklist')]
-    if len(nll): rows.append(('NLL vs prevalence (lower wins)', nll.value.iloc[0], _value(report, 'density', 'nll_per_checklist', 'prevalence')))
-    out = pd.DataFrame(rows, columns=['comparison', 'vae', 'baseline'])
-    lower = out.comparison.str.contains('lower wins')
-    out['vae_wins'] = np.where(lower, out.vae < out.baseline, out.vae >= out.baseline)
-    return out
+    if len(nll): rows.append(_comparison(f'NLL per checklist ({nll.metric.iloc[0]}; lower wins)', nll.value.iloc[0],
+                                         _methods(report, 'density', 'nll_per_checklist', 'all'), lower=True, tolerance=tolerance))
+    for metric, name in [('ece', 'calibration: ECE (lower wins)'), ('richness_rmse', 'richness RMSE, species (lower wins)')]:
+        if ((report.section == 'calibration') & (report.metric == metric)).any():
+            rows.append(_comparison(name, _value(report, 'calibration', metric, 'vae'),
+                                    _methods(report, 'calibration', metric, 'masked'), lower=True, tolerance=tolerance))
+    return pd.DataFrame(rows).dropna(subset=['vae']).reset_index(drop=True)
+
+# %% ../../nbs/07d_report.ipynb #ee11ff23
+def _strongest_completion_baseline(report):
+    b = _methods(report, 'species', 'average_precision_macro', 'masked')
+    return max(b, key=b.get) if b else None
+
+def species_extremes(report:pd.DataFrame, # From `evaluate_model`
+                     n:int=5,              # Species at each end
+                    ) -> pd.DataFrame:
+    "The `n` species the VAE completes best and worst (average precision), beside the strongest completion baseline."
+    ps = report[(report.section == 'per_species') & (report.metric == 'average_precision')]
+    t = ps.pivot_table(index='subset', columns='method', values='value')
+    if 'vae' not in t: return pd.DataFrame(columns=['end', 'species', 'positives', 'vae'])
+    base = _strongest_completion_baseline(report)
+    t = t.sort_values('vae', ascending=False)
+    out = pd.concat([t.head(n).assign(end='best'), t.tail(n).iloc[::-1].assign(end='worst')]).rename_axis('species').reset_index()
+    out['positives'] = out.species.map(ps[ps.method == 'vae'].set_index('subset').n)
+    return out[['end', 'species', 'positives', 'vae'] + ([base] if base else [])]
+
+def plot_species_quality(report:pd.DataFrame, # From `evaluate_model`
+                         n_named:int=5,        # Best and worst species named on the plot
+                        ):
+    "Average precision per species: the VAE against the strongest completion baseline, one point per species."
+    import matplotlib.pyplot as plt
+    ps = report[(report.section == 'per_species') & (report.metric == 'average_precision')]
+    t, base = ps.pivot_table(index='subset', columns='method', values='value'), _strongest_completion_baseline(report)
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    ax.plot([0, 1], [0, 1], 'k--', lw=1, label='equal')
+    ax.scatter(t[base], t['vae'], s=12, color=OKABE_ITO[3], alpha=0.7, label=f'a species ({len(t)})')
+    for sp in species_extremes(report, n_named).species:
+        ax.annotate(sp, (t.loc[sp, base], t.loc[sp, 'vae']), fontsize=6, xytext=(3, 2), textcoords='offset points')
+    ax.set(xlabel=f'{base} average precision', ylabel='VAE average precision', xlim=(0, 1), ylim=(0, 1), aspect='equal',
+           title='Species completion quality, per species')
+    ax.legend(loc='upper left', bbox_to_anchor=(1.02, 1), frameon=False)
+    fig.tight_layout()
+    return fig
+
+# %% ../../nbs/07d_report.ipynb #ee11ff26
+_GLOSSARY = [   # (names, as a regular expression; what they mean)
+    (r'vae', "the VAE: each species' probability decoded from the posterior mean of the species shown"),
+    (r'vae_mc', "the VAE's posterior predictive: probabilities averaged over posterior samples instead of decoded at the mean"),
+    (r'vae\d+', "the VAE's embedding: its posterior means, the numbers per checklist that the probes read"),
+    (r'pca\d+', "PCA-16: principal components of the species presence vectors, as many as the VAE's dimensions (fitted on the probe's training side)"),
+    (r'random\d+', "random-16: a random Gaussian projection of the presence vectors to as many dimensions; what any 16 numbers made from the species give"),
+    (r'presence', "the full 0/1 species presence vector (every species, not compressed)"),
+    (r'majority_class|majority floor', "majority floor: always answer the commonest class of the probe's training side; its accuracy is that class's share of the test side"),
+    (r'popularity', "rank species by their share of training checklists, the same for every checklist"),
+    (r'item_knn', "item kNN: a species scores its summed cosine similarity (co-occurrence in training checklists) to the species shown"),
+    (r'ease', "EASE (Steck 2019): closed-form ridge regression of each species on the others, penalty chosen on a validation part of the training checklists"),
+    (r'prevalence', "independent species, each with its share of training checklists (Laplace-smoothed)"),
+    (r'context_prevalence', "prevalence by place and month: each species' share of training checklists of the same district (or county) and month, shrunk towards plain prevalence with 10 pseudo-checklists"),
+    (r'neg_elbo_per_checklist', "the VAE's negative ELBO (reconstruction + KL, nats per checklist): an upper bound of its NLL"),
+    (r'iwae_nll_per_checklist_k\d+', "the VAE's negative log-likelihood of a held-out checklist (nats), by importance weighting with k posterior samples (IWAE bound)"),
+    (r'iwae_nll_per_cell_k\d+', "the same IWAE NLL divided by the number of species (nats per checklist-species cell)"),
+    (r'nll_per_checklist', "a baseline's negative log-likelihood of a held-out checklist (nats), under the VAE's likelihood"),
+    (r'nll_per_cell', "the same NLL divided by the number of species"),
+    (r'recall@\d+', "Recall@k: share of a checklist's hidden species among the k species ranked highest (of those not shown), out of min(k, hidden)"),
+    (r'ndcg@\d+', "NDCG@k: like Recall@k but hits near the top count more (1 = every hidden species first)"),
+    (r'reciprocal_rank', "1 / rank of the first hidden species found"),
+    (r'roc_auc(_macro)?', "ROC AUC per species (chance 0.5, perfect 1) among checklists where it was not shown, hidden ones positive; macro: mean over species"),
+    (r'average_precision(_macro)?', "average precision per species (precision averaged over the positives' ranks; chance = the species' share); macro: mean over species"),
+    (r'n_species_scored', "species with at least 5 hidden occurrences, the ones AUC and average precision are computed on"),
+    (r'ece', "expected calibration error: over 10 bins of predicted probability, the count-weighted mean gap between predicted and observed frequency (0 = honest probabilities)"),
+    (r'richness_rmse', "root mean squared error of the expected number of species (shown + sum of the probabilities of the rest) against the true count"),
+    (r'richness_spearman', "rank correlation of expected and true species counts"),
+    (r'.+_accuracy_logistic', "share of the probe's test checklists whose label a logistic regression on the representation predicts right"),
+    (r'.+_accuracy_random_forest', "the same with a random forest instead of a linear probe"),
+    (r'.+_accuracy_floor', "the majority floor's accuracy for that label"),
+    (r'kl_per_dimension', "mean KL divergence of each latent dimension's posterior from the prior (nats); near 0: the dimension is unused"),
+    (r'active_units', "latent dimensions whose posterior mean varies across checklists (variance above 0.01)"),
+    (r'latent_dimensions', "the number of latent dimensions"),
+    (r'all', "every held-out checklist that took part"),
+    (r'1-5|6-15|>15', "held-out checklists of that many species"),
+    (r'masked', "the held-out checklists with at least 5 species, a fifth of their species hidden, scored on the species not shown"),
+    (r'locality_grouped', "the probes' split: 30% of localities on the test side, no locality on both sides, so a probe cannot answer by recognising the place"),
+    (r'z\d+', "one latent dimension"),
+    (r'county', "label: the EBD's COUNTY column"),
+    (r'region', "label: R0, R1, ...: k-means clusters of the training localities' coordinates (8 regions, numbered, not named)"),
+    (r'season', "label: the observation date's season (Dec-Feb, Mar-May, Jun-Aug, Sep-Nov)"),
+    (r'district', "label: the district of a synthetic sample's truth table"),
+    (r'habitat', "label: the habitat of a synthetic sample's truth table"),
+]
+_TERMS = ["- **win / tie / loss**: a win is better than every baseline the row lists by more than the tie tolerance "
+          "(a share of the strongest baseline's value); within it, a tie; otherwise a loss",
+          "- **margin**: the VAE's value minus the strongest baseline's (the baseline's minus the VAE's where lower is better): "
+          "positive means the VAE is better",
+          "- **strongest_baseline**, **baseline**: the best of the row's baselines and its value; **floor**: the majority floor; "
+          "**random16**: random-16 (both on probe rows)"]
+
+def glossary(names) -> str:
+    "Markdown list explaining each of `names` (methods, metrics, subsets) and the verdict's terms."
+    lines, seen = list(_TERMS), {}
+    for n in dict.fromkeys(map(str, names)):
+        entry = next((text for pattern, text in _GLOSSARY if re.fullmatch(pattern, n)), None)
+        if entry: seen.setdefault(entry, []).append(n)
+    lines += ['- ' + ', '.join(f'`{n}`' for n in ns) + f': {text}' for text, ns in seen.items()]
+    return '\n'.join(lines)
 
 # %% ../../nbs/07d_report.ipynb #9a680fec
 def _markdown_table(df:pd.DataFrame) -> str:
     "A DataFrame as a GitHub markdown table (without the optional `tabulate` dependency)."
     df = df.reset_index()
-    fmt = lambda v: f'{v:.4g}' if isinstance(v, (float, np.floating)) else str(v)
+    fmt = lambda v: ('' if np.isnan(v) else f'{v:.4g}') if isinstance(v, (float, np.floating)) else str(v)
     lines = ['| ' + ' | '.join(map(str, df.columns)) + ' |', '|' + '---|' * len(df.columns)]
     lines += ['| ' + ' | '.join(fmt(v) for v in row) + ' |' for row in df.itertuples(index=False)]
     return '\n'.join(lines)
 
-def markdown_summary(report:pd.DataFrame, # From `evaluate_model`
+_SECTIONS = [('density', None), ('completion', 'all'), ('species', None), ('calibration', None), ('embedding', None)]
+_VERDICT_COLUMNS = ['comparison', 'verdict', 'vae', 'strongest_baseline', 'baseline', 'margin', 'floor', 'random16', 'baselines']
+
+def _verdict_section(report, tolerance):
+    vs = vae_versus_baselines(report, tolerance)
+    n = vs.verdict.value_counts()
+    return (f"## Where the VAE wins and where it does not\n\nA **win** is better than *every* baseline of the row by more than "
+            f"{tolerance:.0%} of the strongest one's value; within {tolerance:.0%} it is a **tie**; otherwise a **loss**. "
+            f"**The VAE wins {n.get('win', 0)}, ties {n.get('tie', 0)} and loses {n.get('loss', 0)} of {len(vs)} comparisons.**\n\n"
+            + _markdown_table(vs[_VERDICT_COLUMNS].set_index('comparison')) + "\n")
+
+def _species_section(report):
+    ex = species_extremes(report)
+    if not len(ex): return ''
+    return ("## Species completed best and worst\n\nAverage precision per species on the masked checklists (the VAE and the "
+            "strongest completion baseline), for the species with at least 5 hidden occurrences:\n\n" + _markdown_table(ex.set_index('end')) + "\n")
+
+def markdown_summary(report:pd.DataFrame,           # From `evaluate_model`
+                     plots:dict|None=None,          # Image file (relative to the summary) -> caption, shown after the verdict
+                     tolerance:float=TIE_TOLERANCE, # Ties: within this share of the strongest baseline's value
                     ) -> str:
-    "The report as markdown: where the VAE wins, each section's table, the probes run and skipped, diagnostics."
-    vs = vae_versus_baselines(report)
-    parts = ["## Where the VAE wins and where it does not\n\n" + _markdown_table(vs.set_index('comparison')) + "\n"]
-    for section, subset in [('density', None), ('completion', 'all'), ('species', None), ('calibration', None),
-                            ('embedding', None)]:
+    "The report as markdown: the verdict, the plots, best and worst species, each section's table, probes, diagnostics, glossary."
+    parts = [_verdict_section(report, tolerance)]
+    if plots: parts.append("## Plots\n\n" + "\n\n".join(f"![{c}]({f})\n\n*{c}*" for f, c in plots.items()) + "\n")
+    parts.append(_species_section(report))
+    for section, subset in _SECTIONS:
         if (report.section == section).any():
             parts.append(f"## {section}\n\n" + _markdown_table(summarize_report(report, section, subset)) + "\n")
     probes = pd.DataFrame(report.attrs.get('probes') or [])
@@ -260,4 +503,56 @@ def markdown_summary(report:pd.DataFrame, # From `evaluate_model`
     if len(d): parts.append(f"active units: {int(d.value.iloc[0])} of "
                             f"{int(report[(report.metric == 'latent_dimensions')].value.iloc[0])}\n")
     if 'ease_l2' in report.attrs: parts.append(f"EASE l2: {report.attrs['ease_l2']:g} (chosen on a validation part of the training checklists unless given)\n")
-    return "\n".join(parts)
+    shown = report[report.section.isin([s for s, _ in _SECTIONS])]
+    names = [*shown.method, *shown.metric, *shown.subset, 'majority floor', *report[report.section == 'diagnostics'].metric,
+             *[p['label'] for p in report.attrs.get('probes') or []]]
+    parts.append("## Glossary\n\n" + glossary(names) + "\n")
+    return "\n".join(p for p in parts if p)
+
+# %% ../../nbs/07d_report.ipynb #ff11aa23
+def _inline_html(text:str, folder:Path) -> str:
+    "Escape a line of markdown and turn its images (inlined as base64), code, bold, italics and links into HTML."
+    def image(m):
+        p = folder/m.group(2)
+        src = f"data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}" if p.is_file() else m.group(2)
+        return f'<img alt="{m.group(1)}" src="{src}">'
+    text = html.escape(text, quote=False)
+    text = re.sub(r'!\[([^\]]*)\]\(([^)\s]+)\)', image, text)
+    text = re.sub(r'`([^`]+)`', r'<code>\1</code>', text)
+    text = re.sub(r'\*\*([^*]+)\*\*', r'<strong>\1</strong>', text)
+    text = re.sub(r'(?<![\w*])\*([^*]+)\*(?![\w*])', r'<em>\1</em>', text)
+    return re.sub(r'(?<!!)\[([^\]]+)\]\(([^)\s]+)\)', r'<a href="\2">\1</a>', text)
+
+def _html_blocks(lines, inline):
+    "HTML of markdown blocks: headings, tables, lists and paragraphs."
+    out, i = [], 0
+    while i < len(lines):
+        line = lines[i]
+        if not line.strip(): i += 1; continue
+        if line.startswith('#'):
+            level = len(line) - len(line.lstrip('#')); out.append(f'<h{level}>{inline(line[level:].strip())}</h{level}>'); i += 1; continue
+        kind = 'table' if line.startswith('|') else 'ul' if line.startswith('- ') else 'p'
+        block = []
+        while i < len(lines) and lines[i].strip() and not lines[i].startswith('#') and \
+              (lines[i].startswith('|') if kind == 'table' else kind == 'p' or lines[i].startswith('- ')): block.append(lines[i]); i += 1
+        if kind == 'table':
+            cells = [[inline(c.strip()) for c in r.strip().strip('|').split('|')] for r in block if not set(r) <= set('|-: ')]
+            rows = [f"<tr>{''.join(f'<th>{c}</th>' for c in cells[0])}</tr>"] + [f"<tr>{''.join(f'<td>{c}</td>' for c in r)}</tr>" for r in cells[1:]]
+            out.append('<div class="scroll"><table>' + ''.join(rows) + '</table></div>')
+        elif kind == 'ul': out.append('<ul>' + ''.join(f'<li>{inline(b[2:])}</li>' for b in block) + '</ul>')
+        else: out.append(f"<p>{inline(' '.join(block))}</p>")
+    return out
+
+_CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.45;color:#222}"
+        "table{border-collapse:collapse;font-size:0.85em}td,th{border:1px solid #ccc;padding:0.2em 0.5em;text-align:left}"
+        "th{background:#f3f3f3}.scroll{overflow-x:auto}img{max-width:100%;height:auto}code{background:#f5f5f5;padding:0 0.2em}")
+
+def html_report(markdown:str,       # `markdown_summary`'s text (with its header)
+                folder:str|Path,    # Where the images it links to are
+                title:str='Evaluation', # The page title
+               ) -> str:
+    "One self-contained HTML page of the summary: its tables, and its images inlined (base64), for any browser."
+    body = _html_blocks(markdown.splitlines(), lambda t: _inline_html(t, Path(folder)))
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>\n<body>\n'
+            + '\n'.join(body) + '\n</body></html>\n')
