@@ -164,7 +164,6 @@ def species_matrix(self:ChecklistEmbedder,
         sm = build_species_matrix(data, species=self.species)
     return sm
 
-ChecklistEmbedder._ebd_matrix = ChecklistEmbedder.species_matrix   # (its old private name, until evaluation/cli.py calls species_matrix)
 
 @patch
 def prepare(self:ChecklistEmbedder,

@@ -133,7 +133,7 @@ def evaluate_cli(checkpoint:str,                 # Model checkpoint (.pt) writte
     emb = ChecklistEmbedder.from_checkpoint(checkpoint, device=device)
     data = data or training_data(emb.metadata)
     print(f"Reading and cleaning {Path(data).name} with the model's vocabulary ...", flush=True)
-    sm = emb._ebd_matrix(data)
+    sm = emb.species_matrix(data)
     train_ids, test_ids, how = _held_out(sm, emb.metadata.get('split') or {}, split, val_size, random_seed)
     extra, labels_line = _extra_labels(data, labels_csv)
     meta, skipped = _probe_metadata(sm, train_ids, extra)

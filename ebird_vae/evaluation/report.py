@@ -339,7 +339,7 @@ def _probe_comparisons(report, tolerance):
         label, r = metric[:-len('_accuracy_logistic')], emb[emb.metric == metric]
         values = dict(zip(r.method, r.value))
         floor = _value(report, 'embedding', f'{label}_accuracy_floor', 'majority_class')
-        base = {m: v for m, v in values.items() if not m.startswith('vae')} | {'majority floor': floor}
+        base = {m: v for m, v in values.items() if re.fullmatch(r'(pca|random)\d+', m)} | {'majority floor': floor}   # (16 numbers against 16 numbers; the full presence vector stays a row of the report, not of the verdict)
         d = vae[0][3:] if vae else '16'
         rows.append(_comparison(f'{label} probe accuracy', values.get(vae[0], np.nan) if vae else np.nan, base,
                                 tolerance=tolerance, floor=floor, random=values.get(f'random{d}', np.nan)))
