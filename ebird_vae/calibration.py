@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -66,7 +67,10 @@ class TemperatureCB(Callback):
     order = 26
     def after_fit(self, t):
         if not t.finished or t.epoch == 0: return
-        t.calibration = self.report = calibrate(t.model, *validation_masks(t.val_loader, device=t.device))
+        try: masks = validation_masks(t.val_loader, device=t.device)
+        except ValueError as e:
+            warnings.warn(f"Not calibrated, the model keeps temperature 1: {e}"); return
+        t.calibration = self.report = calibrate(t.model, *masks)
         r = self.report
         print(f"Calibrated on the validation checklists: temperature {r['temperature']:.3f}; ECE {r['ece_before']:.4f} -> "
               f"{r['ece_after']:.4f}, NLL per species {r['nll_before']:.4f} -> {r['nll_after']:.4f}.")

@@ -538,7 +538,7 @@ def _callbacks(c:TrainConfig, o:dict) -> list:
     final = o['final_model'] or (Path(o['checkpoint_dir'])/'final_model.pt' if o['checkpoint_dir'] is not None else None)
     if final is not None: cbs.append(FinalModelCB(final))
     if c.early_stopping_patience is not None: cbs.append(EarlyStoppingCB(c.early_stopping_patience))
-    from .options import option_callbacks   # (Recall@k selection, calibration, RecVAE's loss; here: they use the evaluation)
+    from ebird_vae.training.options import option_callbacks   # (Recall@k selection, calibration, RecVAE's loss; here: they use the evaluation)
     return cbs + option_callbacks(c) + list(o['callbacks'])
 
 def run_config(o:dict, # `train_variational_autoencoder`'s arguments
