@@ -16,7 +16,7 @@ SMALL = ['--nrows', 20000, '--hidden-dim', 32, '--latent-dim', 4]
 def test_options_are_config_fields_off_in_spec():
     "Each option is a `TrainConfig` field; `spec` turns none on (its runs are unchanged)."
     spec = PRESETS['spec']
-    assert (spec.recall_patience, spec.calibrate, spec.kl_per_species, spec.prior) == (None, False, False, 'normal')
+    assert (spec.recall_patience, spec.calibrate, spec.kl_per_species, spec.prior, spec.alternating) == (None, False, False, 'normal', False)
     with pytest.raises(ValueError, match='--prior must be one of normal, composite'): TrainConfig(prior='flat').validate(cli=True)
 
 

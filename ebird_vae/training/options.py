@@ -16,7 +16,8 @@ from ..models import composite_prior_kl, vae_loss
 from .trainer import Callback, CancelFitException
 
 # %% auto #0
-__all__ = ['validation_masks', 'masked_logits', 'validation_recall', 'RecallSelectionCB', 'RecVAELossCB', 'option_callbacks']
+__all__ = ['validation_masks', 'masked_logits', 'validation_recall', 'RecallSelectionCB', 'RecVAELossCB', 'AlternatingCB',
+           'option_callbacks']
 
 # %% ../../nbs/03d_options.ipynb #845c05e2
 def validation_masks(loader,             # The validation loader (batches `[batch, species]`)
@@ -104,11 +105,24 @@ class RecVAELossCB(Callback):
         return vae_loss(logits, target, mean, log_variance, beta, likelihood, free_bits, kl_weights=w, prior_kl=prior_kl)
     def after_fit(self, t): t.__dict__.pop('loss_func', None); self.old = None
 
+# %% ../../nbs/03d_options.ipynb #e6e20fbb
+class AlternatingCB(Callback):
+    "Alternate epochs: encoder only, on corrupted inputs; then decoder only, on clean inputs (RecVAE)."
+    order = -9   # (after the input corruption, order -10, which it undoes in decoder epochs)
+    def before_epoch(self, t):
+        self.encoder_turn = t.epoch % 2 == 0
+        for name, p in t.model.named_parameters(): p.requires_grad_(name.startswith('decoder') != self.encoder_turn)
+    def before_batch(self, t):
+        if t.training and not self.encoder_turn: t.inputs = t.xb
+    def after_fit(self, t):
+        for p in t.model.parameters(): p.requires_grad_(True)
+
 # %% ../../nbs/03d_options.ipynb #b7f094a4
 def option_callbacks(config) -> list:
-    "The callbacks of the Recall@k selection, calibration and RecVAE options that `config` (a `TrainConfig`) turns on."
+    "The callbacks of the Recall@k selection, calibration and RecVAE's options that `config` (a `TrainConfig`) turns on."
     cbs = []
     if config.kl_per_species or config.prior == 'composite': cbs.append(RecVAELossCB(config.kl_per_species, config.prior == 'composite'))
+    if config.alternating: cbs.append(AlternatingCB())
     if config.recall_patience is not None: cbs.append(RecallSelectionCB(config.recall_patience, config.recall_every, config.recall_k))
     if config.calibrate:
         from ebird_vae.calibration import TemperatureCB
