@@ -46,6 +46,7 @@ CANDIDATES = {   # the configurations `select` compares: the specification's, an
     'rec+recall10': dict(epochs=80, corruption='dropout', dropout_rate=0.3, beta=0.5, free_bits=0.25, recall_patience=10),
     'rec+recall20': dict(epochs=80, corruption='dropout', dropout_rate=0.3, beta=0.5, free_bits=0.25, recall_patience=20),
     'rec+kl_per_species': dict(epochs=80, corruption='dropout', dropout_rate=0.3, beta=0.5, free_bits=0.25, kl_per_species=True),
+    'rec+alternating': dict(epochs=80, corruption='dropout', dropout_rate=0.3, beta=0.5, free_bits=0.25, alternating=True),
     'rec+composite': dict(epochs=80, corruption='dropout', dropout_rate=0.3, beta=0.5, free_bits=0.25, prior='composite'),
 }
 
