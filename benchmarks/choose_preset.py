@@ -2,6 +2,7 @@
 
     python benchmarks/choose_preset.py select --data sample [--seeds 0,1,2] [--epochs 100] [--configs a,b]
     python benchmarks/choose_preset.py report --data sample|large [--seeds 0,1,2] [--epochs 100]
+    python benchmarks/choose_preset.py curve --data sample|large [--seeds 0] [--configs recommended]
 
 Three disjoint parts, each grouped by locality (no locality in two parts): the *test* checklists are a locality split
 with seed 2026 (20%); the rest is split again (seed 7, 20%) into *train* and *validation*. Every model trains on the
@@ -156,7 +157,7 @@ def table(df):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('phase', choices=['select', 'report'])
+    p.add_argument('phase', choices=['select', 'report', 'curve'])
     p.add_argument('--data', choices=['sample', 'large'], default='sample')
     p.add_argument('--rows', type=int, default=1_000_000, help='rows of the generated file for --data large')
     p.add_argument('--seeds', default='0,1,2')
@@ -169,6 +170,7 @@ def main():
     if a.threads: torch.set_num_threads(a.threads)
     sm = build_species_matrix(sample_path() if a.data == 'sample' else ensure_file(a.rows))
     train_ids, val_ids, test_ids = parts(sm)
+    if a.phase == 'curve': return curve(a, sm, train_ids, val_ids)
     meta = labels(sm, train_ids, a.data)
     if a.phase == 'select':
         names = a.configs.split(',') if a.configs else list(CANDIDATES)
@@ -185,6 +187,38 @@ def main():
             print(name, seed, {k: round(v, 3) for k, v in rows[-1].items() if isinstance(v, float)},
                   {k: round(v) for k, v in report.attrs['timings'].items()}, flush=True)
             write(a, sm, configs, pd.DataFrame(rows), (train_ids, val_ids, test_ids))
+
+
+def curve(a, sm, train_ids, val_ids):
+    "Validation Recall@10 after every epoch, on the trainer's inner split and on the scored validation part (issue 21)."
+    from ebird_vae.training import Callback
+    from ebird_vae.training.options import validation_recall
+    name = a.configs or 'recommended'
+    cfg = dict(preset('spec', **CANDIDATES[name]), **({'epochs': a.epochs} if a.epochs else {}))
+    seed, M = int(a.seeds.split(',')[0]), sm.matrix
+    fit_ids, inner_ids = inner(sm, train_ids)
+    scored = validation_masks(create_dataloaders(SpeciesDataset(M.loc[val_ids], sm.species, val_ids),
+                                                 SpeciesDataset(M.loc[val_ids], sm.species, val_ids))[1])
+    class Recalls(Callback):
+        order, rows = 26, []
+        def before_fit(self, t): self.inner = validation_masks(t.val_loader)
+        def after_epoch(self, t): self.rows.append(dict(epoch=t.epoch, inner=validation_recall(t.model, *self.inner),
+                                                        scored=validation_recall(t.model, *scored)))
+    set_seed(seed)
+    tl, vl = create_dataloaders(SpeciesDataset(M.loc[fit_ids], sm.species, fit_ids),
+                                SpeciesDataset(M.loc[inner_ids], sm.species, inner_ids), batch_size=cfg['batch_size'])
+    cb = Recalls()
+    train_variational_autoencoder(VariationalAutoencoder(len(sm.species), **model_options(cfg)), tl, vl, **trainer_options(cfg),
+                                  progress=False, print_every=10 ** 6, metadata={'config': cfg}, callbacks=[cb])
+    df = pd.DataFrame(cb.rows)
+    md = [f"# Validation Recall@10 per epoch ({name}, seed {seed}, {'bundled sample' if a.data == 'sample' else f'generator file of {a.rows:,} rows'})", "",
+          f"`python benchmarks/choose_preset.py curve --data {a.data}" + (f" --rows {a.rows}" if a.data == 'large' else '')
+          + f" --seeds {seed} --configs {name} --threads {a.threads or torch.get_num_threads()}`: Recall@10 of the hidden 20% of each "
+          f"checklist with 5 or more species, on the trainer's inner validation split ({len(cb.inner[0])} checklists) and on the "
+          f"scored validation part ({len(scored[0])}), after every epoch. Never the test part.", "", table(df.round(4))]
+    out = Path(a.out or f'benchmarks/results_recall_curve_{a.data}.md')
+    out.write_text('\n'.join(md) + '\n')
+    print(f'wrote {out}')
 
 
 def write(a, sm, configs, df, split_ids):
