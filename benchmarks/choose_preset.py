@@ -2,10 +2,13 @@
 
     python benchmarks/choose_preset.py select --data sample [--seeds 0,1,2] [--epochs 100] [--configs a,b]
     python benchmarks/choose_preset.py report --data sample|large [--seeds 0,1,2] [--epochs 100]
+    python benchmarks/choose_preset.py curve --data sample|large [--seeds 0] [--configs recommended]
 
 Three disjoint parts, each grouped by locality (no locality in two parts): the *test* checklists are a locality split
 with seed 2026 (20%); the rest is split again (seed 7, 20%) into *train* and *validation*. Every model trains on the
-train part. `select` scores each candidate configuration on the validation part (EASE's l2 chosen on a validation part
+train part, less an inner locality split of it (seed 11, 20%) that is the trainer's own validation (early stopping and
+model selection on Recall@10, calibration); the scored part is never shown to the trainer. Each run is scored twice for
+calibration: as trained, and with a temperature fitted on the inner validation checklists (`ebird_vae.calibration`). `select` scores each candidate configuration on the validation part (EASE's l2 chosen on a validation part
 of the train checklists, inside `evaluate_model`); `report` trains `spec` and `recommended` (the values in
 `ebird_vae.presets.PRESETS`) and scores them on the test part, which `select` never sees. Probes: county, region and
 season (every EBD has them) and, on the bundled sample, the truth table's habitat (its district is the county).
@@ -24,6 +27,9 @@ from ebird_vae.models import VariationalAutoencoder
 from ebird_vae.presets import model_options, preset, trainer_options
 from ebird_vae.synthetic import sample_path, sample_truth
 from ebird_vae.training import set_seed, train_variational_autoencoder
+from ebird_vae.training.options import validation_masks
+from ebird_vae.calibration import calibrate
+from ebird_vae.evaluation import mask_checklists, vae_probabilities, expected_calibration_error, richness_errors
 from bench_data import ensure_file, machine
 
 CANDIDATES = {   # the configurations `select` compares: the specification's, and the remedies of issue 11
@@ -36,6 +42,13 @@ CANDIDATES = {   # the configurations `select` compares: the specification's, an
     'dropout_beta0.5_fb0.1': dict(corruption='dropout', dropout_rate=0.3, beta=0.5, free_bits=0.1),
     'dropout_beta0.7_fb0.2': dict(corruption='dropout', dropout_rate=0.3, beta=0.7, free_bits=0.2),
     'multinomial_dropout_beta0.2': dict(likelihood='multinomial', corruption='dropout', dropout_rate=0.5, beta=0.2, kl_warmup_epochs=20),
+    # issue 21: the options of `ebird_vae.training.options`, each added alone to the `recommended` preset of issue 11
+    'recommended': dict(epochs=80, corruption='dropout', dropout_rate=0.3, beta=0.5, free_bits=0.25),
+    'rec+recall10': dict(epochs=80, corruption='dropout', dropout_rate=0.3, beta=0.5, free_bits=0.25, recall_patience=10),
+    'rec+recall20': dict(epochs=80, corruption='dropout', dropout_rate=0.3, beta=0.5, free_bits=0.25, recall_patience=20),
+    'rec+kl_per_species': dict(epochs=80, corruption='dropout', dropout_rate=0.3, beta=0.5, free_bits=0.25, kl_per_species=True),
+    'rec+alternating': dict(epochs=80, corruption='dropout', dropout_rate=0.3, beta=0.5, free_bits=0.25, alternating=True),
+    'rec+composite': dict(epochs=80, corruption='dropout', dropout_rate=0.3, beta=0.5, free_bits=0.25, prior='composite'),
 }
 
 
@@ -55,18 +68,40 @@ def labels(sm, train_ids, data):
     return meta
 
 
+def inner(sm, train_ids):
+    "`(fit_ids, inner_val_ids)`: the train part less a locality split of it, the trainer's own validation."
+    fit, val = split_train_val(sm.matrix.loc[train_ids], sm.species, split='locality', val_size=0.2, random_seed=11,
+                               checklists=sm.checklists.loc[train_ids])
+    return list(fit.checklist_ids), list(val.checklist_ids)
+
+
+def calibration_measures(model, X, seed):
+    "ECE and richness RMSE of the VAE's completions of `X` (masked as `evaluate_model` masks them)."
+    _, shown, hidden = mask_checklists(X, 0.2, 5, seed)
+    P, cand = vae_probabilities(model, shown, progress=False), shown == 0
+    return {'ECE': expected_calibration_error(P[cand], hidden[cand]),
+            'richness RMSE': richness_errors(P, shown, (shown + hidden).sum(1))['richness_rmse']}
+
+
 def run(sm, meta, train_ids, eval_ids, cfg, seed, iwae):
     set_seed(seed)
     M = sm.matrix
-    tl, vl = create_dataloaders(SpeciesDataset(M.loc[train_ids], sm.species, train_ids),
-                                SpeciesDataset(M.loc[eval_ids], sm.species, eval_ids), batch_size=cfg['batch_size'])
+    fit_ids, val_ids = inner(sm, train_ids)
+    tl, vl = create_dataloaders(SpeciesDataset(M.loc[fit_ids], sm.species, fit_ids),
+                                SpeciesDataset(M.loc[val_ids], sm.species, val_ids), batch_size=cfg['batch_size'])
     model = VariationalAutoencoder(len(sm.species), **model_options(cfg))
     t0 = time.perf_counter()
-    hist = train_variational_autoencoder(model, tl, vl, **trainer_options(cfg), progress=False, print_every=10 ** 6)
+    hist = train_variational_autoencoder(model, tl, vl, **trainer_options(cfg), progress=False, print_every=10 ** 6,
+                                         metadata={'config': dict(cfg)})   # (the options without an argument of their own)
     train_s = time.perf_counter() - t0
     report = evaluate_model(model, M.loc[train_ids], M.loc[eval_ids], metadata=meta, iwae_samples=iwae, vae_samples=0,
                             forest_trees=0, probe_baselines=('pca',), seed=seed, progress=False)
-    return report, hist, train_s
+    X = M.loc[eval_ids].to_numpy(np.float32)
+    extra = {f'{k} (T=1)': v for k, v in calibration_measures(model, X, seed).items()}
+    extra['temperature'] = calibrate(model, *validation_masks(vl))['temperature']
+    extra.update({f'{k} (calibrated)': v for k, v in calibration_measures(model, X, seed).items()})
+    extra['epochs trained'] = len(hist['train_loss'])
+    return report, hist, train_s, extra
 
 
 def measures(report, hist, train_s):
@@ -75,6 +110,8 @@ def measures(report, hist, train_s):
     for r in vae_versus_baselines(report).itertuples():
         row[f'{r.comparison}: vae'], row[f'{r.comparison}: baseline'] = r.vae, r.baseline
     row['active units'] = report.query("section == 'diagnostics' and metric == 'active_units'").value.iloc[0]
+    cal = report.query("section == 'calibration' and method == 'prevalence'").set_index('metric').value
+    if len(cal): row['ECE of prevalence'], row['richness RMSE of prevalence'] = cal['ece'], cal['richness_rmse']
     row['EASE l2'] = report.attrs['ease_l2']
     row['val loss'], row['train s'] = hist['val_loss'][-1], train_s
     return row
@@ -120,7 +157,7 @@ def table(df):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('phase', choices=['select', 'report'])
+    p.add_argument('phase', choices=['select', 'report', 'curve'])
     p.add_argument('--data', choices=['sample', 'large'], default='sample')
     p.add_argument('--rows', type=int, default=1_000_000, help='rows of the generated file for --data large')
     p.add_argument('--seeds', default='0,1,2')
@@ -133,6 +170,7 @@ def main():
     if a.threads: torch.set_num_threads(a.threads)
     sm = build_species_matrix(sample_path() if a.data == 'sample' else ensure_file(a.rows))
     train_ids, val_ids, test_ids = parts(sm)
+    if a.phase == 'curve': return curve(a, sm, train_ids, val_ids)
     meta = labels(sm, train_ids, a.data)
     if a.phase == 'select':
         names = a.configs.split(',') if a.configs else list(CANDIDATES)
@@ -144,11 +182,43 @@ def main():
     rows = []
     for seed in map(int, a.seeds.split(',')):      # seeds outermost: every configuration is seen early, and the file
         for name, cfg in configs.items():           # is rewritten after each run, so nothing is lost if it is stopped
-            report, hist, train_s = run(sm, meta, train_ids, eval_ids, cfg, seed, a.iwae)
-            rows.append(dict(config=name, seed=seed, **measures(report, hist, train_s)))
+            report, hist, train_s, extra = run(sm, meta, train_ids, eval_ids, cfg, seed, a.iwae)
+            rows.append(dict(config=name, seed=seed, **measures(report, hist, train_s), **extra))
             print(name, seed, {k: round(v, 3) for k, v in rows[-1].items() if isinstance(v, float)},
                   {k: round(v) for k, v in report.attrs['timings'].items()}, flush=True)
             write(a, sm, configs, pd.DataFrame(rows), (train_ids, val_ids, test_ids))
+
+
+def curve(a, sm, train_ids, val_ids):
+    "Validation Recall@10 after every epoch, on the trainer's inner split and on the scored validation part (issue 21)."
+    from ebird_vae.training import Callback
+    from ebird_vae.training.options import validation_recall
+    name = a.configs or 'recommended'
+    cfg = dict(preset('spec', **CANDIDATES[name]), **({'epochs': a.epochs} if a.epochs else {}))
+    seed, M = int(a.seeds.split(',')[0]), sm.matrix
+    fit_ids, inner_ids = inner(sm, train_ids)
+    scored = validation_masks(create_dataloaders(SpeciesDataset(M.loc[val_ids], sm.species, val_ids),
+                                                 SpeciesDataset(M.loc[val_ids], sm.species, val_ids))[1])
+    class Recalls(Callback):
+        order, rows = 26, []
+        def before_fit(self, t): self.inner = validation_masks(t.val_loader)
+        def after_epoch(self, t): self.rows.append(dict(epoch=t.epoch, inner=validation_recall(t.model, *self.inner),
+                                                        scored=validation_recall(t.model, *scored)))
+    set_seed(seed)
+    tl, vl = create_dataloaders(SpeciesDataset(M.loc[fit_ids], sm.species, fit_ids),
+                                SpeciesDataset(M.loc[inner_ids], sm.species, inner_ids), batch_size=cfg['batch_size'])
+    cb = Recalls()
+    train_variational_autoencoder(VariationalAutoencoder(len(sm.species), **model_options(cfg)), tl, vl, **trainer_options(cfg),
+                                  progress=False, print_every=10 ** 6, metadata={'config': cfg}, callbacks=[cb])
+    df = pd.DataFrame(cb.rows)
+    md = [f"# Validation Recall@10 per epoch ({name}, seed {seed}, {'bundled sample' if a.data == 'sample' else f'generator file of {a.rows:,} rows'})", "",
+          f"`python benchmarks/choose_preset.py curve --data {a.data}" + (f" --rows {a.rows}" if a.data == 'large' else '')
+          + f" --seeds {seed} --configs {name} --threads {a.threads or torch.get_num_threads()}`: Recall@10 of the hidden 20% of each "
+          f"checklist with 5 or more species, on the trainer's inner validation split ({len(cb.inner[0])} checklists) and on the "
+          f"scored validation part ({len(scored[0])}), after every epoch. Never the test part.", "", table(df.round(4))]
+    out = Path(a.out or f'benchmarks/results_recall_curve_{a.data}.md')
+    out.write_text('\n'.join(md) + '\n')
+    print(f'wrote {out}')
 
 
 def write(a, sm, configs, df, split_ids):

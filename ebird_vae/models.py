@@ -5,12 +5,16 @@
 # %% ../nbs/01_models.ipynb #ee350449
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from torch import nn
 
 # %% auto #0
-__all__ = ['LIKELIHOODS', 'VariationalAutoencoder', 'kl_divergence', 'reconstruction_loss', 'vae_loss']
+__all__ = ['LIKELIHOODS', 'COMPOSITE_WEIGHTS', 'VariationalAutoencoder', 'kl_divergence', 'reconstruction_loss', 'vae_loss',
+           'log_normal', 'composite_prior_kl']
 
 # %% ../nbs/01_models.ipynb #bec45568
 def _mlp(sizes:list[int], final_relu:bool=False) -> nn.Sequential:
@@ -26,6 +30,7 @@ LIKELIHOODS = ('bernoulli', 'multinomial')
 
 class VariationalAutoencoder(nn.Module):
     "Variational autoencoder for species presence/absence vectors."
+    optional_state = ('temperature',)   # state that weights saved by earlier versions lack: filled in on load
     def __init__(self,
                  input_dimension:int,       # Number of species (columns of the species matrix)
                  latent_dimension:int=16,   # Size of the embedding
@@ -46,6 +51,7 @@ class VariationalAutoencoder(nn.Module):
         self.latent_mean_layer = nn.Linear(h, latent_dimension)
         self.latent_log_variance_layer = nn.Linear(h, latent_dimension)
         self.decoder_network = _mlp([latent_dimension, h, h, h, input_dimension])
+        self.register_buffer('temperature', torch.ones(()))   # divides the logits of `decode`'s probabilities (1: uncalibrated)
 
     @property
     def config(self) -> dict:
@@ -73,9 +79,10 @@ class VariationalAutoencoder(nn.Module):
         return mean + torch.exp(0.5 * log_variance) * eps
 
     def decode(self, z:torch.Tensor, logits:bool=False) -> torch.Tensor:
-        "Species probabilities (or logits, if `logits`) for latent codes `z`: per species (Bernoulli), or shares summing to 1 (multinomial)."
+        "Species probabilities, calibrated by `temperature` (or raw logits, if `logits`), for latent codes `z`: per species (Bernoulli), or shares summing to 1 (multinomial)."
         out = self.decoder_network(z)
         if logits: return out
+        out = out / self.temperature
         return torch.sigmoid(out) if self.likelihood == 'bernoulli' else torch.softmax(out, -1)
 
     def forward(self, x:torch.Tensor, logits:bool=False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -83,6 +90,13 @@ class VariationalAutoencoder(nn.Module):
         mean, log_variance = self.encode(x)
         z = self.reparameterize(mean, log_variance)
         return self.decode(z, logits=logits), mean, log_variance
+
+# %% ../nbs/01_models.ipynb #449b310b
+@patch
+def _load_from_state_dict(self:VariationalAutoencoder, state_dict, prefix, *args, **kwargs):
+    "Read weights saved without a temperature (before calibration existed) as temperature 1."
+    state_dict.setdefault(prefix + 'temperature', torch.ones(()))
+    nn.Module._load_from_state_dict(self, state_dict, prefix, *args, **kwargs)
 
 # %% ../nbs/01_models.ipynb #437a285b
 def kl_divergence(mean:torch.Tensor,         # Posterior means, `[..., latent]`
@@ -103,6 +117,16 @@ def reconstruction_loss(logits:torch.Tensor, # Decoder output as logits, `[..., 
     nll = -(target * F.log_softmax(logits, -1)).sum(-1)
     return nll.sum() if reduction == 'sum' else nll
 
+# %% ../nbs/01_models.ipynb #9ad073ca
+def _kl_penalty(per_dim, free_bits, kl_weights=None, prior_kl=None) -> torch.Tensor:
+    "The KL term with per-checklist weights and/or another prior's KL; free bits floor the batch mean (per dimension, or in total)."
+    w = 1.0 if kl_weights is None else kl_weights
+    if prior_kl is None:
+        per = per_dim * (w if kl_weights is None else w[:, None])
+        return per.sum() if not free_bits else per.mean(0).clamp(min=free_bits).sum() * len(per)
+    per = prior_kl * w
+    return per.sum() if not free_bits else per.mean().clamp(min=free_bits * per_dim.shape[-1]) * len(per)
+
 # %% ../nbs/01_models.ipynb #25707cc3
 def vae_loss(reconstruction_logits:torch.Tensor, # Decoder output as logits, `[batch, species]` (`model(x, logits=True)[0]`)
              target:torch.Tensor,                # The clean checklists, 0/1, `[batch, species]`
@@ -111,10 +135,34 @@ def vae_loss(reconstruction_logits:torch.Tensor, # Decoder output as logits, `[b
              beta:float=1.0,                     # Weight of the KL term
              likelihood:str='bernoulli',         # Reconstruction likelihood: 'bernoulli' or 'multinomial'
              free_bits:float=0.0,                # Nats per latent dimension the KL term counts at least (0 = off)
+             kl_weights:torch.Tensor|None=None,  # Per-checklist multipliers of the KL term, `[batch]` (None: 1 each)
+             prior_kl:torch.Tensor|None=None,    # Per-checklist KL to another prior, `[batch]`, charged instead of the KL to N(0, I)
             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     "Negative ELBO as `(total, reconstruction, kl)`, each summed over species and batch; `kl` is the true KL even with free bits."
     reconstruction = reconstruction_loss(reconstruction_logits, target, likelihood, reduction='sum')
     per_dim = kl_divergence(mean, log_variance)
     kl = per_dim.sum()
-    penalty = kl if not free_bits else per_dim.mean(0).clamp(min=free_bits).sum() * len(mean)
+    if kl_weights is not None or prior_kl is not None: penalty = _kl_penalty(per_dim, free_bits, kl_weights, prior_kl)
+    else: penalty = kl if not free_bits else per_dim.mean(0).clamp(min=free_bits).sum() * len(mean)
     return reconstruction + beta * penalty, reconstruction, kl
+
+# %% ../nbs/01_models.ipynb #f88c56f5
+def log_normal(z:torch.Tensor, mean, log_variance) -> torch.Tensor:
+    "log N(z; mean, diag(exp(log_variance))), summed over the last dimension."
+    mean, log_variance = torch.as_tensor(mean, dtype=z.dtype), torch.as_tensor(log_variance, dtype=z.dtype)
+    return -0.5 * (log_variance + (z - mean).pow(2) / log_variance.exp() + math.log(2 * math.pi)).sum(-1)
+
+COMPOSITE_WEIGHTS = (3 / 20, 3 / 4, 1 / 10)   # RecVAE's: standard normal, previous posterior, wide Gaussian
+
+def composite_prior_kl(mean:torch.Tensor,             # Posterior means, `[batch, latent]`
+                       log_variance:torch.Tensor,     # Posterior log-variances, same shape
+                       old_mean:torch.Tensor,         # The previous encoder's means for the same checklists
+                       old_log_variance:torch.Tensor, # ... and its log-variances
+                       weights=COMPOSITE_WEIGHTS,     # Mixture weights of N(0, I), q_old and N(0, e^wide I)
+                       wide_log_variance:float=10.0,  # Log-variance of the wide component
+                      ) -> torch.Tensor:
+    "One-sample estimate of KL(q(z|x) || composite prior) per checklist, `[batch]` (RecVAE)."
+    z = mean + torch.exp(0.5 * log_variance) * torch.randn_like(mean)
+    parts = torch.stack([log_normal(z, 0.0, 0.0), log_normal(z, old_mean, old_log_variance),
+                         log_normal(z, 0.0, wide_log_variance)], -1) + torch.log(torch.tensor(weights, dtype=z.dtype))
+    return log_normal(z, mean, log_variance) - torch.logsumexp(parts, -1)

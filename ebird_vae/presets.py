@@ -16,12 +16,13 @@ from fastcore.basics import patch
 from .models import LIKELIHOODS
 
 # %% auto #0
-__all__ = ['CORRUPTIONS', 'SPLITS', 'API_NAMES', 'PRESETS', 'TrainConfig', 'field_docs', 'preset', 'model_options',
+__all__ = ['CORRUPTIONS', 'SPLITS', 'PRIORS', 'API_NAMES', 'PRESETS', 'TrainConfig', 'field_docs', 'preset', 'model_options',
            'trainer_options']
 
 # %% ../nbs/03b_presets.ipynb #f82a41bd
 CORRUPTIONS = ('gaussian', 'dropout')
 SPLITS = ('random', 'locality', 'spatial')
+PRIORS = ('normal', 'composite')
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -48,6 +49,13 @@ class TrainConfig:
     keep_last:int|None=None               # Epoch checkpoints kept (the newest), beside best and final models (None or 0: all)
     keep_best:bool=False                  # Also keep the lowest-validation-loss model as best_model.pt
     early_stopping_patience:int|None=None # Stop after this many epochs without validation improvement (None = off)
+    recall_patience:int|None=None         # Stop after this many validation Recall@k checks without a better one, and end with the best model (None = off)
+    recall_every:int=1                    # Check the validation Recall@k every N epochs (with recall_patience)
+    recall_k:int=10                       # The k of the validation Recall@k that recall_patience selects on
+    calibrate:bool=False                  # After training, fit a temperature on the validation checklists so that probabilities are calibrated
+    kl_per_species:bool=False             # Weigh each checklist's KL term by its species count over the batch mean (RecVAE)
+    prior:str='normal'                    # KL prior: normal (N(0, I)) or composite (RecVAE: N(0, I), the previous epoch's posterior, a wide Gaussian)
+    alternating:bool=False                # Alternate epochs: the encoder learns from corrupted checklists, then the decoder from clean ones (RecVAE)
 
     def __getitem__(self, k): return getattr(self, k)   # (read like the dictionaries presets used to be)
     def keys(self): return [f.name for f in fields(self)]
@@ -75,13 +83,14 @@ def _span(low, high=None, low_open=False, high_open=False) -> str:
     return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
 
 _WHOLE = dict(epochs=0, kl_warmup_epochs=0, seed=0, batch_size=1, latent_dim=1, hidden_dim=1, print_every=1, save_every=1,
-              early_stopping_patience=1, keep_last=0)
+              early_stopping_patience=1, keep_last=0, recall_patience=1,
+              recall_every=1, recall_k=1)
 _NUMBERS = dict(learning_rate=(0, None, True, False, ' (typically 1e-4 to 1e-2)'),
                 noise_std=(0, 1, False, False, ' (the data are 0/1: 0.05 to 0.3 is light to heavy noise, 0 none)'),
                 dropout_rate=(0, 1, False, True, ' (the share of species hidden)'), beta=(0, None, False, False, ''),
                 free_bits=(0, None, False, False, ' nats (0 = off)'), grad_clip=(0, None, True, False, ''))
-_CHOICES = dict(likelihood=LIKELIHOODS, corruption=CORRUPTIONS, split=SPLITS)
-_OPTIONAL = ('grad_clip', 'early_stopping_patience', 'keep_last')
+_CHOICES = dict(likelihood=LIKELIHOODS, corruption=CORRUPTIONS, split=SPLITS, prior=PRIORS)
+_OPTIONAL = ('grad_clip', 'early_stopping_patience', 'keep_last', 'recall_patience')
 
 # %% ../nbs/03b_presets.ipynb #7aa44c8a
 def _problems(c:TrainConfig, n) -> list:
@@ -92,7 +101,7 @@ def _problems(c:TrainConfig, n) -> list:
             if not (k in _OPTIONAL and c[k] is None) and not _number(c[k], *a[:4])]
     out += [f"{n(k)} must be one of {', '.join(map(repr, v) if k == 'corruption' else v)}, got {c[k]!r}"
             for k, v in _CHOICES.items() if c[k] not in v]
-    out += [f"{n(k)} must be true or false, got {c[k]!r}" for k in ('mixed_precision', 'keep_best') if not isinstance(c[k], bool)]
+    out += [f"{n(k)} must be true or false, got {c[k]!r}" for k in ('mixed_precision', 'keep_best', 'calibrate', 'kl_per_species', 'alternating') if not isinstance(c[k], bool)]
     v = c.val_size
     if not (_number(v, 0, 1, True, True) or (_whole(v, 1) or (_number(v, 1) and float(v).is_integer()))):
         out.append(f"{n('val_size')} must be a fraction between 0 and 1 (e.g. 0.2) or a whole number of checklists, got {v!r}")
@@ -110,7 +119,7 @@ def validate(self:TrainConfig, cli:bool=False, # Name the options as `--flags` (
 # %% ../nbs/03b_presets.ipynb #84c833f6
 PRESETS = {
     'spec': TrainConfig(),
-    'recommended': TrainConfig(epochs=80, corruption='dropout', dropout_rate=0.3, beta=0.5, free_bits=0.25),
+    'recommended': TrainConfig(epochs=80, corruption='dropout', dropout_rate=0.3, beta=0.5, free_bits=0.25, calibrate=True),
 }
 
 def preset(name:str='recommended', # A key of `PRESETS`

@@ -121,7 +121,7 @@ class Trainer:
                 self.callback('before_batch')
                 with self.autocast(): preds = self.net(self.inputs, logits=True)
                 logits, mean, log_variance = (p.float() for p in preds)  # the loss in float32 (a no-op unless autocast)
-                self.loss, rec, kl = vae_loss(logits, self.xb, mean, log_variance, beta, self.likelihood,
+                self.loss, rec, kl = getattr(self, 'loss_func', vae_loss)(logits, self.xb, mean, log_variance, beta, self.likelihood,
                                               self.free_bits if training else 0.0)
                 if training:
                     self.optimizer.zero_grad(set_to_none=True)
@@ -541,13 +541,16 @@ def _callbacks(c:TrainConfig, o:dict) -> list:
     final = o['final_model'] or (Path(o['checkpoint_dir'])/'final_model.pt' if o['checkpoint_dir'] is not None else None)
     if final is not None: cbs.append(FinalModelCB(final))
     if c.early_stopping_patience is not None: cbs.append(EarlyStoppingCB(c.early_stopping_patience))
-    return cbs + list(o['callbacks'])
+    from ebird_vae.training.options import option_callbacks   # (Recall@k selection, calibration, RecVAE's loss; here: they use the evaluation)
+    return cbs + option_callbacks(c) + list(o['callbacks'])
 
 def run_config(o:dict, # `train_variational_autoencoder`'s arguments
                model:nn.Module, train_loader) -> TrainConfig:
     "The `TrainConfig` of a call: its arguments, the model's sizes, the loader's batch size and the dataset's split."
     names = {f.name for f in fields(TrainConfig)}
     given = {k: o[API_NAMES.get(k, k)] for k in names if API_NAMES.get(k, k) in o}
+    run = (o['metadata'] or {}).get('config') or (o['metadata'] or {}).get('run') or {}   # (options without an argument here)
+    given.update({k: run[k] for k in names - set(given) if k in run})
     mc = getattr(model, 'config', None) or {}
     given.update({k: mc[m] for k, m in [('latent_dim', 'latent_dimension'), ('hidden_dim', 'hidden_dimension'),
                                          ('likelihood', 'likelihood')] if m in mc})

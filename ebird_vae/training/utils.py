@@ -385,7 +385,8 @@ def read_checkpoint(filepath:str|Path,             # A `.pt` file written by the
 def _check_shapes(model:nn.Module, state_dict:dict, filepath) -> None:
     "Raise a `CheckpointError` naming the first layer whose shape differs between `model` and `state_dict`."
     own = model.state_dict()
-    missing, unexpected = sorted(set(own) - set(state_dict)), sorted(set(state_dict) - set(own))
+    optional = set(getattr(model, 'optional_state', ()))   # (e.g. the temperature, which the model sets to 1 when absent)
+    missing, unexpected = sorted(set(own) - set(state_dict) - optional), sorted(set(state_dict) - set(own))
     if missing or unexpected:
         raise CheckpointError(f"'{filepath}' was saved from a different architecture: missing layers {missing[:5]}, "
                               f"unexpected layers {unexpected[:5]}. Rebuild the model with `model_from_checkpoint`.")
