@@ -107,8 +107,10 @@ def run(sm, meta, train_ids, eval_ids, cfg, seed, iwae):
 def measures(report, hist, train_s):
     "One row of the results: each comparison of `vae_versus_baselines` (VAE and baseline), active units, timings."
     row = {}
-    for r in vae_versus_baselines(report).itertuples():
-        row[f'{r.comparison}: vae'], row[f'{r.comparison}: baseline'] = r.vae, r.baseline
+    for r in vae_versus_baselines(report).itertuples():   # (the report's names, shortened to the columns earlier results use)
+        name = ('Recall@10 vs EASE' if r.comparison.startswith('Recall@10') else
+                'NLL vs prevalence (lower wins)' if r.comparison.startswith('NLL per checklist') else r.comparison)
+        row[f'{name}: vae'], row[f'{name}: baseline'] = r.vae, r.baseline
     row['active units'] = report.query("section == 'diagnostics' and metric == 'active_units'").value.iloc[0]
     cal = report.query("section == 'calibration' and method == 'prevalence'").set_index('metric').value
     if len(cal): row['ECE of prevalence'], row['richness RMSE of prevalence'] = cal['ece'], cal['richness_rmse']

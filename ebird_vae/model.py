@@ -168,7 +168,7 @@ def train(self:EBirdVAE,
     self.history = train_variational_autoencoder(
         self.model, train_loader, val_loader, **trainer_options(cfg), device=check_device(device), checkpoint_dir=checkpoint_dir,
         resume=self._resume_checkpoint(resume), progress=progress, species=self.species, final_model=final_model,
-        metadata={**self._run_metadata(), **(metadata or {})}, callbacks=[keep, *callbacks], on_interrupt=on_interrupt)
+        metadata={**self._run_metadata(), 'config': asdict(cfg), **(metadata or {})}, callbacks=[keep, *callbacks], on_interrupt=on_interrupt)
     self.config = cfg
     if hasattr(keep, 'state'): self.checkpoint = _as_checkpoint(keep.trainer, keep.state)
     return self.history

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ebird_vae.training import (CheckpointError, load_checkpoint, model_from_checkpoint, read_checkpoint,
+from ebird_vae.training import (FORMAT_VERSION, CheckpointError, load_checkpoint, model_from_checkpoint, read_checkpoint,
                                 train_variational_autoencoder)
 
 from test_cli import ENV, SMALL, in_process as run_cli   # (`ebird-vae ARGS` run by `main` in this process)
@@ -41,7 +41,7 @@ def base_run(tmp_path_factory):
 def test_checkpoints_hold_the_run_and_a_format(run):
     from ebird_vae.training import Checkpoint
     ck = Checkpoint.load(run/'final_model.pt')
-    assert ck.format_version == 2 and ck.package_version
+    assert ck.format_version == FORMAT_VERSION == 3 and ck.package_version
     assert ck.config['hidden_dim'] == 32 and ck.config['corruption'] == 'dropout'   # the recommended preset, as run
     assert ck.preprocessor['species'] == ck.species and ck.split['val_ids']
     assert sorted(read_checkpoint(run/'final_model.pt')) == sorted(['epoch', 'model_state_dict', 'optimizer_state_dict',
@@ -83,7 +83,7 @@ def test_nan_weights_are_refused_not_embedded(run, capsys, tmp_path):
     (lambda ck: ck.pop('epoch'), "missing key(s) ['epoch']"),
     (lambda ck: ck.update(ema_state_dict={}), "unknown key(s) ['ema_state_dict']"),
     (lambda ck: ck['metadata']['model_config'].update(n_layers=3), "model_config with argument(s) ['n_layers']"),
-    (lambda ck: ck['metadata'].update(format_version=3), 'checkpoint format 3, newer than this ebird_vae reads'),
+    (lambda ck: ck['metadata'].update(format_version=4), 'checkpoint format 4, newer than this ebird_vae reads'),
 ], ids=['no epoch', 'unknown key', 'newer model_config', 'newer format'])
 def test_keys_that_cannot_be_read_are_named(run, capsys, tmp_path, change, message):
     ck = torch.load(run/'final_model.pt', weights_only=True)

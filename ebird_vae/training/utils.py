@@ -255,7 +255,7 @@ def _torch_read(filepath:Path, device) -> dict:
     return checkpoint
 
 # %% ../../nbs/02_training_utils.ipynb #0a08fd0e
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3   # 3: the model may hold a calibration temperature
 _FILE_KEYS = ('epoch', 'model_state_dict', 'optimizer_state_dict', 'train_loss', 'val_loss', 'history', 'metadata')
 _REQUIRED = ('epoch', 'model_state_dict')
 
