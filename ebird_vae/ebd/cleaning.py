@@ -250,7 +250,7 @@ def _csr_from_pairs(rows: np.ndarray, # row of each 1
                    ) -> sparse.csr_matrix:
     "The canonical uint8 0/1 CSR matrix of `shape` with a 1 at each (row, column) pair; a repeated pair is one 1."
     n, m = shape
-    key = np.sort(np.asarray(rows, np.int64) * m + cols) if m else np.zeros(0, np.int64)
+    key = np.sort(np.asarray(rows, np.int64) * m + cols, kind='stable') if m else np.zeros(0, np.int64)   # (timsort: the pairs come in runs)
     key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key   # (sorted, then each pair once: faster than np.unique's hashing)
     indptr = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(key // max(m, 1), minlength=n), out=indptr[1:])
@@ -347,7 +347,9 @@ def _dates(meta: pa.Table) -> pd.Series:
     if 'OBSERVATION DATE' not in meta.column_names: return pd.Series(pd.NaT, index=range(len(meta)))
     d = meta['OBSERVATION DATE']
     if not is_text(d.type): return d.to_pandas()
-    out, bad = parse_dates(one_chunk(d))
+    enc = one_chunk(d).dictionary_encode(null_encoding='encode')   # (checklists share their days: each day parsed once)
+    days, bad = parse_dates(enc.dictionary)
+    out, bad = days.take(enc.indices), bad[enc.indices.to_numpy(zero_copy_only=False)]
     if n := int(bad.sum()):
         ids, vals = (meta[c].filter(pa.array(bad)).to_pylist() for c in ('SAMPLING EVENT IDENTIFIER', 'OBSERVATION DATE'))
         warnings.warn(f'{n:,} checklist(s) have an OBSERVATION DATE that is no real date, or not between {FIRST_DATE} and today '
