@@ -97,8 +97,12 @@ def run(sm, meta, train_ids, eval_ids, cfg, seed, iwae):
     report = evaluate_model(model, M.loc[train_ids], M.loc[eval_ids], metadata=meta, iwae_samples=iwae, vae_samples=0,
                             forest_trees=0, probe_baselines=('pca',), seed=seed, progress=False)
     X = M.loc[eval_ids].to_numpy(np.float32)
+    fitted = model.temperature.clone()                  # (a preset with `calibrate` has already fitted one: T=1 is measured without it)
+    model.temperature.fill_(1.0)
     extra = {f'{k} (T=1)': v for k, v in calibration_measures(model, X, seed).items()}
-    extra['temperature'] = calibrate(model, *validation_masks(vl))['temperature']
+    extra['temperature'] = calibrate(model, *validation_masks(vl))['temperature']   # (the same inner validation: the run's own fit)
+    if not cfg['calibrate']: fitted = model.temperature.clone()
+    model.temperature.copy_(fitted)
     extra.update({f'{k} (calibrated)': v for k, v in calibration_measures(model, X, seed).items()})
     extra['epochs trained'] = len(hist['train_loss'])
     return report, hist, train_s, extra
