@@ -26,7 +26,6 @@ from datetime import date
 from pathlib import Path
 
 from fastcore.docments import docments
-from fastcore.imports import IN_NOTEBOOK
 from fastcore.script import Param
 
 # %% auto #0
@@ -524,5 +523,8 @@ def main(argv:list|None=None): # The arguments (default: the command line's)
         print(f"ebird-vae {args[0]}: error: {_one_line(e, [k for k in options if k not in TrainConfig().keys()])}", file=sys.stderr)
         raise SystemExit(1)
 
-if __name__ == '__main__' and not IN_NOTEBOOK: main()   # (`python -m ebird_vae.cli`, `torchrun -m ebird_vae.cli`)
+
+# %% ../nbs/04_cli.ipynb #f20abc0d
+#| eval: false
+if __name__ == '__main__': main()   # (`python -m ebird_vae.cli`, `torchrun -m ebird_vae.cli`; not run in a notebook)
 
