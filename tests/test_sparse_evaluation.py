@@ -75,7 +75,7 @@ def world(tmp_path_factory):
     meta, _ = checklist_labels(sm.checklists, train_ids=tr.checklist_ids)
     meta['county_season'] = meta.county.astype(str) + '|' + meta.season.astype(str)
     torch.manual_seed(0)
-    return dict(sm=sm, tr=tr, te=te, meta=meta, vae=VariationalAutoencoder(len(sm.species), latent_dimension=4, hidden_dimension=16))
+    return dict(path=p, sm=sm, tr=tr, te=te, meta=meta, vae=VariationalAutoencoder(len(sm.species), latent_dimension=4, hidden_dimension=16))
 
 _OPTIONS = dict(iwae_samples=3, vae_samples=2, forest_trees=0, batch_size=32, progress=False)
 
@@ -127,3 +127,21 @@ def test_evaluate_model_never_makes_the_training_matrix_dense(world, no_dense):
     got = _csv(evaluate_model(vae, X_tr, X_te, ease_l2=100.0, **_OPTIONS))
     assert got == want and made and max(made) <= 32
     with pytest.raises(AssertionError, match='rows of a sparse matrix were made dense'): X_tr.toarray()   # (the guard is armed)
+
+def test_evaluate_command_never_builds_the_dense_matrix(world, tmp_path, monkeypatch):
+    "`ebird-vae evaluate` hands the cleaned CSR to `evaluate_model`: the `SpeciesMatrix`'s dense view is refused while it runs."
+    import contextlib, inspect
+    from ebird_vae.data import EBirdPreprocessor
+    from ebird_vae.ebd import SpeciesMatrix
+    from ebird_vae.evaluation import evaluate_cli
+    from ebird_vae.training import save_checkpoint
+    sm, vae = world['sm'], world['vae']
+    preprocessor = {'params': EBirdPreprocessor().get_params(), 'species': sm.species, 'scientific_names': sm.scientific_names}
+    save_checkpoint(vae, None, 1, float('nan'), float('nan'), tmp_path/'m.pt',
+                    metadata={'species': sm.species, 'model_config': vae.config, 'preprocessor': preprocessor})
+    monkeypatch.setattr(SpeciesMatrix, 'matrix', property(lambda self: pytest.fail('the dense view of the SpeciesMatrix was built')))
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter('ignore')
+        inspect.unwrap(evaluate_cli)(str(tmp_path/'m.pt'), str(world['path']), str(tmp_path/'eval'), iwae_samples=2, probe_labels='', forest_trees=0)
+    report = pd.read_csv(tmp_path/'eval'/'report.csv')
+    assert {'density', 'completion', 'calibration', 'diagnostics'} <= set(report.section) and report.value.notna().any()
