@@ -33,7 +33,7 @@ __all__ = ['evaluate_cli']
 def _held_out(sm, recorded:dict, split=None, val_size=None, random_seed=None):
     "`(train_ids, test_ids, description)`: the checkpoint's recorded split, or a new one when any option is given."
     from ebird_vae.data import split_train_val
-    ids = sm.matrix.index.astype(str)
+    ids = sm.checklists.index.astype(str)
     if recorded.get('val_ids') and split is None and val_size is None and random_seed is None:
         have = set(ids)
         train_ids = [i for i in recorded['train_ids'] if i in have]
@@ -75,6 +75,13 @@ def _probe_metadata(sm, train_ids, extra:pd.DataFrame|None=None) -> tuple[pd.Dat
     for c in ('latitude', 'longitude'):
         if c in ck: meta[c] = ck[c]
     return meta, skipped
+
+def _checklists_of(sm, X, species, ids) -> 'SpeciesDataset':
+    "The checklists `ids` of `sm` as a sparse `SpeciesDataset`: rows of `X` (its CSR in the model's `species` order), nothing made dense."
+    from ebird_vae.data import SpeciesDataset
+    at = sm.checklists.index.astype(str).get_indexer(ids)
+    return SpeciesDataset(X[at], species, checklist_ids=list(ids))
+
 
 # %% ../../nbs/07e_evaluate_cli.ipynb #f8cb4c86
 def _whole(v, low) -> bool: return not isinstance(v, bool) and isinstance(v, int) and v >= low
@@ -138,7 +145,8 @@ def evaluate_cli(checkpoint:str,                 # Model checkpoint (.pt) writte
     extra, labels_line = _extra_labels(data, labels_csv)
     meta, skipped = _probe_metadata(sm, train_ids, extra)
     print(f"Evaluating on {len(test_ids):,} held-out checklists ({how}) ...\n{labels_line}", flush=True)
-    report, det = evaluate_model(emb, sm.matrix.loc[train_ids], sm.matrix.loc[test_ids], metadata=meta,
+    X, _ = emb.matrix(sm)   # the CSR in the model's species order; evaluate_model keeps it sparse
+    report, det = evaluate_model(emb, _checklists_of(sm, X, emb.species, train_ids), _checklists_of(sm, X, emb.species, test_ids), metadata=meta,
                                  labels=tuple(probe_labels.split(',')) if probe_labels else (),
                                  context_column='district_month' if 'district_month' in meta else None,
                                  iwae_samples=iwae_samples, ease_l2=ease_l2, forest_trees=forest_trees, seed=seed, details=True, progress=sys.stdout.isatty())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from ..inference import ChecklistEmbedder
 
@@ -15,12 +16,13 @@ __all__ = ['mask_checklists', 'ranking_metrics', 'vae_probabilities', 'per_speci
            'expected_calibration_error', 'richness_errors', 'latent_diagnostics']
 
 # %% ../../nbs/07a_metrics.ipynb #63a054c0
-def mask_checklists(X:np.ndarray,         # Checklists `[n, species]`, 0/1
+def mask_checklists(X:np.ndarray,         # Checklists `[n, species]`, 0/1 (dense, or scipy sparse: the results are then CSR)
                     fraction:float=0.2,   # Share of each checklist's species to hide
                     min_species:int=5,    # Only checklists with at least this many species take part
                     seed:int=0,           # Seed of the random choice of hidden species
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     "`(rows, shown, hidden)`: the qualifying row numbers and two 0/1 matrices for them that add up to `X[rows]`."
+    if sparse.issparse(X): return _mask_sparse(X, fraction, min_species, np.random.default_rng(seed))
     X = np.asarray(X) > 0
     rng = np.random.default_rng(seed)
     rows = np.flatnonzero(X.sum(1) >= min_species)
@@ -31,6 +33,23 @@ def mask_checklists(X:np.ndarray,         # Checklists `[n, species]`, 0/1
         hidden[i, rng.choice(present, n_hide, replace=False)] = True
     shown = X[rows] & ~hidden
     return rows, shown.astype(np.float32), hidden.astype(np.float32)
+
+def _mask_sparse(X, fraction, min_species, rng):
+    "`mask_checklists` of a sparse `X`: the same draws from `rng`, row by row, on each row's sorted species; CSR results."
+    X = sparse.csr_matrix(X, copy=True)
+    X.sum_duplicates(); X.data = (X.data > 0).astype(np.float32); X.eliminate_zeros()
+    rows = np.flatnonzero(np.diff(X.indptr) >= min_species)
+    picks = []
+    for r in rows:
+        present = X.indices[X.indptr[r]:X.indptr[r + 1]]
+        picks.append(rng.choice(present, max(1, int(round(fraction * len(present)))), replace=False))
+    at = np.repeat(np.arange(len(rows)), [len(q) for q in picks])
+    cols = np.concatenate(picks) if picks else np.zeros(0, np.int64)
+    hidden = sparse.csr_matrix((np.ones(len(at), np.float32), (at, cols)), shape=(len(rows), X.shape[1]))
+    shown = X[rows] - hidden
+    shown.eliminate_zeros()
+    return rows, shown, hidden
+
 
 # %% ../../nbs/07a_metrics.ipynb #222c402b
 def ranking_metrics(scores:np.ndarray,   # Method scores `[n, species]` (higher = more likely)
@@ -54,7 +73,7 @@ def ranking_metrics(scores:np.ndarray,   # Method scores `[n, species]` (higher 
 
 # %% ../../nbs/07a_metrics.ipynb #295741b9
 def vae_probabilities(model,                # A `VariationalAutoencoder` (or a `ChecklistEmbedder`)
-                      X:np.ndarray,         # Checklists `[n, species]` in the model's order
+                      X:np.ndarray,         # Checklists `[n, species]` in the model's order (dense, or CSR: made dense one batch at a time)
                       n_samples:int=0,      # 0: decode the posterior mean; K > 0: posterior predictive over K samples
                       seed:int=0,           # Seed of the posterior samples
                       batch_size:int=1024,  # Checklists per forward pass
@@ -63,25 +82,34 @@ def vae_probabilities(model,                # A `VariationalAutoencoder` (or a `
                      ) -> np.ndarray:
     "`[n, species]` species probabilities for each checklist (`ChecklistEmbedder.reconstruct` on an array)."
     emb = model if isinstance(model, ChecklistEmbedder) else ChecklistEmbedder(model, None, device, batch_size)
-    return emb.reconstruct(np.asarray(X, np.float32), n_samples=n_samples, seed=seed, progress=progress).to_numpy()
+    return emb.reconstruct(X if sparse.issparse(X) else np.asarray(X, np.float32), n_samples=n_samples, seed=seed, progress=progress).to_numpy()
 
 # %% ../../nbs/07a_metrics.ipynb #b5e1a9d2
+def _column(M, j) -> np.ndarray:
+    "Column `j` of a dense or CSC matrix as a dense vector."
+    if not sparse.issparse(M): return M[:, j]
+    v, at = np.zeros(M.shape[0], M.dtype), slice(M.indptr[j], M.indptr[j + 1])
+    v[M.indices[at]] = M.data[at]
+    return v
+
 def per_species_quality(scores:np.ndarray,   # `[n, species]` method scores
-                        shown:np.ndarray,    # 0/1 `[n, species]` species shown (not scored)
-                        hidden:np.ndarray,   # 0/1 `[n, species]` the positives
+                        shown:np.ndarray,    # 0/1 `[n, species]` species shown (not scored); dense or sparse
+                        hidden:np.ndarray,   # 0/1 `[n, species]` the positives; dense or sparse
                         species=None,        # Names of the species columns (default: their numbers)
                         min_positives:int=5, # Species with fewer positives (or no negatives) are left out
                        ) -> pd.DataFrame:
     "Per species scored, on the cells that were not shown: `roc_auc`, `average_precision` and the number of `positives`."
     from sklearn.metrics import average_precision_score, roc_auc_score
+    shown, hidden = [sparse.csc_matrix(M) if sparse.issparse(M) else M for M in (shown, hidden)]
     rows = {}
     for j in range(scores.shape[1]):
-        keep = shown[:, j] == 0
-        y, s = hidden[keep, j], scores[keep, j]
+        keep = _column(shown, j) == 0
+        y, s = _column(hidden, j)[keep], scores[keep, j]
         if y.sum() < min_positives or y.sum() == len(y): continue
         rows[j] = (roc_auc_score(y, s), average_precision_score(y, s), int(y.sum()))
     names = pd.Index([species[j] if species is not None else j for j in rows], name='species')
     return pd.DataFrame(list(rows.values()), index=names, columns=['roc_auc', 'average_precision', 'positives'])
+
 
 # %% ../../nbs/07a_metrics.ipynb #ab7a7f98
 def species_auc(scores:np.ndarray,   # `[n, species]` method scores
@@ -114,11 +142,16 @@ def expected_calibration_error(probabilities:np.ndarray, # Predicted probabiliti
     return float((c['count'] * (c.observed_frequency - c.mean_predicted).abs()).sum() / c['count'].sum())
 
 def richness_errors(probabilities:np.ndarray, # `[n, species]` predicted probabilities
-                    shown:np.ndarray,         # 0/1 `[n, species]` species shown (counted as certain)
+                    shown:np.ndarray,         # 0/1 `[n, species]` species shown (counted as certain); dense or sparse
                     observed:np.ndarray,      # `[n]` true number of species
                    ) -> dict:
     "RMSE and Spearman correlation of expected richness (shown + sum of probabilities of the rest) against the truth."
-    expected = shown.sum(1) + np.where(shown > 0, 0, probabilities).sum(1)
+    if sparse.issparse(shown):   # the same sums as the dense case: counts in float32, probabilities of shown cells zeroed
+        shown = sparse.csr_matrix(shown)
+        rest = np.array(probabilities, copy=True, order='C')   # (C order: summed as `np.where` sums)
+        rest[shown.nonzero()] = 0
+        expected = np.asarray(shown.sum(1), np.float32).ravel() + rest.sum(1)
+    else: expected = shown.sum(1) + np.where(shown > 0, 0, probabilities).sum(1)
     observed = np.asarray(observed, np.float64)
     spearman = pd.Series(expected).rank().corr(pd.Series(observed).rank())
     return dict(richness_rmse=float(np.sqrt(np.mean((expected - observed) ** 2))), richness_spearman=float(spearman))

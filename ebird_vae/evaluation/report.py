@@ -13,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
+from scipy import sparse
 
-from ..inference import ChecklistEmbedder
+from ..inference import ChecklistEmbedder, align_sparse
 from .metrics import *
 from .baselines import *
 from .probes import *
@@ -35,10 +37,17 @@ def _length_bucket(n):
 def _row(section, metric, method, subset, value, n): 
     return dict(section=section, metric=metric, method=method, subset=subset, value=float(value), n=int(n))
 
+def _starts(n, batch): return range(0, n, batch)
+
+def _by_batch(f, X, batch, width) -> np.ndarray:
+    "`f` of each batch of `X`'s rows, stacked (an empty `[0, width]` array for no rows)."
+    parts = [f(X[s:s + batch]) for s in _starts(X.shape[0], batch)]
+    return np.concatenate(parts) if parts else np.zeros((0, width))
+
 def _density_rows(emb, test_X, train_X, iwae_samples, seed, train_context, test_context, progress=True):
     rows, S, lik = [], test_X.shape[1], emb.model.likelihood
     s = emb.surprise(test_X, n_samples=iwae_samples, seed=seed, progress=progress)   # per checklist: ELBO terms and, with samples, IWAE
-    add = lambda metric, method, v: rows.append(_row('density', metric, method, 'all', np.mean(v), len(test_X)))
+    add = lambda metric, method, v: rows.append(_row('density', metric, method, 'all', np.mean(v), test_X.shape[0]))
     add('neg_elbo_per_checklist', 'vae', (s['reconstruction'] + s['kl']).to_numpy())
     if iwae_samples:
         nll = s['surprise'].to_numpy()
@@ -47,34 +56,46 @@ def _density_rows(emb, test_X, train_X, iwae_samples, seed, train_context, test_
     prev = baseline_nll(test_X, prevalence(train_X), lik)
     add('nll_per_checklist', 'prevalence', prev); add('nll_per_cell', 'prevalence', prev / S)
     if train_context is not None and test_context is not None:
-        ctx = baseline_nll(test_X, context_prevalence(train_X, train_context, test_context), lik)
+        B = emb.batch_size
+        ctx = np.concatenate([baseline_nll(test_X[s:s + B], context_prevalence(train_X, train_context, test_context[s:s + B]), lik)
+                              for s in _starts(test_X.shape[0], B)] or [np.zeros(0)])   # the `[n, species]` prevalences one batch at a time
         add('nll_per_checklist', 'context_prevalence', ctx); add('nll_per_cell', 'context_prevalence', ctx / S)
     return rows
 
 # %% ../../nbs/07d_report.ipynb #1db047db
-def _completion_rows(methods, shown, hidden, length, ks, species=None):
+def _method_scores(method, shown, batch) -> np.ndarray:
+    "A baseline's `[n, species]` scores of the masked checklists, from `shown` (CSR) made dense one batch at a time."
+    return _by_batch(lambda xb: method.scores(xb.toarray()), shown, batch, shown.shape[1])
+
+def _ranking(scores, shown, hidden, ks, batch) -> pd.DataFrame:
+    "`ranking_metrics` one batch of masked checklists at a time (each checklist's metrics depend on its row alone)."
+    parts = [ranking_metrics(scores[s:s + batch], shown[s:s + batch].toarray(), hidden[s:s + batch].toarray(), ks)
+             for s in _starts(shown.shape[0], batch)]
+    return pd.concat(parts, ignore_index=True) if parts else ranking_metrics(scores, shown.toarray(), hidden.toarray(), ks)
+
+def _completion_rows(name, scores, rm, shown, hidden, length, species=None):
+    "Completion, species and per-species rows of one method, from its ranking metrics `rm` and its `scores`."
     rows, bucket = [], _length_bucket(length)
-    for name, scores in methods.items():
-        rm = ranking_metrics(scores, shown, hidden, ks)
-        for subset, keep in [('all', np.ones(len(rm), bool))] + [(b, bucket == b) for b in _BUCKETS]:
-            for metric in rm.columns:
-                rows.append(_row('completion', metric, name, subset, rm.loc[keep, metric].mean() if keep.any() else np.nan, keep.sum()))
-        q = per_species_quality(scores, shown, hidden, species)
-        rows += [_row('species', 'roc_auc_macro', name, 'masked', q.roc_auc.mean() if len(q) else np.nan, len(rm)),
-                 _row('species', 'average_precision_macro', name, 'masked', q.average_precision.mean() if len(q) else np.nan, len(rm)),
-                 _row('species', 'n_species_scored', name, 'masked', len(q), len(rm))]
-        rows += [_row('per_species', m, name, str(sp), getattr(r, m), r.positives) for r in q.itertuples()
-                 for sp in [r.Index] for m in ('roc_auc', 'average_precision')]
+    for subset, keep in [('all', np.ones(len(rm), bool))] + [(b, bucket == b) for b in _BUCKETS]:
+        for metric in rm.columns:
+            rows.append(_row('completion', metric, name, subset, rm.loc[keep, metric].mean() if keep.any() else np.nan, keep.sum()))
+    q = per_species_quality(scores, shown, hidden, species)
+    rows += [_row('species', 'roc_auc_macro', name, 'masked', q.roc_auc.mean() if len(q) else np.nan, len(rm)),
+             _row('species', 'average_precision_macro', name, 'masked', q.average_precision.mean() if len(q) else np.nan, len(rm)),
+             _row('species', 'n_species_scored', name, 'masked', len(q), len(rm))]
+    rows += [_row('per_species', m, name, str(sp), getattr(r, m), r.positives) for r in q.itertuples()
+             for sp in [r.Index] for m in ('roc_auc', 'average_precision')]
     return rows
 
-def _calibration_rows(methods, shown, hidden, length):
-    rows, curves = [], {}
-    for name in [m for m in ('vae', 'vae_mc', 'popularity') if m in methods]:
-        P, cand, label = methods[name], shown == 0, 'prevalence' if name == 'popularity' else name
-        curves[label] = reliability_curve(P[cand], hidden[cand])
-        for metric, v in [('ece', expected_calibration_error(P[cand], hidden[cand])), *richness_errors(P, shown, length).items()]:
-            rows.append(_row('calibration', metric, label, 'masked', v, len(shown)))
-    return rows, curves
+def _calibration_rows(name, P, shown, hidden, length):
+    "Calibration rows and reliability curve of one probabilistic method, on the cells not shown (`shown`, `hidden`: CSR)."
+    cand, y = np.ones(P.shape, bool), np.zeros(P.shape, bool)
+    cand[shown.nonzero()], y[hidden.nonzero()] = False, True
+    label = 'prevalence' if name == 'popularity' else name
+    rows = [_row('calibration', metric, label, 'masked', v, shown.shape[0])
+            for metric, v in [('ece', expected_calibration_error(P[cand], y[cand])), *richness_errors(P, shown, length).items()]]
+    return rows, reliability_curve(P[cand], y[cand])
+
 
 # %% ../../nbs/07d_report.ipynb #1dbdbdca
 def _diagnostic_rows(test_mean, test_lv):
@@ -92,7 +113,8 @@ def _embedding_rows(mean, all_X, meta, labels, group_column, forest_trees, seed,
         if label not in meta.columns: status.append((label, False, 'no such label in the metadata')); continue
         ok = meta[label].notna().to_numpy() & (meta[label].astype(str) != '').to_numpy()
         if meta[label][ok].nunique() < 2: status.append((label, False, 'fewer than two classes')); continue
-        pr = probe_embeddings({f'vae{mean.shape[1]}': mean[ok]}, meta[label].to_numpy()[ok], groups[ok], raw=all_X[ok],
+        raw = all_X[ok].toarray() if baselines else None   # (07c's probes take dense presence vectors: the probed rows, made dense here)
+        pr = probe_embeddings({f'vae{mean.shape[1]}': mean[ok]}, meta[label].to_numpy()[ok], groups[ok], raw=raw,
                               n_components=mean.shape[1], forest_trees=forest_trees, seed=seed, baselines=baselines)
         rows += [_row('embedding', f'{label}_accuracy_{r.probe}', r.representation, 'locality_grouped', r.accuracy, r.n_test)
                  for r in pr.itertuples()]
@@ -100,9 +122,28 @@ def _embedding_rows(mean, all_X, meta, labels, group_column, forest_trees, seed,
         status.append((label, True, f"{meta[label][ok].nunique()} classes, {ok.sum():,} checklists"))
     return rows, pd.DataFrame(status, columns=['label', 'probed', 'reason']), confusions
 
+# %% ../../nbs/07d_report.ipynb #51675470
+def _checklist_csr(emb, data) -> tuple[sparse.csr_matrix, pd.Index]:
+    "`(X, ids)`: checklists as a float32 0/1 CSR matrix in the model's order (a `SpeciesDataset` read one batch at a time)."
+    if hasattr(data, 'is_sparse') and hasattr(data, 'species') and hasattr(data, 'checklist_ids'):   # a `SpeciesDataset`
+        n, B = len(data), emb.batch_size
+        X = sparse.vstack([sparse.csr_matrix(data[torch.arange(s, min(s + B, n))].numpy()) for s in _starts(n, B)]
+                          or [sparse.csr_matrix((0, len(data.species)))], format='csr')
+        if emb.species is not None: X, _ = align_sparse(X, data.species, emb.species)
+        ids = pd.Index(data.checklist_ids) if data.checklist_ids is not None else pd.RangeIndex(n, name='checklist_id')
+        return X.astype(np.float32), ids
+    X, ids = emb.matrix(data)
+    return sparse.csr_matrix(X, dtype=np.float32), ids
+
+def _species_of(data) -> list|None:
+    "Species names of DataFrame columns, or of a `SpeciesMatrix` or `SpeciesDataset`; None for arrays."
+    if isinstance(data, pd.DataFrame): return [str(c) for c in data.columns]
+    return [str(s) for s in data.species] if hasattr(data, 'species') else None
+
+
 # %% ../../nbs/07d_report.ipynb #f8aefaa2
 def evaluate_model(model,                       # A `VariationalAutoencoder` or `ChecklistEmbedder`
-                   train,                       # Training checklists: `[n, species]` array or DataFrame (baselines fit here)
+                   train,                       # Training checklists: `[n, species]` array, DataFrame, scipy CSR, `SpeciesMatrix` or `SpeciesDataset` (baselines fit here)
                    test,                        # Held-out checklists, same form
                    metadata:pd.DataFrame|None=None, # Per-checklist labels for the probes, indexed like `train` and `test`
                    labels=PROBE_LABELS,         # Metadata columns to probe (those absent or with one class are skipped, and said)
@@ -125,10 +166,10 @@ def evaluate_model(model,                       # A `VariationalAutoencoder` or 
                   ):
     "Tidy report comparing the VAE with baselines fitted on `train`, on the held-out checklists `test`."
     if not isinstance(model, ChecklistEmbedder):
-        species = [str(c) for c in train.columns] if isinstance(train, pd.DataFrame) else None
-        model = ChecklistEmbedder(model, species, device, batch_size)
+        model = ChecklistEmbedder(model, _species_of(train), device, batch_size)
     emb, timings, t0 = model, {}, time.perf_counter()
-    (train_X, train_ids), (test_X, test_ids) = emb.matrix(train), emb.matrix(test)
+    (train_X, train_ids), (test_X, test_ids) = _checklist_csr(model, train), _checklist_csr(model, test)   # CSR, whatever came in
+    n_train, B = train_X.shape[0], emb.batch_size
     meta = None if metadata is None else metadata.reindex(train_ids.append(test_ids))
     ctx = lambda ids: metadata[context_column].reindex(ids).to_numpy() if (metadata is not None and context_column) else None
     bar = None if progress else False   # the other passes: a bar only when they are long, none at all if not `progress`
@@ -136,24 +177,28 @@ def evaluate_model(model,                       # A `VariationalAutoencoder` or 
     timings['density'], t0 = time.perf_counter() - t0, time.perf_counter()
 
     if ease_l2 is None:
-        groups = meta[group_column].to_numpy()[:len(train_X)] if meta is not None and group_column in meta else None
+        groups = meta[group_column].to_numpy()[:n_train] if meta is not None and group_column in meta else None
         ease_l2, _ = select_ease_l2(train_X, groups, seed=seed)
-    mrows, shown, hidden = mask_checklists(test_X, mask_fraction, min_species, seed)
-    methods = {'vae': vae_probabilities(emb, shown, progress=bar)}
-    if vae_samples: methods['vae_mc'] = vae_probabilities(emb, shown, vae_samples, seed, progress=bar)
+    mrows, shown, hidden = mask_checklists(test_X, mask_fraction, min_species, seed)   # CSR
+    length = np.diff(test_X[mrows].indptr).astype(np.float32)
+    scorers = {'vae': lambda: vae_probabilities(emb, shown, progress=bar)}
+    if vae_samples: scorers['vae_mc'] = lambda: vae_probabilities(emb, shown, vae_samples, seed, progress=bar)
     for b in [PopularityBaseline(), ItemKNNBaseline(knn_neighbors), EASEBaseline(ease_l2)]:
-        methods[b.name] = b.fit(train_X).scores(shown)
-    length = test_X[mrows].sum(1)
-    rows += _completion_rows(methods, shown, hidden, length, ks, emb.species)
+        scorers[b.name] = lambda b=b: _method_scores(b.fit(train_X), shown, B)
+    cal_rows, curves = [], {}
+    for name, score in scorers.items():   # one method's scores at a time
+        scores = score()
+        rows += _completion_rows(name, scores, _ranking(scores, shown, hidden, ks, B), shown, hidden, length, emb.species)
+        if name in ('vae', 'vae_mc', 'popularity') and emb.model.likelihood == 'bernoulli':   # a multinomial decoder gives shares, not presence probabilities
+            r, curves['prevalence' if name == 'popularity' else name] = _calibration_rows(name, scores, shown, hidden, length)
+            cal_rows += r
+        del scores
+    rows += cal_rows
     timings['completion'] = time.perf_counter() - t0
-    curves = {}
-    if emb.model.likelihood == 'bernoulli':   # a multinomial decoder gives shares of a checklist, not presence probabilities
-        cal_rows, curves = _calibration_rows(methods, shown, hidden, length)
-        rows += cal_rows
 
-    t0, all_X = time.perf_counter(), np.concatenate([train_X, test_X])
+    t0, all_X = time.perf_counter(), sparse.vstack([train_X, test_X], format='csr')
     mean, log_variance = emb.posterior(all_X, bar)
-    diag_rows, diag = _diagnostic_rows(mean[len(train_X):], log_variance[len(train_X):])
+    diag_rows, diag = _diagnostic_rows(mean[n_train:], log_variance[n_train:])
     rows += diag_rows
     probes, confusions = pd.DataFrame(columns=['label', 'probed', 'reason']), {}
     if meta is not None:
@@ -163,7 +208,7 @@ def evaluate_model(model,                       # A `VariationalAutoencoder` or 
     report = pd.DataFrame(rows, columns=['section', 'metric', 'method', 'subset', 'value', 'n'])
     report.attrs.update(timings=timings, probes=probes.to_dict('records'), ease_l2=ease_l2, likelihood=emb.model.likelihood)
     if not details: return report
-    return report, dict(mean=mean, ids=train_ids.append(test_ids), is_test=np.arange(len(all_X)) >= len(train_X),
+    return report, dict(mean=mean, ids=train_ids.append(test_ids), is_test=np.arange(all_X.shape[0]) >= n_train,
                         reliability=curves, diagnostics=diag, metadata=meta, confusion=confusions)
 
 # %% ../../nbs/07d_report.ipynb #84f34195
