@@ -91,8 +91,7 @@ def run(sm, meta, train_ids, eval_ids, cfg, seed, iwae):
                                 SpeciesDataset(M.loc[val_ids], sm.species, val_ids), batch_size=cfg['batch_size'])
     model = VariationalAutoencoder(len(sm.species), **model_options(cfg))
     t0 = time.perf_counter()
-    hist = train_variational_autoencoder(model, tl, vl, **trainer_options(cfg), progress=False, print_every=10 ** 6,
-                                         metadata={'config': dict(cfg)})   # (the options without an argument of their own)
+    hist = train_variational_autoencoder(model, tl, vl, **trainer_options(cfg), progress=False, print_every=10 ** 6)
     train_s = time.perf_counter() - t0
     report = evaluate_model(model, M.loc[train_ids], M.loc[eval_ids], metadata=meta, iwae_samples=iwae, vae_samples=0,
                             forest_trees=0, probe_baselines=('pca',), seed=seed, progress=False)
@@ -215,7 +214,7 @@ def curve(a, sm, train_ids, val_ids):
                                 SpeciesDataset(M.loc[inner_ids], sm.species, inner_ids), batch_size=cfg['batch_size'])
     cb = Recalls()
     train_variational_autoencoder(VariationalAutoencoder(len(sm.species), **model_options(cfg)), tl, vl, **trainer_options(cfg),
-                                  progress=False, print_every=10 ** 6, metadata={'config': cfg}, callbacks=[cb])
+                                  progress=False, print_every=10 ** 6, callbacks=[cb])
     df = pd.DataFrame(cb.rows)
     md = [f"# Validation Recall@10 per epoch ({name}, seed {seed}, {'bundled sample' if a.data == 'sample' else f'generator file of {a.rows:,} rows'})", "",
           f"`python benchmarks/choose_preset.py curve --data {a.data}" + (f" --rows {a.rows}" if a.data == 'large' else '')

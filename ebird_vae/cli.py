@@ -524,7 +524,7 @@ def main(argv:list|None=None): # The arguments (default: the command line's)
         raise SystemExit(1)
 
 
-# %% ../nbs/04_cli.ipynb #f20abc0d
+# %% ../nbs/04_cli.ipynb #c28cb263
 #| eval: false
 if __name__ == '__main__': main()   # (`python -m ebird_vae.cli`, `torchrun -m ebird_vae.cli`; not run in a notebook)
 

@@ -549,8 +549,6 @@ def run_config(o:dict, # `train_variational_autoencoder`'s arguments
     "The `TrainConfig` of a call: its arguments, the model's sizes, the loader's batch size and the dataset's split."
     names = {f.name for f in fields(TrainConfig)}
     given = {k: o[API_NAMES.get(k, k)] for k in names if API_NAMES.get(k, k) in o}
-    run = (o['metadata'] or {}).get('config') or (o['metadata'] or {}).get('run') or {}   # (options without an argument here)
-    given.update({k: run[k] for k in names - set(given) if k in run})
     mc = getattr(model, 'config', None) or {}
     given.update({k: mc[m] for k, m in [('latent_dim', 'latent_dimension'), ('hidden_dim', 'hidden_dimension'),
                                          ('likelihood', 'likelihood')] if m in mc})
@@ -607,6 +605,13 @@ def train_variational_autoencoder(
     lr_scheduler=None,                  # Function `optimizer -> torch scheduler`, stepped once per epoch (None = constant)
     grad_clip:float|None=None,          # Clip the gradient norm to this value (None = off)
     mixed_precision:bool=False,         # Matrix products in bfloat16 (autocast); weights, optimiser and loss stay float32
+    calibrate:bool=False,               # After training, fit a temperature on the validation checklists so that probabilities are calibrated
+    recall_patience:int|None=None,      # Stop after this many validation Recall@k checks without a better one, ending with the best model (None = off)
+    recall_every:int=1,                 # Check the validation Recall@k every N epochs (with `recall_patience`)
+    recall_k:int=10,                    # The k of that Recall@k
+    kl_per_species:bool=False,          # Weigh each checklist's KL by its species count over the batch mean (RecVAE)
+    prior:str='normal',                 # KL prior: 'normal' N(0, I), or 'composite' (RecVAE: N(0, I), the previous epoch's posterior, a wide Gaussian)
+    alternating:bool=False,             # Alternate epochs: the encoder learns from corrupted checklists, then the decoder from clean ones (RecVAE)
     species:list|None=None,             # Species vocabulary, stored in checkpoints (default: the loader's dataset's `species`)
     metadata:dict|None=None,            # Extra metadata stored in every checkpoint
     callbacks:list=(),                  # Extra `Callback`s
