@@ -278,8 +278,8 @@ def write_main_section(path, epochs, repeat, threads, med, spread, loads, sizes)
              f"--epochs {epochs} --repeat {repeat}{f' --threads {threads}' if threads else ''}` on {os.cpu_count()} cores ({cpu}), "
              f"torch {torch.__version__}, {torch.get_num_threads()} torch thread(s), one process. The bundled sample: {sizes[0]:,} training "
              f"and {sizes[1]:,} validation checklists, {sizes[2]} species, batch {BATCH}, the recommended preset (input dropout, beta, "
-             f"free bits) for {epochs} epochs (few, because the machine is shared). Load average after each round: "
-             f"{', '.join(f'{l:.2f}' for l in loads)} on 2 cores, so other work shared the CPUs; medians of {repeat} interleaved rounds "
+             f"free bits) for {epochs} epochs. Load average after each round (this benchmark's own threads included): "
+             f"{', '.join(f'{l:.2f}' for l in loads)} on 2 cores; medians of {repeat} interleaved rounds "
              f"after a warm-up round.", "",
              "| variant | seconds (median) | range | against the bare loop |", "|---|---:|---:|---:|"]
     lines += [f"| {k} | {v:.1f} | {spread[k][0]:.1f}-{spread[k][1]:.1f} | {v / bare:.2f}x |" for k, v in med.items()]
