@@ -141,6 +141,41 @@ def _species_of(data) -> list|None:
     return [str(s) for s in data.species] if hasattr(data, 'species') else None
 
 
+# %% ../../nbs/07d_report.ipynb #18169645
+def _completion_section(emb, train_X, test_X, meta, group_column, ease_l2, mask_fraction, min_species, ks, vae_samples,
+                        knn_neighbors, seed, bar) -> tuple:
+    "Completion and calibration rows of every method on masked held-out checklists, one method's scores at a time; `(rows, curves, ease_l2)`."
+    B = emb.batch_size
+    if ease_l2 is None:
+        groups = meta[group_column].to_numpy()[:train_X.shape[0]] if meta is not None and group_column in meta else None
+        ease_l2, _ = select_ease_l2(train_X, groups, seed=seed)
+    mrows, shown, hidden = mask_checklists(test_X, mask_fraction, min_species, seed)   # CSR
+    length = np.diff(test_X[mrows].indptr).astype(np.float32)
+    scorers = {'vae': lambda: vae_probabilities(emb, shown, progress=bar)}
+    if vae_samples: scorers['vae_mc'] = lambda: vae_probabilities(emb, shown, vae_samples, seed, progress=bar)
+    for b in [PopularityBaseline(), ItemKNNBaseline(knn_neighbors), EASEBaseline(ease_l2)]:
+        scorers[b.name] = lambda b=b: _method_scores(b.fit(train_X), shown, B)
+    rows, cal_rows, curves = [], [], {}
+    for name, score in scorers.items():   # one method's scores at a time
+        scores = score()
+        rows += _completion_rows(name, scores, _ranking(scores, shown, hidden, ks, B), shown, hidden, length, emb.species)
+        if name in ('vae', 'vae_mc', 'popularity') and emb.model.likelihood == 'bernoulli':   # a multinomial decoder gives shares, not presence probabilities
+            r, curves['prevalence' if name == 'popularity' else name] = _calibration_rows(name, scores, shown, hidden, length)
+            cal_rows += r
+        del scores
+    return rows + cal_rows, curves, ease_l2
+
+def _embedding_section(emb, all_X, n_train, meta, labels, group_column, forest_trees, seed, probe_baselines, bar) -> tuple:
+    "Latent diagnostics of the held-out checklists and the probes on every checklist; `(rows, mean, diagnostics, probes, confusions)`."
+    mean, log_variance = emb.posterior(all_X, bar)
+    rows, diag = _diagnostic_rows(mean[n_train:], log_variance[n_train:])
+    probes, confusions = pd.DataFrame(columns=['label', 'probed', 'reason']), {}
+    if meta is not None:
+        emb_rows, probes, confusions = _embedding_rows(mean, all_X, meta, labels, group_column, forest_trees, seed, probe_baselines)
+        rows = rows + emb_rows
+    return rows, mean, diag, probes, confusions
+
+
 # %% ../../nbs/07d_report.ipynb #f8aefaa2
 def evaluate_model(model,                       # A `VariationalAutoencoder` or `ChecklistEmbedder`
                    train,                       # Training checklists: `[n, species]` array, DataFrame, scipy CSR, `SpeciesMatrix` or `SpeciesDataset` (baselines fit here)
@@ -169,41 +204,22 @@ def evaluate_model(model,                       # A `VariationalAutoencoder` or 
         model = ChecklistEmbedder(model, _species_of(train), device, batch_size)
     emb, timings, t0 = model, {}, time.perf_counter()
     (train_X, train_ids), (test_X, test_ids) = _checklist_csr(model, train), _checklist_csr(model, test)   # CSR, whatever came in
-    n_train, B = train_X.shape[0], emb.batch_size
+    n_train = train_X.shape[0]
     meta = None if metadata is None else metadata.reindex(train_ids.append(test_ids))
     ctx = lambda ids: metadata[context_column].reindex(ids).to_numpy() if (metadata is not None and context_column) else None
     bar = None if progress else False   # the other passes: a bar only when they are long, none at all if not `progress`
     rows = _density_rows(emb, test_X, train_X, iwae_samples, seed, ctx(train_ids), ctx(test_ids), progress)
     timings['density'], t0 = time.perf_counter() - t0, time.perf_counter()
 
-    if ease_l2 is None:
-        groups = meta[group_column].to_numpy()[:n_train] if meta is not None and group_column in meta else None
-        ease_l2, _ = select_ease_l2(train_X, groups, seed=seed)
-    mrows, shown, hidden = mask_checklists(test_X, mask_fraction, min_species, seed)   # CSR
-    length = np.diff(test_X[mrows].indptr).astype(np.float32)
-    scorers = {'vae': lambda: vae_probabilities(emb, shown, progress=bar)}
-    if vae_samples: scorers['vae_mc'] = lambda: vae_probabilities(emb, shown, vae_samples, seed, progress=bar)
-    for b in [PopularityBaseline(), ItemKNNBaseline(knn_neighbors), EASEBaseline(ease_l2)]:
-        scorers[b.name] = lambda b=b: _method_scores(b.fit(train_X), shown, B)
-    cal_rows, curves = [], {}
-    for name, score in scorers.items():   # one method's scores at a time
-        scores = score()
-        rows += _completion_rows(name, scores, _ranking(scores, shown, hidden, ks, B), shown, hidden, length, emb.species)
-        if name in ('vae', 'vae_mc', 'popularity') and emb.model.likelihood == 'bernoulli':   # a multinomial decoder gives shares, not presence probabilities
-            r, curves['prevalence' if name == 'popularity' else name] = _calibration_rows(name, scores, shown, hidden, length)
-            cal_rows += r
-        del scores
-    rows += cal_rows
+    completion, curves, ease_l2 = _completion_section(emb, train_X, test_X, meta, group_column, ease_l2, mask_fraction, min_species,
+                                                      ks, vae_samples, knn_neighbors, seed, bar)
+    rows += completion
     timings['completion'] = time.perf_counter() - t0
 
     t0, all_X = time.perf_counter(), sparse.vstack([train_X, test_X], format='csr')
-    mean, log_variance = emb.posterior(all_X, bar)
-    diag_rows, diag = _diagnostic_rows(mean[n_train:], log_variance[n_train:])
-    rows += diag_rows
-    probes, confusions = pd.DataFrame(columns=['label', 'probed', 'reason']), {}
-    if meta is not None:
-        emb_rows, probes, confusions = _embedding_rows(mean, all_X, meta, labels, group_column, forest_trees, seed, probe_baselines)
-        rows += emb_rows
+    embedding, mean, diag, probes, confusions = _embedding_section(emb, all_X, n_train, meta, labels, group_column, forest_trees,
+                                                                   seed, probe_baselines, bar)
+    rows += embedding
     timings['embeddings'] = time.perf_counter() - t0
     report = pd.DataFrame(rows, columns=['section', 'metric', 'method', 'subset', 'value', 'n'])
     report.attrs.update(timings=timings, probes=probes.to_dict('records'), ease_l2=ease_l2, likelihood=emb.model.likelihood)
