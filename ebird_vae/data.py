@@ -430,16 +430,17 @@ def _check_split_options(split, random_seed, block_size_km):
         raise EBirdDataError(f'block_size_km must be a positive number of kilometres (e.g. 10.0), not {block_size_km!r}.')
 
 # %% ../nbs/00f_data.ipynb #f743b97d
-def fitted_cleaning(matrix, # a `SpeciesMatrix`, a DataFrame from `create_species_matrix`, or any other matrix
+def fitted_cleaning(matrix, # a `SpeciesMatrix`, a DataFrame from `create_species_matrix` (its columns in any order), or any other matrix
                    ) -> dict|None:
     "The cleaning that made `matrix`, as a fitted `EBirdPreprocessor.to_dict()`; None when `matrix` does not say (not built from an EBD)."
-    if isinstance(matrix, SpeciesMatrix): settings, species, sci = matrix.settings, matrix.species, matrix.scientific_names
-    elif isinstance(matrix, pd.DataFrame):
-        settings, species, sci = matrix.attrs.get('cleaning_settings'), list(matrix.columns), matrix.attrs.get('scientific_names')
+    if isinstance(matrix, SpeciesMatrix): settings, names = matrix.settings, dict(zip(matrix.species, matrix.scientific_names))
+    elif isinstance(matrix, pd.DataFrame): settings, names = matrix.attrs.get('cleaning_settings'), matrix.attrs.get('scientific_names') or {}
     else: return None
-    if not settings or sci is None or len(sci) != len(species): return None
-    params = {k: v for k, v in settings.items() if k != 'species'}
-    return dict(params=params, species=[str(s) for s in species], scientific_names=[str(s) for s in sci])
+    species = [str(s) for s in (matrix.species if isinstance(matrix, SpeciesMatrix) else matrix.columns)]
+    if not settings or any(s not in names for s in species): return None
+    p = EBirdPreprocessor(**{k: v for k, v in settings.items() if k != 'species'})
+    p.species_, p.scientific_names_ = species, [str(names[s]) for s in species]
+    return p.to_dict()
 
 
 # %% ../nbs/00f_data.ipynb #8ace2355

@@ -32,3 +32,10 @@ def test_a_matrix_from_elsewhere_records_no_cleaning():
     X = pd.DataFrame([[1, 0], [0, 1], [1, 1]], columns=['a', 'b'], index=['S1', 'S2', 'S3'])
     tr, va = split_train_val(X, ['a', 'b'], val_size=1)
     assert tr.preprocessor is None and va.preprocessor is None
+
+
+def test_the_readme_flow_through_create_species_matrix_records_the_cleaning_too():
+    from ebird_vae.data import create_species_matrix, fitted_cleaning, load_ebird_data
+    matrix, species = create_species_matrix(load_ebird_data(sample_path()), min_species_observations=30)
+    tr, va = split_train_val(matrix, species, val_size=0.2)
+    assert tr.preprocessor is not None and tr.preprocessor == fitted_cleaning(build_species_matrix(sample_path(), min_species_observations=30))

@@ -287,6 +287,7 @@ class SpeciesMatrix:
         if self._dense is None:
             self._dense = pd.DataFrame(self.X.toarray(), index=self.checklists.index, columns=pd.Index(self.species, name='species'), copy=False)
             self._dense.attrs['cleaning_report'] = _report_records(self.report)
+            self._dense.attrs.update(cleaning_settings=self.settings, scientific_names=dict(zip(self.species, self.scientific_names)))   # (how it was cleaned, for `fitted_cleaning`)
         return self._dense
     def __len__(self): return self.X.shape[0]
     def __repr__(self):
