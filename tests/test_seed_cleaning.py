@@ -39,3 +39,4 @@ def test_the_readme_flow_through_create_species_matrix_records_the_cleaning_too(
     matrix, species = create_species_matrix(load_ebird_data(sample_path()), min_species_observations=30)
     tr, va = split_train_val(matrix, species, val_size=0.2)
     assert tr.preprocessor is not None and tr.preprocessor == fitted_cleaning(build_species_matrix(sample_path(), min_species_observations=30))
+

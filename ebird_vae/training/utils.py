@@ -341,6 +341,10 @@ def _check_integrity(d:dict, source:str):
            if isinstance(t, torch.Tensor) and t.is_floating_point() and not torch.isfinite(t).all()]
     if bad: raise CheckpointError(f"{source} holds NaN or infinite weights in {len(bad)} layer(s) ({', '.join(bad[:3])}): the "
                                   f"run diverged before it was saved. Use an earlier checkpoint, or retrain with a lower learning rate.")
+    t = d['model_state_dict'].get('temperature')
+    if isinstance(t, torch.Tensor) and not (t > 0).all():
+        raise CheckpointError(f"{source} holds a calibration temperature of {t.flatten()[0].item()!r}, which must be above 0 (1 = uncalibrated): "
+                              f"the file was edited or damaged. Use another checkpoint of the run, or retrain.")
 
 @patch(cls_method=True)
 def load(cls:Checkpoint, filepath:str|Path,  # A `.pt` file written by `save` (or an earlier ebird_vae)
