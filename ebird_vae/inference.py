@@ -381,10 +381,10 @@ def decode_probabilities(model:VariationalAutoencoder, # The VAE, in eval mode
                          n_samples:int=0,                # 0: decode the posterior mean; K > 0: average K posterior samples
                          generator:torch.Generator|None=None, # Random generator on `x`'s device
                         ) -> torch.Tensor:
-    "Species probabilities `[batch, species]`: at the posterior mean, or the posterior predictive E_q[p(x|z)]."
+    "Species probabilities `[batch, species]`: at the posterior mean, or the posterior predictive E_q[p(x|z)]; blended with the model's EASE path if it has one."
     mean, log_variance = model.encode(x)
-    if not n_samples: return model.decode(mean)
-    return model.decode(model.reparameterize(mean, log_variance, n_samples, generator)).mean(0)
+    if not n_samples: return model.decode(mean, x=x)
+    return model.decode(model.reparameterize(mean, log_variance, n_samples, generator), x=x).mean(0)
 
 @patch
 def reconstruct(self:ChecklistEmbedder,

@@ -35,7 +35,8 @@ class VariationalAutoencoder(nn.Module):
                  input_dimension:int,       # Number of species (columns of the species matrix)
                  latent_dimension:int=16,   # Size of the embedding
                  hidden_dimension:int=512,  # Width of each of the three hidden layers, on both sides
-                 likelihood:str='bernoulli'): # Decoder likelihood: 'bernoulli' (each species on its own) or 'multinomial' (Mult-VAE)
+                 likelihood:str='bernoulli', # Decoder likelihood: 'bernoulli' (each species on its own) or 'multinomial' (Mult-VAE)
+                 ease_blend:bool=False):     # Hold an EASE path that completions blend with the decoder (VASP-style; fitted after training)
         super().__init__()
         for name, v in [('input_dimension', input_dimension), ('latent_dimension', latent_dimension),
                         ('hidden_dimension', hidden_dimension)]:
@@ -52,12 +53,17 @@ class VariationalAutoencoder(nn.Module):
         self.latent_log_variance_layer = nn.Linear(h, latent_dimension)
         self.decoder_network = _mlp([latent_dimension, h, h, h, input_dimension])
         self.register_buffer('temperature', torch.ones(()))   # divides the logits of `decode`'s probabilities (1: uncalibrated)
+        self.ease_blend = bool(ease_blend)
+        if self.ease_blend:   # (identity until fitted: weights (1, 0, 0) leave the decoder's logits as they are)
+            self.register_buffer('ease_weights', torch.zeros(input_dimension, input_dimension))
+            self.register_buffer('blend_weights', torch.tensor([1.0, 0.0, 0.0]))
 
     @property
     def config(self) -> dict:
         "The constructor arguments: `VariationalAutoencoder(**model.config)` rebuilds the architecture."
         return dict(input_dimension=self.input_dimension, latent_dimension=self.latent_dimension,
-                    hidden_dimension=self.hidden_dimension, likelihood=self.likelihood)
+                    hidden_dimension=self.hidden_dimension, likelihood=self.likelihood,
+                    **({'ease_blend': True} if self.ease_blend else {}))
 
     def _check_input(self, x):
         if x.shape[-1] != self.input_dimension:
@@ -78,12 +84,18 @@ class VariationalAutoencoder(nn.Module):
         eps = torch.randn(shape, dtype=mean.dtype, device=mean.device, generator=generator)
         return mean + torch.exp(0.5 * log_variance) * eps
 
-    def decode(self, z:torch.Tensor, logits:bool=False) -> torch.Tensor:
-        "Species probabilities, calibrated by `temperature` (or raw logits, if `logits`), for latent codes `z`: per species (Bernoulli), or shares summing to 1 (multinomial)."
+    def decode(self, z:torch.Tensor, logits:bool=False, x:torch.Tensor|None=None) -> torch.Tensor:
+        "Species probabilities, calibrated by `temperature` (or raw logits, if `logits`), for latent codes `z`: per species (Bernoulli), or shares summing to 1 (multinomial). Given the checklists `x`, a model with an EASE path blends it in."
         out = self.decoder_network(z)
         if logits: return out
+        if x is not None and self.ease_blend: out = self.blend(out, x)
         out = out / self.temperature
         return torch.sigmoid(out) if self.likelihood == 'bernoulli' else torch.softmax(out, -1)
+
+    def blend(self, logits:torch.Tensor, x:torch.Tensor) -> torch.Tensor:
+        "`a * logits + b * (x @ ease_weights) + c`, with `(a, b, c) = blend_weights`: the decoder's logits and EASE's scores of the checklists `x`."
+        a, b, c = self.blend_weights
+        return a * logits + b * (x.to(self.ease_weights.dtype) @ self.ease_weights) + c
 
     def forward(self, x:torch.Tensor, logits:bool=False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         "`(reconstruction, mean, log_variance)`; the reconstruction is probabilities, or logits if `logits`."
