@@ -307,9 +307,18 @@ def _season_factors(sp=None):
     season *= np.array([1, 1, 1, 1, 1, .85, .85, .85, 1, 1, 1, 1])[:, None]  # monsoon rain: fewer detections
     return season.astype(np.float32)
 
+# %% ../../nbs/00c_synthetic.ipynb #df8fde35
+_PLACE_SEED = 20251205  # which species keep their place pattern in a subtle-place world
+
+def _subtle_place(LS, place_signal: float):
+    "The locality x species rates `LS` with only a share `place_signal` of the species keeping their place pattern."
+    if not 0 <= place_signal <= 1: raise ValueError(f'place_signal must be between 0 and 1, not {place_signal}')
+    keep = np.random.default_rng(_PLACE_SEED).random(LS.shape[1]) < place_signal
+    return np.where(keep, LS, LS.mean(0, keepdims=True))
+
 # %% ../../nbs/00c_synthetic.ipynb #54568196
 @lru_cache(maxsize=None)
-def _world(n_localities: int = 320, n_observers: int = 2500, n_species: int | None = None):
+def _world(n_localities: int = 320, n_observers: int = 2500, n_species: int | None = None, place_signal: float = 1.0):
     "Localities, observers and the locality x species occurrence rates (fixed, independent of `seed`)."
     rng = np.random.default_rng(_WORLD_SEED)
     loc_d, hab, hab2, w2, lat, lon = _place_localities(rng, n_localities)
@@ -320,6 +329,7 @@ def _world(n_localities: int = 320, n_observers: int = 2500, n_species: int | No
     if len(sp) > LS.shape[1]:  # the synthetic species' quirks come from their own generator: the rest stays as it is
         more = sp.iloc[LS.shape[1]:].reset_index(drop=True)
         LS = np.hstack([LS, _occurrence_rates(np.random.default_rng([_POOL_SEED, len(sp), 1]), loc_d, hab, hab2, w2, more)])
+    if place_signal != 1: LS = _subtle_place(LS, place_signal)
     return locs, loc_d, LS.astype(np.float32), obs, _season_factors(sp)
 
 def kerala_localities() -> pd.DataFrame:
@@ -463,9 +473,9 @@ def _effort(o, who):
     return eff * _world()[3].skill.to_numpy()[lead] * _EFFORT_SCALE
 
 # %% ../../nbs/00c_synthetic.ipynb #6bf7b91c
-def _presence(rng, o, ev_out, who, n_species=None):
+def _presence(rng, o, ev_out, who, n_species=None, place_signal=1.0):
     "Species detected on each sampling event (copies of a group outing share most species)."
-    locs, loc_d, LS, obs, season = _world(n_species=n_species)
+    locs, loc_d, LS, obs, season = _world(n_species=n_species, place_signal=place_signal)
     L = LS[o['loc'].to_numpy()] * season[o.month.to_numpy() - 1] * _effort(o, who)[:, None].astype(np.float32)
     P = -np.expm1(-L)
     base = rng.random(P.shape, dtype=np.float32) < P
@@ -643,11 +653,11 @@ def _truth(o, pres, sid, gid_out):
         n_species=union.sum(1), sampling_event_ids=sids_by_out)).set_index('checklist_id')
 
 # %% ../../nbs/00c_synthetic.ipynb #c1d16761
-def _chunk(rng, n_out, state, n_species=None):
+def _chunk(rng, n_out, state, n_species=None, place_signal=1.0):
     "Generate `n_out` outings: (EBD rows as strings, truth table, updated id counters)."
     o = _outings(rng, n_out)
     ev_out, ev_k, who = _observers(rng, o)
-    pres = _presence(rng, o, ev_out, who, n_species)
+    pres = _presence(rng, o, ev_out, who, n_species, place_signal)
     sid, gid_out = _event_ids(rng, o, state)
     ei, t = _untidy(rng, pres, o, ev_out, n_species)
     rows = _row_fields(rng, o, ev_out, ei, t, state, n_species)
@@ -655,11 +665,11 @@ def _chunk(rng, n_out, state, n_species=None):
     return _columns(rows, ev, ei), _truth(o, pres, sid, gid_out), state
 
 # %% ../../nbs/00c_synthetic.ipynb #0a201887
-def _chunks(seed, sizes, n_species=None):
+def _chunks(seed, sizes, n_species=None, place_signal=1.0):
     "Yield (rows, truth) for chunks of `sizes` outings; chunk k uses its own generator seeded by (seed, k)."
     state = dict(sid=100_000_000, gid=1_000_000, obs=1_000_000_000)
     for k, size in enumerate(sizes):
-        rows, truth, state = _chunk(np.random.default_rng([seed, k]), int(size), state, n_species)
+        rows, truth, state = _chunk(np.random.default_rng([seed, k]), int(size), state, n_species, place_signal)
         yield rows, truth
 
 def _sizes(n_checklists, chunk_checklists):
@@ -673,9 +683,10 @@ def generate_ebd(
     seed: int = 0,                # seed of the numpy Generator: same seed, same data
     chunk_checklists: int = 20000, # outings per chunk (the data are the same as `write_ebd` with the same chunking)
     n_species: int | None = None, # species in the world: None for Kerala's; more adds synthetic species (see `_species_pool`)
+    place_signal: float = 1.0,    # share of species whose rates depend on place (1: today's world; 0.1: regions differ by a few species)
 ) -> tuple[pd.DataFrame, pd.DataFrame]:  # (EBD rows, all strings, columns EBD_COLUMNS_2025; truth indexed by checklist_id)
     "Generate a synthetic Kerala EBD in memory: its rows and the ground truth of each outing."
-    parts = list(_chunks(seed, _sizes(n_checklists, chunk_checklists), n_species))
+    parts = list(_chunks(seed, _sizes(n_checklists, chunk_checklists), n_species, place_signal))
     rows = pd.DataFrame({c: np.concatenate([p[0][c] for p in parts]) for c in EBD_COLUMNS_2025}, dtype=str)
     truth = pd.concat([p[1] for p in parts])
     return rows, truth
@@ -722,6 +733,7 @@ def write_ebd(
     leading_dot: bool = False,       # write decimals below 1 without their leading zero (`.499`), like 2017-era files
     short_rows: bool = False,        # leave out each row's trailing empty fields, like eBird's sample files
     n_species: int | None = None,    # species in the world: None for Kerala's; more adds synthetic species (see `_species_pool`)
+    place_signal: float = 1.0,       # share of species whose rates depend on place (1: today's world; 0.1: regions differ by a few species)
 ) -> pd.DataFrame:                   # the truth table of the outings written
     "Write a synthetic Kerala EBD file (tab-separated, unquoted; today's form unless told otherwise) chunk by chunk; return its truth."
     if (n_checklists is None) == (n_rows is None): raise ValueError('give exactly one of n_checklists / n_rows')
@@ -732,7 +744,7 @@ def write_ebd(
         progress = [0, 0]
         sizes = _sizes(n_checklists, chunk_checklists) if n_rows is None else _row_sizes(n_rows, chunk_checklists, progress)
         form = dict(release=release, trailing_tab=trailing_tab, leading_dot=leading_dot, short_rows=short_rows)
-        truths = _write_chunks(f, _chunks(seed, sizes, n_species), form, progress)
+        truths = _write_chunks(f, _chunks(seed, sizes, n_species, place_signal), form, progress)
     finally:
         f.close()
         for h in extra: h.close()
