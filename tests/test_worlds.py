@@ -53,3 +53,40 @@ def test_a_subtle_place_world_makes_counties_harder_to_tell_apart(probes):
 def test_place_signal_outside_zero_one_is_refused(tmp_path):
     with pytest.raises(ValueError, match='between 0 and 1'):
         write_ebd(tmp_path / 'x.txt', n_checklists=10, place_signal=2.0)
+
+
+def _checklists(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    dur = rng.lognormal(np.log(45), .8, n).round()
+    dur[:20] = np.nan                                               # incidental checklists: no duration
+    n_species = rng.poisson(5 + 3 * np.log1p(np.nan_to_num(dur, nan=10)))
+    return pd.DataFrame(dict(duration_minutes=dur, n_species=n_species, locality_id=[f'L{i % 40}' for i in range(n)]))
+
+
+def test_effort_probe_finds_effort_in_an_embedding_that_carries_it_and_none_in_noise():
+    from ebird_vae.evaluation import effort_probe
+    ck = _checklists()
+    rng = np.random.default_rng(1)
+    carries = np.c_[np.log1p(ck.duration_minutes.fillna(10)), ck.n_species, rng.normal(size=(len(ck), 14))]
+    r2 = effort_probe(carries, ck)
+    assert list(r2.index) == ['log_duration', 'species_count']
+    assert r2['log_duration'] > 0.95 and r2['species_count'] > 0.95
+    assert (effort_probe(rng.normal(size=(len(ck), 16)), ck) < 0.05).all()
+
+
+def test_effort_probe_folds_are_grouped_by_locality():
+    "A feature that only names the locality predicts nothing on localities it never saw (an ungrouped split would)."
+    from ebird_vae.evaluation import effort_probe
+    ck = _checklists()
+    site_mean = ck.groupby('locality_id').n_species.transform('mean').to_numpy()
+    ck = ck.assign(n_species=site_mean.round())                     # effort that is all site
+    one_hot = pd.get_dummies(ck.locality_id).to_numpy(np.float64)
+    assert effort_probe(one_hot, ck)['species_count'] < 0.05
+
+
+def test_effort_probe_names_what_is_missing():
+    from ebird_vae.ebd.schema import EBirdDataError
+    from ebird_vae.evaluation import effort_probe
+    ck = _checklists()
+    with pytest.raises(EBirdDataError, match="n_species"): effort_probe(np.zeros((len(ck), 2)), ck.drop(columns='n_species'))
+    with pytest.raises(EBirdDataError, match='embedded rows'): effort_probe(np.zeros((5, 2)), ck)

@@ -8,8 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..ebd.schema import EBirdDataError
+
+
 # %% auto #0
-__all__ = ['SEASONS', 'probe_embeddings', 'probe_confusion', 'checklist_labels']
+__all__ = ['SEASONS', 'probe_embeddings', 'probe_confusion', 'checklist_labels', 'effort_probe']
 
 # %% ../../nbs/07c_probes.ipynb #e1f2a3b4
 def _probe_split(y, groups, test_size, seed):
@@ -104,3 +107,33 @@ def checklist_labels(checklists:pd.DataFrame, # Checklist table (`SpeciesMatrix.
         out['season'] = pd.to_datetime(ck['observation_date']).dt.month.map(SEASONS)
     else: skipped['season'] = 'the file has no observation dates'
     return out, skipped
+
+# %% ../../nbs/07c_probes.ipynb #cb5b89fa
+def _grouped_r2(F, y, groups, n_splits, alpha):
+    "R^2 of the ridge probe's out-of-fold predictions of `y` from `F`, folds grouped by `groups`."
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import r2_score
+    from sklearn.model_selection import GroupKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    folds = min(n_splits, len(np.unique(groups)))
+    if folds < 2: return np.nan
+    pred = cross_val_predict(make_pipeline(StandardScaler(), Ridge(alpha)), F, y, groups=groups, cv=GroupKFold(folds))
+    return float(r2_score(y, pred))
+
+# %% ../../nbs/07c_probes.ipynb #9ccc4bc5
+def effort_probe(embeddings:np.ndarray,    # `[n, d]` representation (e.g. the VAE's posterior means), one row per checklist
+                 checklists:pd.DataFrame,  # Those checklists in the same order (`SpeciesMatrix.checklists` rows): duration_minutes, n_species, locality_id
+                 n_splits:int=5,           # Folds of the locality-grouped cross-validation
+                 alpha:float=1.0,          # Ridge penalty of the linear probe
+                ) -> pd.Series:            # R^2 per target: 'log_duration' and 'species_count'
+    "Cross-validated R^2 of a linear probe predicting each checklist's log duration and species count from its embedding."
+    F = np.asarray(embeddings, np.float64)
+    missing = {'duration_minutes', 'n_species', 'locality_id'} - set(checklists.columns)
+    if missing: raise EBirdDataError(f'effort_probe needs the checklist columns {sorted(missing)}: pass rows of a SpeciesMatrix.checklists table')
+    if len(F) != len(checklists): raise EBirdDataError(f'{len(F)} embeddings for {len(checklists)} checklists: pass the checklists of the embedded rows, in their order')
+    dur, groups = checklists['duration_minutes'].to_numpy(np.float64), checklists['locality_id'].astype(str).to_numpy()
+    has = np.isfinite(dur) & (dur >= 0)
+    return pd.Series({'log_duration': _grouped_r2(F[has], np.log1p(dur[has]), groups[has], n_splits, alpha),
+                      'species_count': _grouped_r2(F, checklists['n_species'].to_numpy(np.float64), groups, n_splits, alpha)},
+                     name='effort_r2')
