@@ -90,3 +90,66 @@ def test_effort_probe_names_what_is_missing():
     ck = _checklists()
     with pytest.raises(EBirdDataError, match="n_species"): effort_probe(np.zeros((len(ck), 2)), ck.drop(columns='n_species'))
     with pytest.raises(EBirdDataError, match='embedded rows'): effort_probe(np.zeros((5, 2)), ck)
+
+
+@pytest.fixture(scope='module')
+def choose():
+    "benchmarks/choose_preset.py as a module (it imports bench_data from its own folder)."
+    import importlib.util, sys
+    from pathlib import Path
+    folder = Path(__file__).resolve().parents[1] / 'benchmarks'
+    sys.path.insert(0, str(folder))
+    try:
+        spec = importlib.util.spec_from_file_location('choose_preset', folder / 'choose_preset.py')
+        mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    finally: sys.path.remove(str(folder))
+    return mod
+
+
+def _mean_row(**changes):
+    r = {'Recall@10 vs EASE: vae': 0.40, 'Recall@10 vs EASE: baseline': 0.37,
+         'county probe accuracy: vae': 0.30, 'county probe accuracy: baseline': 0.25,   # baseline: best of PCA-16, random-16, floor
+         'season probe accuracy: vae': 0.40, 'season probe accuracy: baseline': 0.395,
+         'NLL vs prevalence (lower wins): vae': 40.0, 'NLL vs prevalence (lower wins): baseline': 50.0,
+         'NLL vs prevalence by county and month (lower wins): vae': 40.0, 'NLL vs prevalence by county and month (lower wins): baseline': 45.0,
+         'ECE vs prevalence (lower wins): vae': 0.02, 'ECE vs prevalence (lower wins): baseline': 0.03,
+         'richness RMSE vs prevalence (lower wins): vae': 9.0, 'richness RMSE vs prevalence (lower wins): baseline': 10.0,
+         'informative units (KL > free bits + 0.1)': 13, 'effort R^2 log duration': 0.1, 'effort R^2 species count': 0.3}
+    return pd.Series({**r, **changes})
+
+
+def test_issue21_targets_one_line_each_with_value_threshold_and_verdict(choose):
+    t = pd.DataFrame(choose.targets(_mean_row())).set_index('target')
+    assert list(t.columns) == ['measured', 'threshold', 'met']
+    assert t.loc['Recall@10 >= EASE + 0.02', 'threshold'] == pytest.approx(0.39)
+    assert t.loc['Recall@10 >= EASE + 0.02', 'met'] == 'met'
+    probe = [k for k in t.index if k.startswith('every probe')][0]
+    assert 'season' in probe and t.loc[probe, 'met'] == 'missed'          # 0.005 above its best baseline: not the 0.01 asked
+    assert t.loc['IWAE NLL <= 0.9 x prevalence', 'met'] == 'met'
+    assert t.loc['>= 12 of 16 units with KL > free bits + 0.1', 'met'] == 'met'
+    assert (t.filter(like='effort', axis=0).met == 'n/a').all()           # no unconditioned reference: not judged
+    ref = _mean_row(**{'effort R^2 log duration': 0.3, 'effort R^2 species count': 0.5})
+    e = pd.DataFrame(choose.targets(_mean_row(), ref, effort=True)).set_index('target').filter(like='effort', axis=0)
+    assert e.met.tolist() == ['met', 'missed']                            # 0.1 <= 0.15; 0.3 > 0.25
+    worse = pd.DataFrame(choose.targets(_mean_row(**{'Recall@10 vs EASE: vae': 0.385, 'ECE vs prevalence (lower wins): vae': 0.04,
+                                                      'informative units (KL > free bits + 0.1)': 11}))).set_index('target')
+    assert (worse.loc[['Recall@10 >= EASE + 0.02', 'ECE <= prevalence', '>= 12 of 16 units with KL > free bits + 0.1'], 'met'] == 'missed').all()
+
+
+def test_informative_units_count_only_dimensions_clearly_above_the_free_bits_floor(choose):
+    assert choose.informative_units([0.25, 0.3, 0.36, 1.2, 0.0], free_bits=0.25) == 2
+    assert choose.informative_units([0.05, 0.11], free_bits=0.0) == 1
+
+
+def test_candidates_needing_an_option_not_yet_in_trainconfig_are_skipped_or_refused_by_name(choose, capsys):
+    choose.CANDIDATES['test+future'] = dict(choose.RECOMMENDED, not_an_option_yet=True)
+    try:
+        assert list(choose.configs_for(['recommended', 'test+future'], asked=False)) == ['recommended']
+        assert "needs the TrainConfig option(s) ['not_an_option_yet']" in capsys.readouterr().out
+        with pytest.raises(SystemExit, match='not_an_option_yet'): choose.configs_for(['test+future'], asked=True)
+    finally: del choose.CANDIDATES['test+future']
+    assert choose.configs_for(['recommended'], asked=True)['recommended'] == choose.preset('recommended')   # today's preset
+
+
+def test_the_small_world_is_the_36000_row_file_and_the_subtle_one_has_a_subtle_place_signal(choose):
+    assert choose.WORLDS['small'] == dict(n_rows=36_000) and choose.WORLDS['subtle']['place_signal'] < 1
