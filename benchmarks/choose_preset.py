@@ -38,6 +38,8 @@ from ebird_vae.calibration import calibrate
 from ebird_vae.evaluation import mask_checklists, vae_probabilities, expected_calibration_error, richness_errors
 from bench_data import DATA, ensure_file, machine
 
+HERE = Path(__file__).resolve().parent   # results are written beside this script, wherever it is run from
+
 SPEC = dataclasses.asdict(PRESETS['spec'])
 RECOMMENDED = {k: v for k, v in dataclasses.asdict(PRESETS['recommended']).items() if v != SPEC[k]}   # today's preset, as spec's overrides
 ISSUE11 = dict(epochs=80, corruption='dropout', dropout_rate=0.3, beta=0.5, free_bits=0.25)         # issue 11's recommended
@@ -327,7 +329,7 @@ def curve(a, sm, train_ids, val_ids):
           + f" --seeds {seed} --configs {name} --threads {a.threads or torch.get_num_threads()}`: Recall@10 of the hidden 20% of each "
           f"checklist with 5 or more species, on the trainer's inner validation split ({len(cb.inner[0])} checklists) and on the "
           f"scored validation part ({len(scored[0])}), after every epoch. Never the test part.", "", table(df.round(4))]
-    out = Path(a.out or f'benchmarks/results_recall_curve_{a.data}.md')
+    out = Path(a.out or HERE / f'results_recall_curve_{a.data}.md')
     out.write_text('\n'.join(md) + '\n')
     print(f'wrote {out}')
 
@@ -355,7 +357,7 @@ def write(a, sm, configs, df, split_ids):
            "Each target's measured value against its threshold. The effort targets apply to effort-conditioned configurations "
            "(against `recommended`'s R^2); 'n/a' elsewhere. Met: " + '; '.join(f'{n} {m}' for n, m in met.items()) + '.', "",
            table(summ), "", "## Per seed", "", table(side_by_side(df.set_index(['config', 'seed'])))]
-    out = Path(a.out or f'benchmarks/results_preset_{a.phase}_{a.data}.md')
+    out = Path(a.out or HERE / f'results_preset_{a.phase}_{a.data}.md')
     out.write_text('\n'.join(md) + '\n')
     print(f'wrote {out}')
 
