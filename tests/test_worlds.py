@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from ebird_vae.data import build_species_matrix
-from ebird_vae.ebd.synthetic import SAMPLE_CHECKLISTS, SAMPLE_CHUNK, SAMPLE_SEED, write_ebd
+from ebird_vae.ebd.synthetic import SAMPLE_CHECKLISTS, SAMPLE_CHUNK, SAMPLE_SEED, generate_ebd, write_ebd
 from ebird_vae.synthetic import sample_path
 
 
@@ -53,6 +53,8 @@ def test_a_subtle_place_world_makes_counties_harder_to_tell_apart(probes):
 def test_place_signal_outside_zero_one_is_refused(tmp_path):
     with pytest.raises(ValueError, match='between 0 and 1'):
         write_ebd(tmp_path / 'x.txt', n_checklists=10, place_signal=2.0)
+    assert not (tmp_path / 'x.txt').exists()                            # refused before anything is written
+    with pytest.raises(ValueError, match='between 0 and 1'): generate_ebd(10, place_signal=-0.5)
 
 
 def _checklists(n=300, seed=0):

@@ -310,9 +310,12 @@ def _season_factors(sp=None):
 # %% ../../nbs/00c_synthetic.ipynb #df8fde35
 _PLACE_SEED = 20251205  # which species keep their place pattern in a subtle-place world
 
+def _check_place_signal(place_signal):
+    if not 0 <= place_signal <= 1: raise ValueError(f'place_signal must be between 0 and 1 (the share of species that keep their place pattern), not {place_signal}')
+
 def _subtle_place(LS, place_signal: float):
     "The locality x species rates `LS` with only a share `place_signal` of the species keeping their place pattern."
-    if not 0 <= place_signal <= 1: raise ValueError(f'place_signal must be between 0 and 1, not {place_signal}')
+    _check_place_signal(place_signal)
     keep = np.random.default_rng(_PLACE_SEED).random(LS.shape[1]) < place_signal
     return np.where(keep, LS, LS.mean(0, keepdims=True))
 
@@ -686,6 +689,7 @@ def generate_ebd(
     place_signal: float = 1.0,    # share of species whose rates depend on place (1: today's world; 0.1: regions differ by a few species)
 ) -> tuple[pd.DataFrame, pd.DataFrame]:  # (EBD rows, all strings, columns EBD_COLUMNS_2025; truth indexed by checklist_id)
     "Generate a synthetic Kerala EBD in memory: its rows and the ground truth of each outing."
+    _check_place_signal(place_signal)
     parts = list(_chunks(seed, _sizes(n_checklists, chunk_checklists), n_species, place_signal))
     rows = pd.DataFrame({c: np.concatenate([p[0][c] for p in parts]) for c in EBD_COLUMNS_2025}, dtype=str)
     truth = pd.concat([p[1] for p in parts])
@@ -737,6 +741,7 @@ def write_ebd(
 ) -> pd.DataFrame:                   # the truth table of the outings written
     "Write a synthetic Kerala EBD file (tab-separated, unquoted; today's form unless told otherwise) chunk by chunk; return its truth."
     if (n_checklists is None) == (n_rows is None): raise ValueError('give exactly one of n_checklists / n_rows')
+    _check_place_signal(place_signal)
     columns = release_columns(release)
     f, extra = _open_out(Path(path), compresslevel)
     try:
