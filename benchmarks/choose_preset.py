@@ -63,6 +63,8 @@ CANDIDATES = {   # the configurations `select` compares: the specification's, an
     'rec+alternating': dict(RECOMMENDED, alternating=True),
     'rec+composite': dict(RECOMMENDED, prior='composite'),
     # capacity scaled to the data (issue 21 item 4): narrower networks that stop on validation Recall@10, for small worlds
+    'rec+h256': dict(RECOMMENDED, hidden_dim=256),
+    'rec+h128': dict(RECOMMENDED, hidden_dim=128),
     'rec+h256+recall10': dict(RECOMMENDED, hidden_dim=256, recall_patience=10),
     'rec+h128+recall10': dict(RECOMMENDED, hidden_dim=128, recall_patience=10),
     # options that other work of issue 21 adds to TrainConfig: `select` runs them once the field exists (see `configs_for`)
