@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from .ebd import *
+from .effort import EffortScaler
 from .ebd.writer import ebd_text, write_text   # (test fixtures: importable here by name for old code, not in `__all__`)
 
 # %% auto #0
@@ -302,13 +303,26 @@ class _CSRRows:
         return self
 
 
+# %% ../nbs/00f_data.ipynb #950229a2
+def _covariate_rows(covariates, n:int) -> torch.Tensor:
+    "`covariates` as a float32 tensor `[n, d]`; an `EBirdDataError` if it is not 2-d, not one row per checklist, or not finite."
+    c = torch.as_tensor(np.asarray(covariates.cpu() if isinstance(covariates, torch.Tensor) else covariates, dtype=np.float32))
+    if c.ndim != 2 or c.shape[0] != n:
+        raise EBirdDataError(f'covariates must be a 2-d array with one row per checklist ({n:,}), not shape {tuple(c.shape)}: '
+                             f'pass e.g. EffortScaler.transform(checklists) for the same checklists, in row order.')
+    if not torch.isfinite(c).all():
+        raise EBirdDataError(f'{int((~torch.isfinite(c)).any(1).sum()):,} checklists have NaN or infinite covariates: EffortScaler.transform '
+                             f'gives missing effort as 0 with a missing indicator; fill or drop them.')
+    return c
+
 # %% ../nbs/00f_data.ipynb #be8b050f
 class SpeciesDataset(Dataset):
-    "Checklist rows stored once, as uint8 or sparse (CSR); `ds[i]` is a float32 `[n_species]`, `ds[indices]` a float32 `[B, n_species]` (from CSR: only that batch made dense)."
+    "Checklist rows stored once, as uint8 or sparse (CSR); `ds[i]` is a float32 `[n_species]`, `ds[indices]` a float32 `[B, n_species]` (from CSR: only that batch made dense); with covariates, `(x, c)`."
     def __init__(self, data, # [n_checklists, n_species] 0/1 DataFrame (columns by name), array, tensor, scipy sparse matrix (kept sparse) or `SpeciesMatrix` (its CSR)
                  species, # column names, in column order
                  checklist_ids=None, # one id per row
                  split_info=None, # how the rows were chosen
+                 covariates=None, # `[n_checklists, d]` float32 covariates aligned with the rows (the effort, `EffortScaler.transform`): `ds[idx]` is then `(x, c)`
                 ):
         names = check_species(species)
         if isinstance(data, SpeciesMatrix): data = _species_csr(data, names)
@@ -317,6 +331,7 @@ class SpeciesDataset(Dataset):
         self.species = check_species(names, self._rows.shape[1])
         self.checklist_ids = None if checklist_ids is None else check_checklist_ids(checklist_ids, len(self))
         self.split_info = split_info or {}
+        self.covariates = None if covariates is None else _covariate_rows(covariates, len(self))
     @property
     def is_sparse(self) -> bool: return isinstance(self._rows, _CSRRows)
     @property
@@ -326,14 +341,16 @@ class SpeciesDataset(Dataset):
     def __len__(self): return self._rows.shape[0]
     def __getitem__(self, idx):
         idx = _row_index(idx, len(self))
-        if self.is_sparse: return self._rows[idx]
-        return self._rows[idx.to(self._rows.device) if isinstance(idx, torch.Tensor) else idx].float()
+        x = self._rows[idx] if self.is_sparse else self._rows[idx.to(self._rows.device) if isinstance(idx, torch.Tensor) else idx].float()
+        if self.covariates is None: return x
+        return x, self.covariates[idx.to(self.covariates.device) if isinstance(idx, torch.Tensor) else idx]
     def __getitems__(self, idxs): return self[list(idxs)]
     def to(self, device):
         "Move the stored matrix (dense or CSR) to `device` (e.g. onto a GPU, so batches never cross the bus); returns self."
         self._rows = self._rows.to(device)
+        if self.covariates is not None: self.covariates = self.covariates.to(device)
         return self
-    def __repr__(self): return f'SpeciesDataset({len(self):,} checklists x {len(self.species):,} species{", sparse" if self.is_sparse else ""}, split={self.split_info.get("split")})'
+    def __repr__(self): return f'SpeciesDataset({len(self):,} checklists x {len(self.species):,} species{", sparse" if self.is_sparse else ""}{"" if self.covariates is None else f", {self.covariates.shape[1]} covariates"}, split={self.split_info.get("split")})'
 
 
 # %% ../nbs/00f_data.ipynb #a3846e4a
@@ -443,6 +460,16 @@ def fitted_cleaning(matrix, # a `SpeciesMatrix`, a DataFrame from `create_specie
     return p.to_dict()
 
 
+# %% ../nbs/00f_data.ipynb #7a801660
+def _effort(checklists, ids, by_id:bool, train, val) -> tuple:
+    "`(scaler, (train covariates, val covariates))`: an `EffortScaler` fitted on the training rows of `checklists` only, and both sides' effort."
+    if checklists is None:
+        raise EBirdDataError('effort=True reads each checklist\'s effort from its metadata: pass the SpeciesMatrix from build_species_matrix '
+                             'as `matrix`, or checklists=sm.checklists.')
+    ck = _checklists_rows(checklists, ids, by_id)
+    scaler = EffortScaler().fit(ck.iloc[train])
+    return scaler, (scaler.transform(ck.iloc[train]), scaler.transform(ck.iloc[val]))
+
 # %% ../nbs/00f_data.ipynb #8ace2355
 def split_train_val(matrix, # checklist x species 0/1 DataFrame, array, scipy sparse matrix, or a `SpeciesMatrix` (its CSR is used)
                     species, # column names, in order (None with a `SpeciesMatrix`)
@@ -451,6 +478,7 @@ def split_train_val(matrix, # checklist x species 0/1 DataFrame, array, scipy sp
                     split='random', # 'random', 'locality' (no locality on both sides) or 'spatial' (blocks)
                     checklists=None, # checklist metadata aligned with `matrix` (needed by 'locality' and 'spatial')
                     block_size_km=10.0, # side of the spatial blocks
+                    effort=False, # give both datasets each checklist's effort as covariates, scaled by an `EffortScaler` fitted on the training rows (`.effort_scaler`)
                    ) -> tuple:
     "`(train_ds, val_ds)`: `SpeciesDataset`s of float32 `[n_species]` rows, split as asked and recorded in `.split_info`, the cleaning that made `matrix` in `.preprocessor`."
     if isinstance(matrix, SpeciesMatrix):
@@ -470,8 +498,10 @@ def split_train_val(matrix, # checklist x species 0/1 DataFrame, array, scipy sp
         train, val, g_tr, g_val = _group_split(groups, n_val, rng)
         info.update(groups_train=g_tr, groups_val=g_val)
     info.update(n_train=len(train), n_val=len(val))
-    tr = SpeciesDataset(values[train], species, ids[train], dict(info, part='train'))
-    va = SpeciesDataset(values[val], species, ids[val], dict(info, part='val'))
+    scaler, cov = _effort(checklists, ids, isinstance(matrix, (pd.DataFrame, SpeciesMatrix)), train, val) if effort else (None, (None, None))
+    tr = SpeciesDataset(values[train], species, ids[train], dict(info, part='train'), covariates=cov[0])
+    va = SpeciesDataset(values[val], species, ids[val], dict(info, part='val'), covariates=cov[1])
+    tr.effort_scaler = va.effort_scaler = scaler
     tr.preprocessor = va.preprocessor = fitted_cleaning(matrix)   # (the trainer records it, so the model cleans new data the same way)
     return tr, va
 

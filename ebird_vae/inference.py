@@ -22,6 +22,7 @@ from fastcore.script import Param, call_parse
 from fastprogress.fastprogress import progress_bar
 
 from .data import read_species_matrix
+from .effort import EFFORT_COLUMNS, EffortScaler
 from .models import VariationalAutoencoder, kl_divergence, reconstruction_loss
 from .schema import EBirdDataWarning
 from .training import Checkpoint, atomic_write, check_device, model_from_checkpoint
@@ -74,10 +75,11 @@ def align_sparse(X,                  # Checklists x species, scipy sparse (e.g. 
 @torch.no_grad()
 def negative_elbo(model:VariationalAutoencoder, # The VAE, in eval mode
                   x:torch.Tensor,                 # Checklists `[batch, species]`, 0/1 floats
+                  c:torch.Tensor|None=None,       # Their covariates `[batch, d]`, for a model conditioned on effort
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     "Per-checklist `(reconstruction, kl)` in nats, decoding the posterior mean; their sum is the negative ELBO with z at the mean (a plug-in score, not a bound)."
-    mean, log_variance = model.encode(x)
-    logits = model.decode(mean, logits=True)
+    mean, log_variance = model.encode(x, c)
+    logits = model.decode(mean, logits=True, c=c)
     return reconstruction_loss(logits, x, model.likelihood), kl_divergence(mean, log_variance).sum(-1)
 
 @torch.no_grad()
@@ -86,13 +88,14 @@ def importance_weighted_nll(model:VariationalAutoencoder, # The VAE, in eval mod
                             n_samples:int=100,              # Importance samples K per checklist
                             chunk:int=50,                   # Samples decoded at once (bounds memory)
                             generator:torch.Generator|None=None, # Random generator on `x`'s device, for reproducibility
+                            c:torch.Tensor|None=None,       # Their covariates `[batch, d]`, for a model conditioned on effort
                            ) -> torch.Tensor:
     "Per-checklist importance-weighted estimate of -log p(x) in nats (IWAE bound with `n_samples` samples)."
-    mean, log_variance = model.encode(x)
+    mean, log_variance = model.encode(x, c)
     log_weights = []
     for start in range(0, n_samples, chunk):
         z = model.reparameterize(mean, log_variance, min(chunk, n_samples - start), generator)
-        logits = model.decode(z, logits=True)
+        logits = model.decode(z, logits=True, c=c)
         log_px = -reconstruction_loss(logits, x.expand_as(logits), model.likelihood)
         log_pz = -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(-1)
         log_qz = -0.5 * ((z - mean).pow(2) / log_variance.exp() + log_variance + math.log(2 * math.pi)).sum(-1)
@@ -122,6 +125,7 @@ class ChecklistEmbedder:
                  device:str|torch.device='cpu', # Where to run the model
                  batch_size:int=1024,           # Checklists per forward pass
                  metadata:dict|None=None,       # The checkpoint's metadata, if any
+                 effort_scaler:EffortScaler|None=None, # A model conditioned on effort: its scaler (default: the model's `.effort_scaler`, or the metadata's)
                 ):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
@@ -129,6 +133,8 @@ class ChecklistEmbedder:
         if self.species is not None and len(self.species) != model.input_dimension:
             raise ValueError(f"The model has {model.input_dimension} inputs but the vocabulary {len(self.species)} species.")
         self.batch_size, self.metadata = batch_size, dict(metadata or {})
+        saved = self.metadata.get('effort_scaler')
+        self.effort_scaler = effort_scaler or getattr(model, 'effort_scaler', None) or (EffortScaler.from_dict(saved) if saved else None)
 
     @classmethod
     def from_checkpoint(cls,
@@ -145,7 +151,7 @@ class ChecklistEmbedder:
     def __repr__(self):
         c = self.model.config
         return (f"ChecklistEmbedder({c['input_dimension']} species -> {c['latent_dimension']} dims, "
-                f"hidden {c['hidden_dimension']}, device={self.device})")
+                f"hidden {c['hidden_dimension']}{', conditioned on effort' if c.get('n_covariates') else ''}, device={self.device})")
 
 # %% ../nbs/06_inference.ipynb #0f03dbd4
 @patch
@@ -209,19 +215,51 @@ def _row_counts(X) -> np.ndarray:
     return (np.diff(X.indptr) if scipy.sparse.issparse(X) else (np.asarray(X) > 0).sum(1)).astype(np.int64)
 
 @patch
-def _batches(self:ChecklistEmbedder, X:np.ndarray, progress:bool|None=None):
-    "Float tensors of `batch_size` rows on the model's device (a sparse `X` made dense one batch at a time), with a progress bar when there are many."
+def _batches(self:ChecklistEmbedder, X:np.ndarray, progress:bool|None=None, C:np.ndarray|None=None):
+    "`(xb, cb)`: float tensors of `batch_size` rows of `X` and of the covariates `C` (None without) on the model's device (a sparse `X` made dense one batch at a time), with a progress bar when there are many."
     starts = range(0, X.shape[0], self.batch_size)
     if progress or (progress is None and len(starts) > 20): starts = progress_bar(starts, leave=False)
+    as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32, device=self.device)
     for s in starts:
         xb = X[s:s + self.batch_size]
-        yield torch.as_tensor(xb.toarray() if scipy.sparse.issparse(xb) else xb, dtype=torch.float32, device=self.device)   # (one batch dense at a time)
+        yield as_tensor(xb.toarray() if scipy.sparse.issparse(xb) else xb), None if C is None else as_tensor(C[s:s + self.batch_size])   # (one batch dense at a time)
 
 @patch
-def _posteriors(self:ChecklistEmbedder, X:np.ndarray, progress:bool|None=None):
-    "The batched encode loop: `(mean, log_variance)` of q(z|x) for each batch of `X`, on the model's device."
+def _posteriors(self:ChecklistEmbedder, X:np.ndarray, progress:bool|None=None, C:np.ndarray|None=None):
+    "The batched encode loop: `(mean, log_variance)` of q(z|x, c) for each batch of `X` (and covariates `C`), on the model's device."
     with torch.no_grad():
-        for xb in self._batches(X, progress): yield self.model.encode(xb)
+        for xb, cb in self._batches(X, progress, C): yield self.model.encode(xb, cb)
+
+# %% ../nbs/06_inference.ipynb #3813a015
+@patch
+def effort_covariates(self:ChecklistEmbedder,
+                      checklists:pd.DataFrame|None, # The checklists' metadata (`SpeciesMatrix.checklists`), indexed by id; None: a plain matrix
+                      ids,                          # The checklists' ids, in row order
+                      effort:dict|None=None,        # Values that replace each checklist's own (`protocol`, `duration_minutes`, ...); without metadata, the effort of every checklist
+                     ) -> np.ndarray|None:
+    "The covariates `[n, d]` a model conditioned on effort is given (None for a model that is not): each checklist's own effort, with `effort`'s values in place of its own."
+    if not getattr(self.model, 'n_covariates', 0):
+        if effort: raise ValueError("This model is not conditioned on effort, so `effort=` would change nothing: train with effort=True "
+                                    "(ebird-vae train --effort) to ask what another effort would add.")
+        return None
+    if self.effort_scaler is None: raise ValueError("This model is conditioned on effort but holds no EffortScaler: load it from a "
+                                                    "checkpoint written by the trainer (which stores it), e.g. ChecklistEmbedder.from_checkpoint.")
+    unknown = sorted(set(effort or {}) - set(EFFORT_COLUMNS))
+    if unknown: raise ValueError(f"`effort` takes {list(EFFORT_COLUMNS)}, not {unknown}.")
+    if checklists is None:
+        if not effort: raise ValueError(
+            "This model is conditioned on each checklist's effort (protocol, duration, distance, observers, time, date), which a plain "
+            "matrix does not carry: pass a SpeciesMatrix (build_species_matrix) or an EBD file, whose checklist metadata hold it, or "
+            "say what effort to assume for every checklist, e.g. effort=dict(protocol='Traveling', duration_minutes=60).")
+        return np.repeat(self.effort_scaler.row(**effort), len(ids), 0)
+    ck = checklists if checklists.index.equals(pd.Index(ids)) else checklists.reindex(pd.Index(ids))
+    return self.effort_scaler.transform(ck.assign(**effort) if effort else ck)
+
+@patch
+def _inputs(self:ChecklistEmbedder, data, effort:dict|None=None) -> tuple:
+    "`(X, ids, C)`: `data` prepared (`prepare`) and, for a model conditioned on effort, its covariates (`effort_covariates`)."
+    c = self.prepare(data)
+    return c.X, c.ids, self.effort_covariates(c.checklists, c.ids, effort)
 
 # %% ../nbs/06_inference.ipynb #3fe705f3
 @patch
@@ -229,10 +267,11 @@ def embed(self:ChecklistEmbedder,
            data,               # Checklists: DataFrame, array, tensor, `SpeciesMatrix`, EBD path or matrix file
            sample:bool=False,  # Draw z ~ q(z|x) instead of the posterior mean
            progress:bool|None=None, # Progress bar (None: when there are more than 20 batches)
+           effort:dict|None=None, # A model conditioned on effort: values replacing each checklist's own (`effort_covariates`)
           ) -> pd.DataFrame:
     "Posterior-mean (or sampled) embeddings, one row per checklist, columns `z0..`."
-    X, ids = self.matrix(data)
-    out = [(self.model.reparameterize(mu, lv) if sample else mu).cpu() for mu, lv in self._posteriors(X, progress)]
+    X, ids, C = self._inputs(data, effort)
+    out = [(self.model.reparameterize(mu, lv) if sample else mu).cpu() for mu, lv in self._posteriors(X, progress, C)]
     Z = torch.cat(out).numpy() if out else np.zeros((0, self.model.latent_dimension), np.float32)
     return pd.DataFrame(Z, index=ids, columns=[f'z{i}' for i in range(Z.shape[1])])
 
@@ -240,19 +279,21 @@ def embed(self:ChecklistEmbedder,
 def sample_embeddings(self:ChecklistEmbedder,
                        data,              # Checklists, as for `embed`
                        n_samples:int=10,  # Draws per checklist
+                       effort:dict|None=None, # A model conditioned on effort: values replacing each checklist's own
                       ) -> np.ndarray:
     "`[n_samples, n_checklists, latent]` draws from each checklist's posterior."
-    X, _ = self.matrix(data)
-    return torch.cat([self.model.reparameterize(mu, lv, n_samples).cpu() for mu, lv in self._posteriors(X)], 1).numpy()
+    X, _, C = self._inputs(data, effort)
+    return torch.cat([self.model.reparameterize(mu, lv, n_samples).cpu() for mu, lv in self._posteriors(X, C=C)], 1).numpy()
 
 @patch
 def posterior(self:ChecklistEmbedder,
               data,                    # Checklists, as for `embed`
               progress:bool|None=None, # Progress bar (None: when there are more than 20 batches)
+              effort:dict|None=None,   # A model conditioned on effort: values replacing each checklist's own
              ) -> tuple[np.ndarray, np.ndarray]:
     "`(mean, log_variance)` of each checklist's posterior q(z|x), as `[n_checklists, latent]` arrays."
-    X, _ = self.matrix(data)
-    parts = [(mu.cpu(), lv.cpu()) for mu, lv in self._posteriors(X, progress)]
+    X, _, C = self._inputs(data, effort)
+    parts = [(mu.cpu(), lv.cpu()) for mu, lv in self._posteriors(X, progress, C)]
     if not parts: return (np.zeros((0, self.model.latent_dimension), np.float32),) * 2
     return torch.cat([m for m, _ in parts]).numpy(), torch.cat([l for _, l in parts]).numpy()
 
@@ -380,11 +421,12 @@ def decode_probabilities(model:VariationalAutoencoder, # The VAE, in eval mode
                          x:torch.Tensor,                 # Checklists `[batch, species]`
                          n_samples:int=0,                # 0: decode the posterior mean; K > 0: average K posterior samples
                          generator:torch.Generator|None=None, # Random generator on `x`'s device
+                         c:torch.Tensor|None=None,       # Their covariates `[batch, d]`, for a model conditioned on effort
                         ) -> torch.Tensor:
     "Species probabilities `[batch, species]`: at the posterior mean, or the posterior predictive E_q[p(x|z)]; blended with the model's EASE path if it has one."
-    mean, log_variance = model.encode(x)
-    if not n_samples: return model.decode(mean, x=x)
-    return model.decode(model.reparameterize(mean, log_variance, n_samples, generator), x=x).mean(0)
+    mean, log_variance = model.encode(x, c)
+    if not n_samples: return model.decode(mean, x=x, c=c)
+    return model.decode(model.reparameterize(mean, log_variance, n_samples, generator), x=x, c=c).mean(0)
 
 @patch
 def reconstruct(self:ChecklistEmbedder,
@@ -392,11 +434,12 @@ def reconstruct(self:ChecklistEmbedder,
                  n_samples:int=0, # 0: decode the posterior mean; K > 0: average the decoded probabilities of K posterior samples
                  seed:int=0,      # Seed of the posterior samples
                  progress:bool|None=None, # Progress bar (None: when there are many batches)
+                 effort:dict|None=None,   # A model conditioned on effort: values replacing each checklist's own (`effort_covariates`)
                 ) -> pd.DataFrame:
     "Species probabilities for each checklist (checklists x species), from its posterior mean or posterior samples."
-    X, ids = self.matrix(data)
+    X, ids, C = self._inputs(data, effort)
     gen = torch.Generator(device=self.device).manual_seed(seed)
-    out = [decode_probabilities(self.model, xb, n_samples, gen).cpu() for xb in self._batches(X, progress)]
+    out = [decode_probabilities(self.model, xb, n_samples, gen, cb).cpu() for xb, cb in self._batches(X, progress, C)]
     P = torch.cat(out).numpy() if out else np.zeros((0, X.shape[1]), np.float32)
     return pd.DataFrame(P, index=ids, columns=self.species or list(range(P.shape[1])))
 
@@ -420,11 +463,16 @@ def complete(self:ChecklistEmbedder,
               k:int=10,   # How many species to return
               n_samples:int=0, # 0: probabilities at the posterior mean; K > 0: averaged over K posterior samples
               seed:int=0,      # Seed of the posterior samples
+              effort:dict|None=None, # A model conditioned on effort: the effort to complete for, e.g. dict(protocol='Traveling', duration_minutes=60) (replacing a one-checklist `SpeciesMatrix`'s own)
              ) -> pd.DataFrame:
     "The `k` most probable species *not* on `checklist`: columns `species, probability`, best first."
-    x = self._checklist_vector(checklist)
+    if hasattr(checklist, 'checklists') and hasattr(checklist, 'X'):   # (a `SpeciesMatrix` or `Checklists` of one checklist: with its own effort)
+        X, ids, C = self._inputs(checklist, effort)
+        x = np.asarray(X[:1].toarray() if scipy.sparse.issparse(X) else X[:1], np.float32)[0]
+    else: x, C = self._checklist_vector(checklist), self.effort_covariates(None, [0], effort)
     gen = torch.Generator(device=self.device).manual_seed(seed)
-    p = decode_probabilities(self.model, torch.as_tensor(x[None], device=self.device), n_samples, gen)[0].cpu().numpy()
+    cb = None if C is None else torch.as_tensor(C[:1], dtype=torch.float32, device=self.device)
+    p = decode_probabilities(self.model, torch.as_tensor(x[None], device=self.device), n_samples, gen, cb)[0].cpu().numpy()
     candidates = np.flatnonzero(x == 0)
     top = candidates[np.argsort(-p[candidates], kind='stable')[:k]]
     names = np.array(self.species, dtype=object)[top] if self.species else top
@@ -437,14 +485,15 @@ def surprise(self:ChecklistEmbedder,
               n_samples:int=0,      # 0: negative ELBO at the posterior mean; K > 0: importance-weighted NLL with K samples
               seed:int=0,           # Seed of the importance samples
               progress:bool|None=None, # Progress bar (None: when there are many batches)
+              effort:dict|None=None,   # A model conditioned on effort: values replacing each checklist's own (`effort_covariates`)
              ) -> pd.DataFrame:
     "Per-checklist surprise in nats (higher = more unusual): columns `surprise, reconstruction, kl, n_species`."
-    X, ids = self.matrix(data)
+    X, ids, C = self._inputs(data, effort)
     gen = torch.Generator(device=self.device).manual_seed(seed)
     rows = []
-    for xb in self._batches(X, progress):
-        rec, kl = negative_elbo(self.model, xb)
-        score = importance_weighted_nll(self.model, xb, n_samples, generator=gen) if n_samples else rec + kl
+    for xb, cb in self._batches(X, progress, C):
+        rec, kl = negative_elbo(self.model, xb, cb)
+        score = importance_weighted_nll(self.model, xb, n_samples, generator=gen, c=cb) if n_samples else rec + kl
         rows.append(torch.stack([score, rec, kl]).T.cpu())
     S = torch.cat(rows).numpy() if rows else np.zeros((0, 3))
     out = pd.DataFrame(S, index=ids, columns=['surprise', 'reconstruction', 'kl'])

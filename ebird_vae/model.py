@@ -53,7 +53,7 @@ def _clean(data, cleaning:dict, nrows:int|None=None, verbose:bool=True) -> tuple
 def _split(sm:SpeciesMatrix, cfg:TrainConfig, verbose:bool=True) -> tuple:
     "`(train_ds, val_ds)`: `sm` split as `cfg` says (kind, validation size, seed)."
     val_size = int(cfg.val_size) if cfg.val_size >= 1 else cfg.val_size
-    train_ds, val_ds = split_train_val(sm, None, val_size=val_size, random_seed=cfg.seed, split=cfg.split)
+    train_ds, val_ds = split_train_val(sm, None, val_size=val_size, random_seed=cfg.seed, split=cfg.split, effort=cfg.effort)
     if verbose: print(f"Split ({cfg.split}, seed {cfg.seed}): {len(train_ds):,} training and {len(val_ds):,} validation checklists")
     return train_ds, val_ds
 
@@ -107,7 +107,8 @@ def from_ebd(cls:EBirdVAE,
     if verbose: print(f"Reading and cleaning {_describe(data)} ...")
     preprocessor, sm = _clean(path, {k: v for k, v in options.items() if k not in names}, nrows, verbose)
     datasets = _split(sm, cfg, verbose)
-    model = VariationalAutoencoder(input_dimension=len(sm.species), **model_options(cfg))
+    n_covariates = datasets[0].effort_scaler.n_features if cfg.effort else 0   # (effort: the features of its scaler)
+    model = VariationalAutoencoder(input_dimension=len(sm.species), **model_options(cfg), n_covariates=n_covariates)
     source = dict(file=None if isinstance(path, pd.DataFrame) else str(path), bundled_sample=data is None, nrows=nrows)
     return cls(model, preprocessor, cfg, name, source, datasets, sm)
 
@@ -180,8 +181,8 @@ def _as_checkpoint(trainer, state:dict) -> Checkpoint:
     return Checkpoint(state['model_state_dict'], state['epoch'], state['optimizer_state_dict'],
                       history=state['history'], model_config=dict(trainer.model.config), config=m.get('config'),
                       species=m.get('species'), preprocessor=m.get('preprocessor'), split=m.get('split'),
-                      rng_state=state['rng_state'], callbacks=state['callbacks'],
-                      metadata={k: v for k, v in m.items() if k not in ('config', 'species', 'preprocessor', 'split')})
+                      effort_scaler=m.get('effort_scaler'), rng_state=state['rng_state'], callbacks=state['callbacks'],
+                      metadata={k: v for k, v in m.items() if k not in ('config', 'species', 'preprocessor', 'split', 'effort_scaler')})
 
 # %% ../nbs/05_model.ipynb #43d13f1e
 def write_run_files(out:str|Path,   # The run folder
@@ -211,7 +212,8 @@ def save(self:EBirdVAE,
     if out.exists() and not out.is_dir(): raise ValueError(f"'{out}' is a file: `save` writes a run folder; choose a folder.")
     ck = self.checkpoint if self.checkpoint is not None else Checkpoint(
         self.model.state_dict(), 0, model_config=dict(self.model.config), config=asdict(self.config), species=self.species,
-        preprocessor=self.preprocessor.to_dict() if self.preprocessor else None, metadata=self._run_metadata())
+        preprocessor=self.preprocessor.to_dict() if self.preprocessor else None, metadata=self._run_metadata(),
+        effort_scaler=self.effort_scaler.to_dict() if self.effort_scaler else None)
     ck.save(out/'final_model.pt')
     tr, va = self.datasets or ((), ())
     run = {**self._run_metadata()['run'], 'epochs_completed': self.epochs_trained, 'n_species': len(self.species),
@@ -256,7 +258,14 @@ def load(cls:EBirdVAE,
     if data is not None:
         vae.matrix = _trainable(pre.transform(data), pre.min_checklist_species)
         vae.datasets = _split(vae.matrix, cfg, verbose)
+        if getattr(vae.model, 'effort_scaler', None) is not None: _rescale(vae.datasets, vae.matrix, vae.model.effort_scaler)
     return vae
+
+def _rescale(datasets, sm:SpeciesMatrix, scaler):
+    "Give `datasets` (from `_split`) the effort covariates of `scaler`, a loaded model's, in place of a scaler fitted anew."
+    for ds in datasets:
+        ds.covariates = torch.as_tensor(scaler.transform(sm.checklists.loc[ds.checklist_ids]))
+        ds.effort_scaler = scaler
 
 # %% ../nbs/05_model.ipynb #57e34496
 _DATA = (str, Path, pd.DataFrame, SpeciesMatrix, np.ndarray, torch.Tensor, scipy.sparse.spmatrix, Checklists)
@@ -277,7 +286,12 @@ def embedder(self:EBirdVAE,
     "A `ChecklistEmbedder` of this model: its species, its cleaning (EBD input is cleaned by its preprocessor) and what its checkpoint records (split, run)."
     meta = self.checkpoint.to_dict()['metadata'] if self.checkpoint is not None else {}
     if self.preprocessor: meta = {**meta, 'preprocessor': self.preprocessor.to_dict()}
-    return ChecklistEmbedder(self.model, self.species or None, device, batch_size, metadata=meta)
+    return ChecklistEmbedder(self.model, self.species or None, device, batch_size, metadata=meta, effort_scaler=self.effort_scaler)
+
+@patch(as_prop=True)
+def effort_scaler(self:EBirdVAE):
+    "The `EffortScaler` of a model conditioned on effort (None for one that is not): its checkpoint's, or its training split's."
+    return getattr(self.model, 'effort_scaler', None) or (getattr(self.datasets[0], 'effort_scaler', None) if self.datasets else None)
 
 @patch
 def _own_data(self:EBirdVAE):
@@ -300,10 +314,11 @@ def embed(self:EBirdVAE,
            batch_size:int=1024,  # Checklists per forward pass (a sparse `SpeciesMatrix` is made dense one batch at a time)
            sample:bool=False,    # Draw z ~ q(z|x) instead of the posterior mean
            progress:bool|None=None, # Progress bar (None: when there are more than 20 batches)
+           effort:dict|None=None, # A model conditioned on effort: values replacing each checklist's own (e.g. `dict(duration_minutes=60)`)
           ) -> pd.DataFrame:
     "The posterior-mean (or sampled) embedding of each checklist: columns z0.., indexed by checklist id."
     data = self._own_checklists() if data is None else _check_data(data)
-    return self.embedder(device, batch_size).embed(data, sample=sample, progress=progress)
+    return self.embedder(device, batch_size).embed(data, sample=sample, progress=progress, effort=effort)
 
 # %% ../nbs/05_model.ipynb #91b8ab81
 @patch
@@ -311,6 +326,7 @@ def complete(self:EBirdVAE,
               data,         # Checklists as for `embed`, or one checklist as a list of species names
               k:int=10,     # Species per checklist
               device='cpu', # Where to run the model
+              effort:dict|None=None, # A model conditioned on effort: the effort to complete for, e.g. `dict(protocol='Traveling', duration_minutes=60)`, replacing each checklist's own
              ) -> pd.DataFrame:
     "The `k` most probable species missing from each checklist: columns checklist_id, rank, species, probability."
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1: raise ValueError(f"`k` must be a whole number >= 1, got {k!r}.")
@@ -321,7 +337,7 @@ def complete(self:EBirdVAE,
         data = pd.DataFrame([[int(s in data) for s in names]], columns=names, index=pd.Index(['checklist'], name='checklist_id'))
     emb = self.embedder(device)
     c = emb.prepare(_check_data(data))
-    P = emb.reconstruct(c).to_numpy(copy=True)
+    P = emb.reconstruct(c, effort=effort).to_numpy(copy=True)
     P[(c.X.toarray() if scipy.sparse.issparse(c.X) else c.X) > 0] = -np.inf   # (P is as large: dense here is no extra cost)
     top = np.argsort(-P, axis=1, kind='stable')[:, :min(k, P.shape[1])]
     p = np.take_along_axis(P, top, 1)

@@ -36,22 +36,25 @@ class VariationalAutoencoder(nn.Module):
                  latent_dimension:int=16,   # Size of the embedding
                  hidden_dimension:int=512,  # Width of each of the three hidden layers, on both sides
                  likelihood:str='bernoulli', # Decoder likelihood: 'bernoulli' (each species on its own) or 'multinomial' (Mult-VAE)
-                 ease_blend:bool=False):     # Hold an EASE path that completions blend with the decoder (VASP-style; fitted after training)
+                 ease_blend:bool=False,      # Hold an EASE path that completions blend with the decoder (VASP-style; fitted after training)
+                 n_covariates:int=0):        # Covariates per checklist (its effort, `EffortScaler`) that encoder and decoder are given beside x and z (0: none)
         super().__init__()
         for name, v in [('input_dimension', input_dimension), ('latent_dimension', latent_dimension),
                         ('hidden_dimension', hidden_dimension)]:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"`{name}` must be a positive integer, got {v!r}. "
                                  f"For `input_dimension` pass the number of species, e.g. `len(species)`.")
+        if isinstance(n_covariates, bool) or not isinstance(n_covariates, int) or n_covariates < 0:
+            raise ValueError(f"`n_covariates` must be a whole number >= 0 (0: no covariates), got {n_covariates!r}.")
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"`likelihood` must be one of {', '.join(map(repr, LIKELIHOODS))}, got {likelihood!r}.")
         self.input_dimension, self.latent_dimension, self.hidden_dimension = input_dimension, latent_dimension, hidden_dimension
-        self.likelihood = likelihood
+        self.likelihood, self.n_covariates = likelihood, n_covariates
         h = hidden_dimension
-        self.encoder_network = _mlp([input_dimension, h, h, h], final_relu=True)
+        self.encoder_network = _mlp([input_dimension + n_covariates, h, h, h], final_relu=True)
         self.latent_mean_layer = nn.Linear(h, latent_dimension)
         self.latent_log_variance_layer = nn.Linear(h, latent_dimension)
-        self.decoder_network = _mlp([latent_dimension, h, h, h, input_dimension])
+        self.decoder_network = _mlp([latent_dimension + n_covariates, h, h, h, input_dimension])
         self.register_buffer('temperature', torch.ones(()))   # divides the logits of `decode`'s probabilities (1: uncalibrated)
         self.ease_blend = bool(ease_blend)
         if self.ease_blend:   # (identity until fitted: weights (1, 0, 0) leave the decoder's logits as they are)
@@ -63,7 +66,8 @@ class VariationalAutoencoder(nn.Module):
         "The constructor arguments: `VariationalAutoencoder(**model.config)` rebuilds the architecture."
         return dict(input_dimension=self.input_dimension, latent_dimension=self.latent_dimension,
                     hidden_dimension=self.hidden_dimension, likelihood=self.likelihood,
-                    **({'ease_blend': True} if self.ease_blend else {}))
+                    **({'ease_blend': True} if self.ease_blend else {}),
+                    **({'n_covariates': self.n_covariates} if self.n_covariates else {}))
 
     def _check_input(self, x):
         if x.shape[-1] != self.input_dimension:
@@ -71,10 +75,24 @@ class VariationalAutoencoder(nn.Module):
                              f"Build the model with `input_dimension=len(species)` of the species matrix you train on, "
                              f"or encode new data in the model's species order (`EBirdPreprocessor`).")
 
-    def encode(self, x:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        "Mean and log-variance of q(z|x), each `[batch, latent_dimension]`."
+    def _with(self, a:torch.Tensor, c:torch.Tensor|None) -> torch.Tensor:
+        "`a` with the covariates `c` appended to its last dimension (`c` broadcast over any leading sample dimension)."
+        if not self.n_covariates:
+            if c is None: return a
+            raise ValueError("This model takes no covariates (built with n_covariates=0): call it without `c`, or build it with "
+                             "`n_covariates=` the number of effort features (`EffortScaler.n_features`) to condition on effort.")
+        if c is None:
+            raise ValueError(f"This model is conditioned on {self.n_covariates} effort covariates: pass `c`, a `[batch, {self.n_covariates}]` "
+                             f"float tensor of the checklists' effort (`effort_scaler.transform(checklists)`, the scaler stored with the model).")
+        if c.shape[-1] != self.n_covariates:
+            raise ValueError(f"The model takes {self.n_covariates} covariates per checklist but `c` has {c.shape[-1]}: transform the "
+                             f"checklists with the `EffortScaler` the model was trained with.")
+        return torch.cat([a, c.to(a.dtype).expand(*a.shape[:-1], c.shape[-1])], -1)
+
+    def encode(self, x:torch.Tensor, c:torch.Tensor|None=None) -> tuple[torch.Tensor, torch.Tensor]:
+        "Mean and log-variance of q(z|x, c), each `[batch, latent_dimension]`; `c`: the checklists' covariates, for a conditioned model."
         self._check_input(x)
-        h = self.encoder_network(x)
+        h = self.encoder_network(self._with(x, c))
         return self.latent_mean_layer(h), self.latent_log_variance_layer(h)
 
     def reparameterize(self, mean:torch.Tensor, log_variance:torch.Tensor, n_samples:int|None=None,
@@ -84,9 +102,9 @@ class VariationalAutoencoder(nn.Module):
         eps = torch.randn(shape, dtype=mean.dtype, device=mean.device, generator=generator)
         return mean + torch.exp(0.5 * log_variance) * eps
 
-    def decode(self, z:torch.Tensor, logits:bool=False, x:torch.Tensor|None=None) -> torch.Tensor:
-        "Species probabilities, calibrated by `temperature` (or raw logits, if `logits`), for latent codes `z`: per species (Bernoulli), or shares summing to 1 (multinomial). Given the checklists `x`, a model with an EASE path blends it in."
-        out = self.decoder_network(z)
+    def decode(self, z:torch.Tensor, logits:bool=False, x:torch.Tensor|None=None, c:torch.Tensor|None=None) -> torch.Tensor:
+        "Species probabilities, calibrated by `temperature` (or raw logits, if `logits`), for latent codes `z` (and covariates `c`, for a conditioned model): per species (Bernoulli), or shares summing to 1 (multinomial). Given the checklists `x`, a model with an EASE path blends it in."
+        out = self.decoder_network(self._with(z, c))
         if logits: return out
         if x is not None and self.ease_blend: out = self.blend(out, x)
         out = out / self.temperature
@@ -97,11 +115,11 @@ class VariationalAutoencoder(nn.Module):
         a, b, c = self.blend_weights
         return a * logits + b * (x.to(self.ease_weights.dtype) @ self.ease_weights) + c
 
-    def forward(self, x:torch.Tensor, logits:bool=False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        "`(reconstruction, mean, log_variance)`; the reconstruction is probabilities, or logits if `logits`."
-        mean, log_variance = self.encode(x)
+    def forward(self, x:torch.Tensor, c:torch.Tensor|None=None, logits:bool=False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        "`(reconstruction, mean, log_variance)`; the reconstruction is probabilities, or logits if `logits`; `c`: covariates, for a conditioned model."
+        mean, log_variance = self.encode(x, c)
         z = self.reparameterize(mean, log_variance)
-        return self.decode(z, logits=logits), mean, log_variance
+        return self.decode(z, logits=logits, c=c), mean, log_variance
 
 # %% ../nbs/01_models.ipynb #449b310b
 @patch

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -17,40 +18,46 @@ from .trainer import Callback, CancelFitException
 
 # %% auto #0
 __all__ = ['validation_masks', 'masked_logits', 'validation_recall', 'RecallSelectionCB', 'RecVAELossCB', 'AlternatingCB',
-           'option_callbacks']
+           'EffortTemperatureCB', 'option_callbacks']
 
 # %% ../../nbs/03d_options.ipynb #845c05e2
-def validation_masks(loader,             # The validation loader (batches `[batch, species]`)
+def validation_masks(loader,             # The validation loader (batches `[batch, species]`, or `(x, c)` with covariates)
                      fraction:float=0.2, # Share of each checklist's species hidden
                      min_species:int=5,  # Only checklists with at least this many species take part
                      seed:int=0,         # Seed of the hidden species (not the global generators)
                      device='cpu',       # Where to put the two matrices
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    "`(shown, hidden)`: the validation checklists that qualify, split into the species shown to the model and those it must find."
+                    ) -> tuple:
+    "`(shown, hidden)`: the validation checklists that qualify, split into the species shown to the model and those it must find; `(shown, hidden, covariates)` when the loader yields covariates."
     with torch.random.fork_rng(devices=[]):   # (creating a loader's iterator draws a seed from torch's generator)
-        X = torch.cat([(b[0] if isinstance(b, (list, tuple)) else b).float().cpu() for b in loader])
-    _, shown, hidden = mask_checklists(X.numpy(), fraction, min_species, seed)
+        batches = [b if isinstance(b, (list, tuple)) else (b,) for b in loader]
+    X = torch.cat([b[0].float().cpu() for b in batches])
+    rows, shown, hidden = mask_checklists(X.numpy(), fraction, min_species, seed)
     if not len(shown):
         raise ValueError(f"No validation checklist has {min_species} or more species, so Recall@k and calibration have nothing to "
                          f"score: use a larger validation split (`val_size`), or turn off recall_patience and calibrate.")
-    return torch.as_tensor(shown, device=device), torch.as_tensor(hidden, device=device)
+    masks = torch.as_tensor(shown, device=device), torch.as_tensor(hidden, device=device)
+    if len(batches[0]) < 2: return masks
+    return *masks, torch.cat([b[1].float().cpu() for b in batches])[torch.as_tensor(rows)].to(device)
 
 # %% ../../nbs/03d_options.ipynb #d535b339
 @torch.no_grad()
 def masked_logits(model,                # A `VariationalAutoencoder`
                   shown:torch.Tensor,   # `[n, species]` the species the model is shown
+                  covariates:torch.Tensor|None=None, # `[n, d]` the checklists' covariates, for a model conditioned on them
                   batch_size:int=4096,  # Checklists per forward pass
                  ) -> torch.Tensor:
     "The decoder's logits at the posterior mean of each partial checklist, in eval mode (the model's mode is restored)."
     was = model.training; model.eval()
-    try: return torch.cat([model.decode(model.encode(xb)[0], logits=True) for xb in shown.split(batch_size)]).float()
+    cs = [None] * len(shown.split(batch_size)) if covariates is None else covariates.split(batch_size)
+    try: return torch.cat([model.decode(model.encode(xb, cb)[0], logits=True, c=cb) for xb, cb in zip(shown.split(batch_size), cs)]).float()
     finally: model.train(was)
 
 def validation_recall(model, shown:torch.Tensor, hidden:torch.Tensor,
                       k:int=10, # Cut-off of Recall@k
+                      covariates:torch.Tensor|None=None, # the checklists' covariates, for a model conditioned on them
                      ) -> float:
     "Mean Recall@k of the hidden species, ranking the species not shown by the model's probabilities."
-    scores = masked_logits(model, shown).cpu().numpy()
+    scores = masked_logits(model, shown, covariates).cpu().numpy()
     return float(ranking_metrics(scores, shown.cpu().numpy(), hidden.cpu().numpy(), ks=(k,))[f'recall@{k}'].mean())
 
 # %% ../../nbs/03d_options.ipynb #9a8fd9bb
@@ -68,7 +75,8 @@ class RecallSelectionCB(Callback):
         raise CancelFitException()
     def after_epoch(self, t):
         if t.epoch % self.every and t.epoch < t.num_epochs: return
-        r = validation_recall(t.model, *self.masks, self.k)
+        shown, hidden, *c = self.masks
+        r = validation_recall(t.model, shown, hidden, self.k, *c)
         self.scores.append([t.epoch, r])
         if r > self.best:
             self.best, self.best_epoch, self.wait = r, t.epoch, 0
@@ -100,7 +108,7 @@ class RecVAELossCB(Callback):
             n = target.sum(-1)
             w = n / n.mean().clamp(min=1.0)
         if self.composite:
-            with torch.no_grad(): old_mean, old_log_variance = self.old.encode(target)
+            with torch.no_grad(): old_mean, old_log_variance = self.old.encode(target, self.t.covariates)
             prior_kl = composite_prior_kl(mean, log_variance, old_mean.float(), old_log_variance.float())
         return vae_loss(logits, target, mean, log_variance, beta, likelihood, free_bits, kl_weights=w, prior_kl=prior_kl)
     def after_fit(self, t): t.__dict__.pop('loss_func', None); self.old = None
@@ -117,6 +125,24 @@ class AlternatingCB(Callback):
     def after_fit(self, t):
         for p in t.model.parameters(): p.requires_grad_(True)
 
+# %% ../../nbs/03d_options.ipynb #fe149bc3
+class EffortTemperatureCB(Callback):
+    "When a run of a model conditioned on effort completes, fit its temperature on the validation checklists, covariates passed through."
+    order = 26
+    def after_fit(self, t):
+        if not t.finished or t.epoch == 0: return
+        from ebird_vae.calibration import fit_temperature, temperature_nll
+        try: shown, hidden, *c = validation_masks(t.val_loader, device=t.device)
+        except ValueError as e:
+            warnings.warn(f"Not calibrated, the model keeps temperature 1: {e}"); return
+        lik, logits = t.model.likelihood, masked_logits(t.model, shown, *c)
+        T = fit_temperature(logits, shown, hidden, lik)
+        t.calibration = self.report = dict(temperature=T, nll_before=temperature_nll(logits, shown, hidden, 1.0, lik),
+                                           nll_after=temperature_nll(logits, shown, hidden, T, lik))
+        t.model.temperature.fill_(T)
+        print(f"Calibrated on the validation checklists: temperature {T:.3f}; NLL per species {self.report['nll_before']:.4f} -> "
+              f"{self.report['nll_after']:.4f}.")
+
 # %% ../../nbs/03d_options.ipynb #b7f094a4
 def option_callbacks(config) -> list:
     "The callbacks of the Recall@k selection, calibration and RecVAE's options that `config` (a `TrainConfig`) turns on."
@@ -126,5 +152,5 @@ def option_callbacks(config) -> list:
     if config.recall_patience is not None: cbs.append(RecallSelectionCB(config.recall_patience, config.recall_every, config.recall_k))
     if config.calibrate:
         from ebird_vae.calibration import TemperatureCB
-        cbs.append(TemperatureCB())
+        cbs.append(EffortTemperatureCB() if getattr(config, 'effort', False) else TemperatureCB())
     return cbs

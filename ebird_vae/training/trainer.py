@@ -54,7 +54,7 @@ class Trainer:
     "The training loop of a VAE, extended by callbacks."
     def __init__(self,
                  model:nn.Module,                 # The VAE (`forward(x, logits=True)` returns logits, mean, log-variance)
-                 train_loader,                    # Yields float batches `[batch, n_species]`
+                 train_loader,                    # Yields float batches `[batch, n_species]`, or `(x, c)` with each checklist's covariates
                  val_loader,                      # Validation batches, same shape
                  optimizer:torch.optim.Optimizer, # Optimiser over `model`'s parameters
                  device='cpu',                    # Where to train
@@ -68,7 +68,7 @@ class Trainer:
         self.likelihood = getattr(model, 'likelihood', 'bernoulli')
         self.sync_every = sync_every or (1 if self.device.type == 'cpu' else 50)
         self.callbacks = sorted(callbacks, key=attrgetter('order'))
-        self.epoch, self.num_epochs, self.running_loss = 0, 0, float('nan')
+        self.epoch, self.num_epochs, self.running_loss, self.covariates = 0, 0, float('nan'), None
         self.history = {k: [] for k in HISTORY_KEYS}
         self.autocast = contextlib.nullcontext  # `MixedPrecisionCB` swaps in `torch.autocast`
         self.finished, self.last_checkpoint = False, None   # (a completed `fit`; the last file `save` wrote)
@@ -117,9 +117,11 @@ class Trainer:
         self.callback('before_pass')
         with torch.set_grad_enabled(training):
             for self.batch_index, batch in enumerate(self.dl):
-                self.xb = self.inputs = self._to_device(batch)
+                self.xb, self.covariates = self._to_device(batch)
+                self.inputs = self.xb
                 self.callback('before_batch')
-                with self.autocast(): preds = self.net(self.inputs, logits=True)
+                covariates = () if self.covariates is None else (self.covariates,)
+                with self.autocast(): preds = self.net(self.inputs, *covariates, logits=True)
                 logits, mean, log_variance = (p.float() for p in preds)  # the loss in float32 (a no-op unless autocast)
                 self.loss, rec, kl = getattr(self, 'loss_func', vae_loss)(logits, self.xb, mean, log_variance, beta, self.likelihood,
                                               self.free_bits if training else 0.0)
@@ -137,9 +139,11 @@ class Trainer:
         if self.n_seen == 0: raise ValueError(f"The {'training' if training else 'validation'} loader yielded no batches.")
         return tuple(s / self.n_seen for s in self.sums)
 
-    def _to_device(self, batch) -> torch.Tensor:
-        if isinstance(batch, (list, tuple)): batch = batch[0]
-        return batch.to(self.device, non_blocking=True).float()
+    def _to_device(self, batch) -> tuple[torch.Tensor, torch.Tensor|None]:
+        "The batch's checklists and, when the loader yields `(x, c)`, their covariates (else None), as float on the device."
+        x, c = (batch[0], batch[1] if len(batch) > 1 else None) if isinstance(batch, (list, tuple)) else (batch, None)
+        move = lambda b: b.to(self.device, non_blocking=True).float()
+        return move(x), None if c is None else move(c)
 
     def _sync(self, pending:list):
         "Read pending batch losses from the device (one sync), stopping at the first non-finite one."
@@ -554,6 +558,7 @@ def run_config(o:dict, # `train_variational_autoencoder`'s arguments
                                          ('likelihood', 'likelihood')] if m in mc})
     batch = getattr(train_loader, 'batch_size', None) or getattr(getattr(train_loader, 'sampler', None), 'batch_size', None)
     if batch is not None: given['batch_size'] = batch
+    if getattr(model, 'n_covariates', 0): given['effort'] = True   # (a model conditioned on effort)
     info = getattr(getattr(train_loader, 'dataset', None), 'split_info', None) or {}
     given.update({k: info[s] for k, s in [('split', 'split'), ('val_size', 'val_size'), ('seed', 'random_seed')] if s in info})
     return TrainConfig(**given)
@@ -567,6 +572,8 @@ def _run_metadata(c:TrainConfig, o:dict, train_loader, val_loader) -> dict:
     if split is not None: meta.setdefault('split', split)
     cleaning = getattr(getattr(train_loader, 'dataset', None), 'preprocessor', None)   # (set by `split_train_val` for a matrix built from an EBD)
     if cleaning is not None: meta.setdefault('preprocessor', cleaning)
+    scaler = getattr(getattr(train_loader, 'dataset', None), 'effort_scaler', None)   # (set by `split_train_val(effort=True)`)
+    if scaler is not None: meta.setdefault('effort_scaler', scaler.to_dict())
     return meta
 
 def _check_arguments(c:TrainConfig, o:dict) -> torch.device:

@@ -272,6 +272,7 @@ class Checkpoint:
     config:dict|None=None                   # The run's `TrainConfig`, as a dict
     species:list|None=None                  # The species vocabulary, in input order
     preprocessor:dict|None=None             # The fitted cleaning (`EBirdPreprocessor.to_dict()`)
+    effort_scaler:dict|None=None            # The effort scaling of a model conditioned on effort (`EffortScaler.to_dict()`)
     split:dict|None=None                    # The train/validation split and its checklist ids
     rng_state:dict|None=None                # The random generators' states
     callbacks:dict|None=None                # The trainer callbacks' states
@@ -280,7 +281,7 @@ class Checkpoint:
     format_version:int=FORMAT_VERSION       # The layout of the file
     source:str='a checkpoint'               # Where it was read from, for messages (not saved)
 
-_LIFTED = ('model_config', 'config', 'species', 'preprocessor', 'split', 'rng_state', 'callbacks', 'package_version', 'format_version')
+_LIFTED = ('model_config', 'config', 'species', 'preprocessor', 'effort_scaler', 'split', 'rng_state', 'callbacks', 'package_version', 'format_version')
 
 @patch
 def to_dict(self:Checkpoint) -> dict:
@@ -358,7 +359,7 @@ def load(cls:Checkpoint, filepath:str|Path,  # A `.pt` file written by `save` (o
     return ck
 
 # %% ../../nbs/02_training_utils.ipynb #dc9a2f89
-_METADATA_FIELDS = ('model_config', 'config', 'species', 'preprocessor', 'split', 'rng_state', 'callbacks')
+_METADATA_FIELDS = ('model_config', 'config', 'species', 'preprocessor', 'effort_scaler', 'split', 'rng_state', 'callbacks')
 
 def _plain_preprocessor(p): return p.to_dict() if hasattr(p, 'to_dict') else p
 
@@ -384,6 +385,22 @@ def read_checkpoint(filepath:str|Path,             # A `.pt` file written by the
                    ) -> dict:
     "Read and verify a checkpoint: the dict of the documented keys, or a `CheckpointError` that says why not."
     return Checkpoint.load(filepath, device).to_dict()
+
+# %% ../../nbs/02_training_utils.ipynb #7bcb64d5
+def _effort_scaler(ck:Checkpoint):
+    "The `EffortScaler` a checkpoint stores (None without one); a `CheckpointError` for a conditioned model saved without it."
+    from ebird_vae.effort import EffortScaler
+    n = (ck.model_config or {}).get('n_covariates', 0)
+    if ck.effort_scaler is None:
+        if n: raise CheckpointError(f"{ck.source} holds a model conditioned on {n} effort covariates but not the scaling they were "
+                                    f"made with (effort_scaler): it cannot be used on new checklists. Retrain with effort=True "
+                                    f"through the trainer, which stores it.")
+        return None
+    scaler = EffortScaler.from_dict(ck.effort_scaler)
+    if n and scaler.n_features != n:
+        raise CheckpointError(f"{ck.source}: its effort scaler gives {scaler.n_features} features but the model takes {n}: the file "
+                              f"was edited or put together from two runs. Use another checkpoint of the run, or retrain.")
+    return scaler
 
 # %% ../../nbs/02_training_utils.ipynb #a965566f
 def _check_shapes(model:nn.Module, state_dict:dict, filepath) -> None:
@@ -420,21 +437,24 @@ def _config_from_state_dict(state_dict:dict) -> dict:
     try:
         hidden, inputs = state_dict['encoder_network.0.weight'].shape
         latent = state_dict['latent_mean_layer.weight'].shape[0]
+        n_covariates = int(state_dict['decoder_network.0.weight'].shape[1]) - int(latent)
     except (KeyError, ValueError, AttributeError) as e:
         raise CheckpointError(f"The checkpoint records no model_config and its weights are not a VariationalAutoencoder's "
                               f"(no {e}): it was saved from another model.") from None
-    return dict(input_dimension=int(inputs), latent_dimension=int(latent), hidden_dimension=int(hidden))
+    return dict(input_dimension=int(inputs) - n_covariates, latent_dimension=int(latent), hidden_dimension=int(hidden),
+                **({'n_covariates': n_covariates} if n_covariates else {}))
 
 def model_from_checkpoint(checkpoint:str|Path|dict|Checkpoint, # A `.pt` file, a dict from `read_checkpoint`, or a `Checkpoint`
                           device:str|torch.device='cpu',       # Device to put the model on
                          ):
-    "Rebuild the `VariationalAutoencoder` stored in a checkpoint, weights loaded, in eval mode."
+    "Rebuild the `VariationalAutoencoder` stored in a checkpoint, weights loaded, in eval mode; a model conditioned on effort carries its scaler as `.effort_scaler`."
     from ebird_vae.models import VariationalAutoencoder
     if isinstance(checkpoint, dict): checkpoint = Checkpoint.from_dict(checkpoint, 'the checkpoint')
     elif not isinstance(checkpoint, Checkpoint): checkpoint = Checkpoint.load(checkpoint, device)
     model = VariationalAutoencoder(**(checkpoint.model_config or _config_from_state_dict(checkpoint.model_state_dict)))
     _check_shapes(model, checkpoint.model_state_dict, checkpoint.source.strip("'"))
     model.load_state_dict(checkpoint.model_state_dict)
+    model.effort_scaler = _effort_scaler(checkpoint)
     return model.to(device).eval()
 
 # %% ../../nbs/02_training_utils.ipynb #7e7e8cc1
