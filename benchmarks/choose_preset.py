@@ -67,6 +67,9 @@ CANDIDATES = {   # the configurations `select` compares: the specification's, an
     'rec+h128': dict(RECOMMENDED, hidden_dim=128),
     'rec+h256+recall10': dict(RECOMMENDED, hidden_dim=256, recall_patience=10),
     'rec+h128+recall10': dict(RECOMMENDED, hidden_dim=128, recall_patience=10),
+    # informative units: a lighter KL, with and without the free-bits floor
+    'rec+beta0.2': dict(RECOMMENDED, beta=0.2),
+    'rec+beta0.2+fb0.1': dict(RECOMMENDED, beta=0.2, free_bits=0.1),
     # options that other work of issue 21 adds to TrainConfig: `select` runs them once the field exists (see `configs_for`)
     'rec+blend': dict(RECOMMENDED, ease_blend=True),
     'rec+blend+recall10': dict(RECOMMENDED, ease_blend=True, recall_patience=10),

@@ -57,6 +57,7 @@ class TrainConfig:
     prior:str='normal'                    # KL prior: normal (N(0, I)) or composite (RecVAE: N(0, I), the previous epoch's posterior, a wide Gaussian)
     alternating:bool=False                # Alternate epochs: the encoder learns from corrupted checklists, then the decoder from clean ones (RecVAE)
     effort:bool=False                     # Condition encoder and decoder on the checklist's effort and time (protocol, duration, distance, observers, time of day, day of year)
+    ease_blend:bool=False                 # After training, blend completions with an EASE path fitted on the training checklists, weighed on the validation ones (VASP-style)
 
     def __getitem__(self, k): return getattr(self, k)   # (read like the dictionaries presets used to be)
     def keys(self): return [f.name for f in fields(self)]
@@ -102,7 +103,7 @@ def _problems(c:TrainConfig, n) -> list:
             if not (k in _OPTIONAL and c[k] is None) and not _number(c[k], *a[:4])]
     out += [f"{n(k)} must be one of {', '.join(map(repr, v) if k == 'corruption' else v)}, got {c[k]!r}"
             for k, v in _CHOICES.items() if c[k] not in v]
-    out += [f"{n(k)} must be true or false, got {c[k]!r}" for k in ('mixed_precision', 'keep_best', 'calibrate', 'kl_per_species', 'alternating', 'effort') if not isinstance(c[k], bool)]
+    out += [f"{n(k)} must be true or false, got {c[k]!r}" for k in ('mixed_precision', 'keep_best', 'calibrate', 'kl_per_species', 'alternating', 'effort', 'ease_blend') if not isinstance(c[k], bool)]
     v = c.val_size
     if not (_number(v, 0, 1, True, True) or (_whole(v, 1) or (_number(v, 1) and float(v).is_integer()))):
         out.append(f"{n('val_size')} must be a fraction between 0 and 1 (e.g. 0.2) or a whole number of checklists, got {v!r}")
@@ -136,7 +137,8 @@ def preset(name:str='recommended', # A key of `PRESETS`
 # %% ../nbs/03b_presets.ipynb #7704c48a
 def model_options(config:TrainConfig) -> dict:
     "The `VariationalAutoencoder` keyword arguments a configuration sets."
-    return dict(latent_dimension=config['latent_dim'], hidden_dimension=config['hidden_dim'], likelihood=config['likelihood'])
+    return dict(latent_dimension=config['latent_dim'], hidden_dimension=config['hidden_dim'], likelihood=config['likelihood'],
+                **({'ease_blend': True} if config['ease_blend'] else {}))
 
 def trainer_options(config:TrainConfig) -> dict:
     "The `train_variational_autoencoder` keyword arguments where `config` differs from its defaults (`epochs` becomes `num_epochs`)."

@@ -103,6 +103,7 @@ class DistributedCB:
         self.rows = (sum(sizes[:self.rank]), sum(sizes[:self.rank + 1]), sum(sizes))
         if signum: t.interrupt = self.pending = signum   # (acted on by every rank after this batch)
         t.xb = t.inputs = _pad(t.xb, self.rows)
+        if t.covariates is not None: t.covariates = _pad(t.covariates, self.rows)   # (an effort-conditioned model: its covariates too)
     def reparameterize(self, mean, log_variance, *args, **kwargs):
         "The model's `reparameterize`, drawing for the whole global batch and keeping this rank's rows."
         lo, hi, n = self.rows
@@ -126,6 +127,7 @@ class ShareCB:
     def before_batch(self, t):
         lo, hi, _ = self.dcb.rows
         t.xb, t.inputs = t.xb[lo:hi], t.inputs[lo:hi]
+        if t.covariates is not None: t.covariates = t.covariates[lo:hi]
 
 # %% ../../nbs/03c_distributed.ipynb #ecc5f29c
 _groups = {}

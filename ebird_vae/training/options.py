@@ -153,4 +153,7 @@ def option_callbacks(config) -> list:
     if config.calibrate:
         from ebird_vae.calibration import TemperatureCB
         cbs.append(EffortTemperatureCB() if getattr(config, 'effort', False) else TemperatureCB())
+    if config.ease_blend:
+        from ebird_vae.calibration import BlendCB
+        cbs.append(BlendCB())
     return cbs

@@ -559,6 +559,7 @@ def run_config(o:dict, # `train_variational_autoencoder`'s arguments
     batch = getattr(train_loader, 'batch_size', None) or getattr(getattr(train_loader, 'sampler', None), 'batch_size', None)
     if batch is not None: given['batch_size'] = batch
     if getattr(model, 'n_covariates', 0): given['effort'] = True   # (a model conditioned on effort)
+    if getattr(model, 'ease_blend', False): given['ease_blend'] = True   # (a model with an EASE path: fitted after training)
     info = getattr(getattr(train_loader, 'dataset', None), 'split_info', None) or {}
     given.update({k: info[s] for k, s in [('split', 'split'), ('val_size', 'val_size'), ('seed', 'random_seed')] if s in info})
     return TrainConfig(**given)
