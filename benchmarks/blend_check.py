@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_data import machine
 from choose_preset import inner, parts, table
 
-from ebird_vae.calibration import BlendCB, blend_nll
+from ebird_vae.calibration import BlendCB, blend_nll, fit_blend_weights
 from ebird_vae.data import SpeciesDataset, build_species_matrix, create_dataloaders
 from ebird_vae.evaluation import EASEBaseline, expected_calibration_error, mask_checklists, ranking_metrics, select_ease_l2, vae_probabilities
 from ebird_vae.models import VariationalAutoencoder
@@ -87,37 +87,74 @@ def choose_penalty(model, shown, hidden, grid=(1e-3, 1e-4, 1e-5, 1e-6, 1e-7)):
     return max(results, key=results.get), results
 
 
-def run(sm, train_ids, eval_ids, seed, epochs, per_species):
-    cfg = preset('recommended', **({'epochs': epochs} if epochs else {}))
+def ranking_blend(model, shown, hidden, n_angles=21):
+    "`(a, b, c)` with the direction b/a chosen for the best Recall@10 on the inner validation checklists, then scale and offset by NLL."
+    L, E = masked_logits(model, shown), shown @ model.ease_weights
+    sl, se = L.std().item(), E.std().item()
+    recall = lambda z: ranking_metrics(z.numpy(), shown.numpy(), hidden.numpy(), ks=(10,))['recall@10'].mean()
+    angles = np.linspace(0, np.pi / 2, n_angles)
+    r = [recall(np.cos(t) / sl * L + np.sin(t) / se * E) for t in angles]
+    t = angles[int(np.argmax(r))]
+    s, _, c = fit_blend_weights(np.cos(t) / sl * L + np.sin(t) / se * E, torch.zeros_like(E), shown, hidden).tolist()
+    return torch.tensor([s * np.cos(t) / sl, s * np.sin(t) / se, c], dtype=torch.float32), float(t), float(max(r))
+
+
+def trained_model(sm, fit_ids, val_ids, cfg, seed, cache):
+    "The `recommended` model with its blend fitted by `BlendCB`, its report and the inner validation loader (from `cache` if there)."
     M, S = sm.matrix, len(sm.species)
-    fit_ids, val_ids = inner(sm, train_ids)
-    set_seed(seed)
     tl, vl = create_dataloaders(SpeciesDataset(M.loc[fit_ids], sm.species, fit_ids),
                                 SpeciesDataset(M.loc[val_ids], sm.species, val_ids), batch_size=cfg['batch_size'])
     model = VariationalAutoencoder(S, **model_options(cfg), ease_blend=True)
+    path = Path(cache)/f"recommended_seed{seed}_epochs{cfg['epochs']}.pt" if cache else None
+    if path and path.exists():
+        saved = torch.load(path, weights_only=False)
+        model.load_state_dict(saved['state']); model.eval()
+        return model, saved['report'], vl, saved['epochs'], saved['train_s']
+    set_seed(seed)
     cb, t0 = BlendCB(), time.perf_counter()
     hist = train_variational_autoencoder(model, tl, vl, **trainer_options(cfg), progress=False, print_every=10 ** 6, callbacks=[cb])
-    train_s, r = time.perf_counter() - t0, cb.report
+    out = dict(state=model.state_dict(), report=cb.report, epochs=len(hist['train_loss']), train_s=time.perf_counter() - t0)
+    if path: path.parent.mkdir(parents=True, exist_ok=True); torch.save(out, path)
+    return model, cb.report, vl, out['epochs'], out['train_s']
+
+
+@contextlib.contextmanager
+def weights(model, blend, ease_scale=None):
+    "For the duration, other blend weights (and EASE's columns scaled by `ease_scale`, a per-species weight)."
+    saved = model.blend_weights.clone(), model.ease_weights.clone()
+    model.blend_weights.copy_(blend)
+    if ease_scale is not None: model.ease_weights.mul_(ease_scale)
+    try: yield model
+    finally: model.blend_weights.copy_(saved[0]); model.ease_weights.copy_(saved[1])
+
+
+def run(sm, train_ids, eval_ids, seed, epochs, per_species, cache):
+    cfg = preset('recommended', **({'epochs': epochs} if epochs else {}))
+    M, S = sm.matrix, len(sm.species)
+    fit_ids, val_ids = inner(sm, train_ids)
+    model, r, vl, n_epochs, train_s = trained_model(sm, fit_ids, val_ids, cfg, seed, cache)
     X = M.loc[eval_ids].to_numpy(np.float32)
     _, shown, hidden = mask_checklists(X, 0.2, 5, seed)
+    P = lambda: vae_probabilities(model, shown, progress=False)
     rows = {}
-    with blend_off(model, r['temperature_before']): rows['vae'] = scores_of(vae_probabilities(model, shown, progress=False), shown, hidden)
+    with blend_off(model, r['temperature_before']): rows['vae'] = scores_of(P(), shown, hidden)
     groups = sm.checklists.loc[train_ids, 'locality_id'].astype(str).to_numpy()
     l2, _ = select_ease_l2(M.loc[train_ids].to_numpy(np.float32), groups, seed=seed)
     rows['ease'] = scores_of(EASEBaseline(l2).fit(M.loc[train_ids].to_numpy(np.float32)).scores(shown), shown, hidden, False)
-    rows['blend'] = scores_of(vae_probabilities(model, shown, progress=False), shown, hidden)
+    rows['blend'] = scores_of(P(), shown, hidden)
     extra = dict(l2_blend=r['l2'], l2_ease=l2, a=r['a'], b=r['b'], c=r['c'], temperature=r['temperature_before'],
                  val_recall_vae=r['recall_before'], val_recall_blend=r['recall_after'], val_recall_ease=r['recall_ease'],
-                 epochs=len(hist['train_loss']), train_s=train_s)
+                 epochs=n_epochs, train_s=train_s)
+    vs, vh = validation_masks(vl)
+    w, angle, val_recall = ranking_blend(model, vs, vh)
+    with weights(model, w): rows['blend_ranking'] = scores_of(P(), shown, hidden)
+    extra.update(ranking_angle=angle, ranking_a=w[0].item(), ranking_b=w[1].item(), ranking_c=w[2].item(), val_recall_ranking=val_recall)
     if per_species and r['b'] != 0:
-        vs, vh = validation_masks(vl)
         penalty, cv = choose_penalty(model, vs, vh)
         extra.update(per_species_penalty=penalty, **{f'cv_recall_penalty_{p:g}': v for p, v in cv.items()})
         d = fit_per_species(model, vs, vh, penalty) if penalty else torch.zeros(S)
-        saved = model.ease_weights.clone()
-        model.ease_weights.mul_((model.blend_weights[1] + d) / model.blend_weights[1])   # b_j folded into W's columns
-        rows['blend_per_species'] = scores_of(vae_probabilities(model, shown, progress=False), shown, hidden)
-        model.ease_weights.copy_(saved)
+        with weights(model, model.blend_weights.clone(), (model.blend_weights[1] + d) / model.blend_weights[1]):   # b_j folded into W's columns
+            rows['blend_per_species'] = scores_of(P(), shown, hidden)
     return rows, extra
 
 
@@ -155,6 +192,7 @@ def main():
     p.add_argument('--threads', type=int, default=None)
     p.add_argument('--per-species', action='store_true', help="also score EASE's weight per species")
     p.add_argument('--out', default=None)
+    p.add_argument('--cache', default=None, help='folder for the trained models (reused when there: re-scoring without training)')
     a = p.parse_args()
     if a.threads: torch.set_num_threads(a.threads)
     sm = build_species_matrix(sample_path())
@@ -162,7 +200,7 @@ def main():
     eval_ids = split_ids[1] if a.part == 'validation' else split_ids[2]
     rows, extras = [], []
     for seed in map(int, a.seeds.split(',')):
-        r, extra = run(sm, split_ids[0], eval_ids, seed, a.epochs, a.per_species)
+        r, extra = run(sm, split_ids[0], eval_ids, seed, a.epochs, a.per_species, a.cache)
         rows += [dict(method=m, seed=seed, **v) for m, v in r.items()]
         extras.append(dict(seed=seed, **extra))
         print(seed, {m: {k: round(x, 4) for k, x in v.items()} for m, v in r.items()}, flush=True)
