@@ -171,7 +171,7 @@ class BlendCB(Callback):
         try: masks = validation_masks(t.val_loader, device=t.device)
         except ValueError as e:
             warnings.warn(f"Not blended, completions use the VAE alone: {e}"); return
-        t.blend = self.report = r = fit_blend(t.model, _dataset_csr(t.train_loader.dataset), *masks, l2=self.l2)
+        t.blend = t.metadata['blend'] = self.report = r = fit_blend(t.model, _dataset_csr(t.train_loader.dataset), *masks, l2=self.l2)
         print(f"Blended with EASE (l2 {r['l2']:g}) on the validation checklists: a {r['a']:.3f}, b {r['b']:.3f}, c {r['c']:.3f}; "
               f"Recall@10 {r['recall_before']:.4f} -> {r['recall_after']:.4f} (EASE alone {r['recall_ease']:.4f}), "
               f"ECE {r['ece_before']:.4f} -> {r['ece_after']:.4f}, NLL per species {r['nll_before']:.4f} -> {r['nll_after']:.4f}.")
