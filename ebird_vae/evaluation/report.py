@@ -564,7 +564,7 @@ def _blend_note(b:dict) -> str:
     "A sentence saying that the VAE's completions are blended with EASE, with the weights."
     l2 = f", the EASE path fitted with l2 {b['ease_l2']:g}" if np.isfinite(b.get('ease_l2', np.nan)) else ''
     return (f"The VAE's completions are blended with EASE: sigmoid({b['decoder_weight_a']:.3g} * decoder logits + "
-            f"{b['ease_weight_b']:.3g} * EASE scores + {b['offset_c']:.3g}){l2}. `vae` scores the blend, `vae_alone` the same model "
+            f"{b['ease_weight_b']:.3g} * EASE scores {'-' if b['offset_c'] < 0 else '+'} {abs(b['offset_c']):.3g}){l2}. `vae` scores the blend, `vae_alone` the same model "
             f"with the blend off (its decoder alone); the density rows are the VAE's own.\n")
 
 def markdown_summary(report:pd.DataFrame,           # From `evaluate_model`
