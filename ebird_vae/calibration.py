@@ -107,7 +107,10 @@ def blend_nll(weights,              # `(a, b, c)`: the decoder's weight, EASE's 
     return _masked_nll(a * logits + b * scores + c, shown, hidden, likelihood)
 
 # %% ../nbs/06a_calibration.ipynb #91448e5f
-def fit_blend_weights(logits:torch.Tensor, scores:torch.Tensor, shown:torch.Tensor, hidden:torch.Tensor,
+def fit_blend_weights(logits:torch.Tensor,      # `[n, species]` the decoder's logits for the partial checklists
+                      scores:torch.Tensor,      # `[n, species]` EASE's scores of the same checklists
+                      shown:torch.Tensor,       # 0/1 `[n, species]` the species shown
+                      hidden:torch.Tensor,      # 0/1 `[n, species]` the species to find
                       likelihood:str='bernoulli', # The model's likelihood
                       start=(1.0, 0.0, 0.0),      # `(a, b, c)` the search starts from (the VAE alone)
                       max_iter:int=200,           # L-BFGS iterations at most
