@@ -13,7 +13,7 @@ from .metrics import mask_checklists, ranking_metrics
 
 # %% auto #0
 __all__ = ['EASE_L2_GRID', 'prevalence', 'bernoulli_nll', 'multinomial_nll', 'baseline_nll', 'context_prevalence',
-           'PopularityBaseline', 'ItemKNNBaseline', 'EASEBaseline', 'select_ease_l2']
+           'PopularityBaseline', 'ItemKNNBaseline', 'EASEBaseline', 'choose_ease_l2', 'select_ease_l2']
 
 # %% ../../nbs/07b_baselines.ipynb #a0b1c2d4
 def _column_sums(X) -> np.ndarray:
@@ -130,6 +130,19 @@ class EASEBaseline:
 # %% ../../nbs/07b_baselines.ipynb #bc583edb
 EASE_L2_GRID = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)
 
+def choose_ease_l2(train:np.ndarray,       # Training checklists `[n, species]`, 0/1 (dense or CSR): EASE is fitted on them
+                   shown:np.ndarray,       # 0/1 `[m, species]` species shown of the validation checklists (from `mask_checklists`)
+                   hidden:np.ndarray,      # 0/1 `[m, species]` their hidden species
+                   grid=EASE_L2_GRID,      # Penalties to try
+                   metric:str='recall@10', # Ranking metric to maximise
+                  ) -> tuple[float, pd.DataFrame]:
+    "`(best_l2, table)`: the EASE penalty in `grid` whose completions of the masked validation checklists score the best `metric`."
+    shown, hidden = _dense_rows(shown), _dense_rows(hidden)
+    scores = [ranking_metrics(EASEBaseline(l2).fit(train).scores(shown), shown, hidden)[metric].mean() for l2 in grid]
+    table = pd.DataFrame({'l2': list(grid), metric: scores})
+    return float(table.l2[table[metric].idxmax()]), table
+
+# %% ../../nbs/07b_baselines.ipynb #0522a699
 def select_ease_l2(train:np.ndarray,         # Training checklists `[n, species]`, 0/1
                    groups=None,              # `[n]` group per checklist (e.g. locality): no group on both sides
                    grid=EASE_L2_GRID,        # Penalties to try
@@ -137,12 +150,10 @@ def select_ease_l2(train:np.ndarray,         # Training checklists `[n, species]
                    metric:str='recall@10',   # Ranking metric to maximise
                    seed:int=0,               # Seed of the split and the masking
                   ) -> tuple[float, pd.DataFrame]:
-    "`(best_l2, table)`: the EASE penalty with the best masked-completion `metric` on a validation part of `train`."
+    "`(best_l2, table)`: the EASE penalty with the best masked-completion `metric` on a validation part of `train` (`choose_ease_l2`)."
     from sklearn.model_selection import GroupShuffleSplit
     X = train.tocsr() if sparse.issparse(train) else np.asarray(train, np.float32)
     g = np.arange(X.shape[0]) if groups is None else np.asarray(groups)
     fit, val = next(GroupShuffleSplit(1, test_size=val_fraction, random_state=seed).split(X, groups=g))
     _, shown, hidden = mask_checklists(_dense_rows(X[val]), seed=seed)
-    scores = [ranking_metrics(EASEBaseline(l2).fit(X[fit]).scores(shown), shown, hidden)[metric].mean() for l2 in grid]
-    table = pd.DataFrame({'l2': list(grid), metric: scores})
-    return float(table.l2[table[metric].idxmax()]), table
+    return choose_ease_l2(X[fit], shown, hidden, grid, metric)

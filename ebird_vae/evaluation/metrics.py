@@ -5,8 +5,11 @@
 # %% ../../nbs/07a_metrics.ipynb #16df3ee2
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
+import torch
 from scipy import sparse
 
 from ..inference import ChecklistEmbedder
@@ -72,6 +75,15 @@ def ranking_metrics(scores:np.ndarray,   # Method scores `[n, species]` (higher 
     return pd.DataFrame(out)
 
 # %% ../../nbs/07a_metrics.ipynb #295741b9
+@contextlib.contextmanager
+def _blend_off(model):
+    "For the duration, a model's EASE blend set to the decoder alone, weights `(1, 0, 0)` (a model without one: unchanged)."
+    if not getattr(model, 'ease_blend', False): yield model; return
+    saved = model.blend_weights.clone()
+    model.blend_weights.copy_(torch.tensor([1.0, 0.0, 0.0]))
+    try: yield model
+    finally: model.blend_weights.copy_(saved)
+
 def vae_probabilities(model,                # A `VariationalAutoencoder` (or a `ChecklistEmbedder`)
                       X:np.ndarray,         # Checklists `[n, species]` in the model's order (dense, or CSR: made dense one batch at a time)
                       n_samples:int=0,      # 0: decode the posterior mean; K > 0: posterior predictive over K samples
@@ -79,10 +91,12 @@ def vae_probabilities(model,                # A `VariationalAutoencoder` (or a `
                       batch_size:int=1024,  # Checklists per forward pass
                       device='cpu',         # Device to run on
                       progress:bool|None=None, # Progress bar (None: when there are many batches)
+                      blend:bool=True,      # Blend in the model's EASE path, if it has one (False: the decoder alone)
                      ) -> np.ndarray:
     "`[n, species]` species probabilities for each checklist (`ChecklistEmbedder.reconstruct` on an array)."
     emb = model if isinstance(model, ChecklistEmbedder) else ChecklistEmbedder(model, None, device, batch_size)
-    return emb.reconstruct(X if sparse.issparse(X) else np.asarray(X, np.float32), n_samples=n_samples, seed=seed, progress=progress).to_numpy()
+    with (contextlib.nullcontext() if blend else _blend_off(emb.model)):
+        return emb.reconstruct(X if sparse.issparse(X) else np.asarray(X, np.float32), n_samples=n_samples, seed=seed, progress=progress).to_numpy()
 
 # %% ../../nbs/07a_metrics.ipynb #b5e1a9d2
 def _column(M, j) -> np.ndarray:

@@ -152,6 +152,7 @@ def _completion_section(emb, train_X, test_X, meta, group_column, ease_l2, mask_
     mrows, shown, hidden = mask_checklists(test_X, mask_fraction, min_species, seed)   # CSR
     length = np.diff(test_X[mrows].indptr).astype(np.float32)
     scorers = {'vae': lambda: vae_probabilities(emb, shown, progress=bar)}
+    if getattr(emb.model, 'ease_blend', False): scorers['vae_alone'] = lambda: vae_probabilities(emb, shown, progress=bar, blend=False)
     if vae_samples: scorers['vae_mc'] = lambda: vae_probabilities(emb, shown, vae_samples, seed, progress=bar)
     for b in [PopularityBaseline(), ItemKNNBaseline(knn_neighbors), EASEBaseline(ease_l2)]:
         scorers[b.name] = lambda b=b: _method_scores(b.fit(train_X), shown, B)
@@ -159,11 +160,18 @@ def _completion_section(emb, train_X, test_X, meta, group_column, ease_l2, mask_
     for name, score in scorers.items():   # one method's scores at a time
         scores = score()
         rows += _completion_rows(name, scores, _ranking(scores, shown, hidden, ks, B), shown, hidden, length, emb.species)
-        if name in ('vae', 'vae_mc', 'popularity') and emb.model.likelihood == 'bernoulli':   # a multinomial decoder gives shares, not presence probabilities
+        if name in ('vae', 'vae_alone', 'vae_mc', 'popularity') and emb.model.likelihood == 'bernoulli':   # a multinomial decoder gives shares, not presence probabilities
             r, curves['prevalence' if name == 'popularity' else name] = _calibration_rows(name, scores, shown, hidden, length)
             cal_rows += r
         del scores
     return rows + cal_rows, curves, ease_l2
+
+def _blend_rows(emb, n) -> tuple[list, dict|None]:
+    "A blended model's weights `a`, `b`, `c` (and EASE's l2, where its checkpoint recorded `BlendCB`'s report) as rows and as a dict."
+    if not getattr(emb.model, 'ease_blend', False): return [], None
+    a, b, c = emb.model.blend_weights.tolist()
+    blend = dict(decoder_weight_a=a, ease_weight_b=b, offset_c=c, ease_l2=float((emb.metadata.get('blend') or {}).get('l2', np.nan)))
+    return [_row('blend', k, 'vae', 'fitted', v, n) for k, v in blend.items() if np.isfinite(v)], blend
 
 def _embedding_section(emb, all_X, n_train, meta, labels, group_column, forest_trees, seed, probe_baselines, bar) -> tuple:
     "Latent diagnostics of the held-out checklists and the probes on every checklist; `(rows, mean, diagnostics, probes, confusions)`."
@@ -213,7 +221,8 @@ def evaluate_model(model,                       # A `VariationalAutoencoder` or 
 
     completion, curves, ease_l2 = _completion_section(emb, train_X, test_X, meta, group_column, ease_l2, mask_fraction, min_species,
                                                       ks, vae_samples, knn_neighbors, seed, bar)
-    rows += completion
+    blend_rows, blend = _blend_rows(emb, test_X.shape[0])
+    rows += completion + blend_rows
     timings['completion'] = time.perf_counter() - t0
 
     t0, all_X = time.perf_counter(), sparse.vstack([train_X, test_X], format='csr')
@@ -222,7 +231,7 @@ def evaluate_model(model,                       # A `VariationalAutoencoder` or 
     rows += embedding
     timings['embeddings'] = time.perf_counter() - t0
     report = pd.DataFrame(rows, columns=['section', 'metric', 'method', 'subset', 'value', 'n'])
-    report.attrs.update(timings=timings, probes=probes.to_dict('records'), ease_l2=ease_l2, likelihood=emb.model.likelihood)
+    report.attrs.update(timings=timings, probes=probes.to_dict('records'), ease_l2=ease_l2, likelihood=emb.model.likelihood, blend=blend)
     if not details: return report
     return report, dict(mean=mean, ids=train_ids.append(test_ids), is_test=np.arange(all_X.shape[0]) >= n_train,
                         reliability=curves, diagnostics=diag, metadata=meta, confusion=confusions)
@@ -389,7 +398,7 @@ def _comparison(name, vae, baselines:dict, lower=False, tolerance=TIE_TOLERANCE,
                 baselines=', '.join(f'{k} {v:.4g}' for k, v in baselines.items()))
 
 # %% ../../nbs/07d_report.ipynb #dd11ee22
-def _methods(report, section, metric, subset, exclude=('vae', 'vae_mc')):
+def _methods(report, section, metric, subset, exclude=('vae', 'vae_alone', 'vae_mc')):
     r = report[(report.section == section) & (report.metric == metric) & (report.subset == subset)]
     return {m: float(v) for m, v in zip(r.method, r.value) if m not in exclude}
 
@@ -463,6 +472,7 @@ def plot_species_quality(report:pd.DataFrame, # From `evaluate_model`
 # %% ../../nbs/07d_report.ipynb #ee11ff26
 _GLOSSARY = [   # (names, as a regular expression; what they mean)
     (r'vae', "the VAE: each species' probability decoded from the posterior mean of the species shown"),
+    (r'vae_alone', "the same VAE with its EASE blend off (weights 1, 0, 0): the decoder alone, beside `vae` (the blend) to show what the blend changed"),
     (r'vae_mc', "the VAE's posterior predictive: probabilities averaged over posterior samples instead of decoded at the mean"),
     (r'vae\d+', "the VAE's embedding: its posterior means, the numbers per checklist that the probes read"),
     (r'pca\d+', "PCA-16: principal components of the species presence vectors, as many as the VAE's dimensions (fitted on the probe's training side)"),
@@ -494,6 +504,9 @@ _GLOSSARY = [   # (names, as a regular expression; what they mean)
     (r'kl_per_dimension', "mean KL divergence of each latent dimension's posterior from the prior (nats); near 0: the dimension is unused"),
     (r'active_units', "latent dimensions whose posterior mean varies across checklists (variance above 0.01)"),
     (r'latent_dimensions', "the number of latent dimensions"),
+    (r'decoder_weight_a|ease_weight_b|offset_c', "the blend's weights: a blended model completes a checklist x with sigmoid(a * decoder logits + b * x W + c), W its EASE weights"),
+    (r'ease_l2', "the ridge penalty of the model's own EASE path, chosen on the training run's validation checklists"),
+    (r'fitted', "fitted after training, on the training run's validation checklists (`BlendCB`)"),
     (r'all', "every held-out checklist that took part"),
     (r'1-5|6-15|>15', "held-out checklists of that many species"),
     (r'masked', "the held-out checklists with at least 5 species, a fifth of their species hidden, scored on the species not shown"),
@@ -530,7 +543,7 @@ def _markdown_table(df:pd.DataFrame) -> str:
     lines += ['| ' + ' | '.join(fmt(v) for v in row) + ' |' for row in df.itertuples(index=False)]
     return '\n'.join(lines)
 
-_SECTIONS = [('density', None), ('completion', 'all'), ('species', None), ('calibration', None), ('embedding', None)]
+_SECTIONS = [('density', None), ('completion', 'all'), ('species', None), ('calibration', None), ('blend', None), ('embedding', None)]
 _VERDICT_COLUMNS = ['comparison', 'verdict', 'vae', 'strongest_baseline', 'baseline', 'margin', 'floor', 'random16', 'baselines']
 
 def _verdict_section(report, tolerance):
@@ -546,6 +559,13 @@ def _species_section(report):
     if not len(ex): return ''
     return ("## Species completed best and worst\n\nAverage precision per species on the masked checklists (the VAE and the "
             "strongest completion baseline), for the species with at least 5 hidden occurrences:\n\n" + _markdown_table(ex.set_index('end')) + "\n")
+
+def _blend_note(b:dict) -> str:
+    "A sentence saying that the VAE's completions are blended with EASE, with the weights."
+    l2 = f", the EASE path fitted with l2 {b['ease_l2']:g}" if np.isfinite(b.get('ease_l2', np.nan)) else ''
+    return (f"The VAE's completions are blended with EASE: sigmoid({b['decoder_weight_a']:.3g} * decoder logits + "
+            f"{b['ease_weight_b']:.3g} * EASE scores {'-' if b['offset_c'] < 0 else '+'} {abs(b['offset_c']):.3g}){l2}. `vae` scores the blend, `vae_alone` the same model "
+            f"with the blend off (its decoder alone); the density rows are the VAE's own.\n")
 
 def markdown_summary(report:pd.DataFrame,           # From `evaluate_model`
                      plots:dict|None=None,          # Image file (relative to the summary) -> caption, shown after the verdict
@@ -564,6 +584,7 @@ def markdown_summary(report:pd.DataFrame,           # From `evaluate_model`
     if len(d): parts.append(f"active units: {int(d.value.iloc[0])} of "
                             f"{int(report[(report.metric == 'latent_dimensions')].value.iloc[0])}\n")
     if 'ease_l2' in report.attrs: parts.append(f"EASE l2: {report.attrs['ease_l2']:g} (chosen on a validation part of the training checklists unless given)\n")
+    if report.attrs.get('blend'): parts.append(_blend_note(report.attrs['blend']))
     shown = report[report.section.isin([s for s, _ in _SECTIONS])]
     names = [*shown.method, *shown.metric, *shown.subset, 'majority floor', *report[report.section == 'diagnostics'].metric,
              *[p['label'] for p in report.attrs.get('probes') or []]]
