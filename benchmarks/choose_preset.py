@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ebird_vae.effort import EFFORT_COLUMNS, EffortScaler
 from ebird_vae.data import SpeciesDataset, build_species_matrix, create_dataloaders, split_train_val
 from ebird_vae.evaluation import checklist_labels, effort_probe, evaluate_model, vae_versus_baselines
 from ebird_vae.models import VariationalAutoencoder
@@ -75,6 +76,9 @@ CANDIDATES = {   # the configurations `select` compares: the specification's, an
     'rec+blend+recall10': dict(RECOMMENDED, ease_blend=True, recall_patience=10),
     'rec+effort': dict(RECOMMENDED, effort=True),
     'rec+effort+recall10': dict(RECOMMENDED, effort=True, recall_patience=10),
+    'rec+beta0.2+blend': dict(RECOMMENDED, beta=0.2, ease_blend=True),
+    'rec+beta0.2+effort+blend': dict(RECOMMENDED, beta=0.2, effort=True, ease_blend=True),
+    'rec+effort+blend': dict(RECOMMENDED, effort=True, ease_blend=True),
 }
 
 
@@ -141,6 +145,8 @@ def labels(sm, train_ids, data):
     meta, _ = checklist_labels(sm.checklists, train_ids)
     meta['locality_id'] = sm.checklists['locality_id'].astype(str)
     if data == 'sample': meta = meta.join(sample_truth()[['habitat']])   # (its district is the COUNTY column: probed as county)
+    for c in EFFORT_COLUMNS:   # (what a model conditioned on effort reads)
+        if c not in meta: meta[c] = sm.checklists[c]
     month = pd.to_datetime(sm.checklists['observation_date']).dt.month.astype(str)
     meta['county_month'] = sm.checklists['county'].astype(str) + '|' + month   # the context of "prevalence by place and month"
     return meta
@@ -161,20 +167,19 @@ def calibration_measures(model, X, seed):
             'richness RMSE': richness_errors(P, shown, (shown + hidden).sum(1))['richness_rmse']}
 
 
-def run(sm, meta, train_ids, eval_ids, cfg, seed, iwae):
-    set_seed(seed)
-    M = sm.matrix
-    fit_ids, val_ids = inner(sm, train_ids)
-    tl, vl = create_dataloaders(SpeciesDataset(M.loc[fit_ids], sm.species, fit_ids),
-                                SpeciesDataset(M.loc[val_ids], sm.species, val_ids), batch_size=cfg['batch_size'])
-    model = VariationalAutoencoder(len(sm.species), **model_options(cfg))
-    t0 = time.perf_counter()
-    hist = train_variational_autoencoder(model, tl, vl, **trainer_options(cfg), progress=False, print_every=10 ** 6)
-    train_s = time.perf_counter() - t0
-    report, det = evaluate_model(model, M.loc[train_ids], M.loc[eval_ids], metadata=meta, iwae_samples=iwae, vae_samples=0,
-                                 forest_trees=0, probe_baselines=('pca', 'random'), context_column='county_month', seed=seed,
-                                 details=True, progress=False)
-    X = M.loc[eval_ids].to_numpy(np.float32)
+def datasets(sm, fit_ids, val_ids, effort:bool):
+    "The trainer's two datasets, with each checklist's effort (scaled as the fit rows' `EffortScaler`) when `effort`."
+    M, ck = sm.matrix, sm.checklists
+    scaler = EffortScaler().fit(ck.loc[fit_ids]) if effort else None
+    cov = lambda ids: None if scaler is None else scaler.transform(ck.loc[ids])
+    out = [SpeciesDataset(M.loc[ids], sm.species, ids, covariates=cov(ids)) for ids in (fit_ids, val_ids)]
+    for d in out: d.effort_scaler = scaler
+    return out, scaler
+
+
+def temperature_measures(model, eval_matrix, vl, cfg, seed) -> dict:
+    "ECE and richness RMSE as trained (T=1) and with a temperature fitted on the inner validation part (plain models only)."
+    X = eval_matrix.to_numpy(np.float32)
     fitted = model.temperature.clone()                  # (a preset with `calibrate` has already fitted one: T=1 is measured without it)
     model.temperature.fill_(1.0)
     extra = {f'{k} (T=1)': v for k, v in calibration_measures(model, X, seed).items()}
@@ -182,6 +187,24 @@ def run(sm, meta, train_ids, eval_ids, cfg, seed, iwae):
     if not cfg['calibrate']: fitted = model.temperature.clone()
     model.temperature.copy_(fitted)
     extra.update({f'{k} (calibrated)': v for k, v in calibration_measures(model, X, seed).items()})
+    return extra
+
+
+def run(sm, meta, train_ids, eval_ids, cfg, seed, iwae):
+    set_seed(seed)
+    M = sm.matrix
+    fit_ids, val_ids = inner(sm, train_ids)
+    (train_ds, val_ds), scaler = datasets(sm, fit_ids, val_ids, option(cfg, 'effort', False))
+    tl, vl = create_dataloaders(train_ds, val_ds, batch_size=cfg['batch_size'])
+    model = VariationalAutoencoder(len(sm.species), **model_options(cfg), **({'n_covariates': scaler.n_features} if scaler else {}))
+    if scaler is not None: model.effort_scaler = scaler   # (what `evaluate_model` scales each checklist's effort with)
+    t0 = time.perf_counter()
+    hist = train_variational_autoencoder(model, tl, vl, **trainer_options(cfg), progress=False, print_every=10 ** 6)
+    train_s = time.perf_counter() - t0
+    report, det = evaluate_model(model, M.loc[train_ids], M.loc[eval_ids], metadata=meta, iwae_samples=iwae, vae_samples=0,
+                                 forest_trees=0, probe_baselines=('pca', 'random'), context_column='county_month', seed=seed,
+                                 details=True, progress=False)
+    extra = {} if scaler is not None or option(cfg, 'ease_blend', False) else temperature_measures(model, M.loc[eval_ids], vl, cfg, seed)
     extra['epochs trained'] = len(hist['train_loss'])
     extra[INFORMATIVE] = informative_units(det['diagnostics'].kl.to_numpy(), cfg['free_bits'])
     r2 = effort_probe(det['mean'], sm.checklists.loc[list(det['ids'])], alpha=1.0)

@@ -62,10 +62,11 @@ def _completion_measures(z, shown, hidden, likelihood, k:int=10) -> dict:
 def calibrate(model,                # A trained `VariationalAutoencoder` (its `temperature` is set)
               shown:torch.Tensor,   # 0/1 `[n, species]` species shown, from `validation_masks`
               hidden:torch.Tensor,  # 0/1 `[n, species]` species hidden
+              covariates:torch.Tensor|None=None, # `[n, d]` their effort, for a model conditioned on it (`validation_masks`' third tensor)
              ) -> dict:
     "Fit and set `model.temperature` on validation checklists; the temperature, and NLL and ECE before and after."
     lik = getattr(model, 'likelihood', 'bernoulli')
-    logits = masked_logits(model, shown)
+    logits = masked_logits(model, shown, covariates)
     shown, hidden = shown.to(logits.device), hidden.to(logits.device)
     T = fit_temperature(logits, shown, hidden, lik)
     before, after = _completion_measures(logits, shown, hidden, lik), _completion_measures(logits / T, shown, hidden, lik)
@@ -140,13 +141,14 @@ def fit_blend(model,                # A trained `VariationalAutoencoder` built w
               shown:torch.Tensor,   # 0/1 `[m, species]` species shown of the validation checklists, from `validation_masks`
               hidden:torch.Tensor,  # 0/1 `[m, species]` their hidden species
               l2:float|None=None,   # EASE's penalty (None: the best Recall@10 on these validation checklists, `choose_ease_l2`)
+              covariates:torch.Tensor|None=None, # `[m, d]` their effort, for a model conditioned on it (`validation_masks`' third tensor)
              ) -> dict:
     "Fit and set the model's EASE path and blend weights (temperature 1); `l2`, `a`, `b`, `c`, and NLL, ECE and Recall@10 before and after."
     _check_blend(model)
     lik, T = model.likelihood, model.temperature.item()
     if l2 is None: l2, _ = choose_ease_l2(train, shown.cpu().numpy(), hidden.cpu().numpy())
     model.ease_weights.copy_(ease_weights(train, l2))
-    logits = masked_logits(model, shown)
+    logits = masked_logits(model, shown, covariates)
     shown, hidden = shown.to(logits.device), hidden.to(logits.device)
     scores = shown.float() @ model.ease_weights.float()
     w = fit_blend_weights(logits, scores, shown, hidden, lik, start=(1 / T, 0.0, 0.0))
@@ -174,7 +176,9 @@ class BlendCB(Callback):
         try: masks = validation_masks(t.val_loader, device=t.device)
         except ValueError as e:
             warnings.warn(f"Not blended, completions use the VAE alone: {e}"); return
-        t.blend = t.metadata['blend'] = self.report = r = fit_blend(t.model, _dataset_csr(t.train_loader.dataset), *masks, l2=self.l2)
+        shown, hidden, *c = masks   # (a third tensor: the covariates of a model conditioned on effort)
+        t.blend = t.metadata['blend'] = self.report = r = fit_blend(t.model, _dataset_csr(t.train_loader.dataset), shown, hidden,
+                                                                    l2=self.l2, covariates=c[0] if c else None)
         print(f"Blended with EASE (l2 {r['l2']:g}) on the validation checklists: a {r['a']:.3f}, b {r['b']:.3f}, c {r['c']:.3f}; "
               f"Recall@10 {r['recall_before']:.4f} -> {r['recall_after']:.4f} (EASE alone {r['recall_ease']:.4f}), "
               f"ECE {r['ece_before']:.4f} -> {r['ece_after']:.4f}, NLL per species {r['nll_before']:.4f} -> {r['nll_after']:.4f}.")

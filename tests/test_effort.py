@@ -143,3 +143,29 @@ def test_cli_train_effort(tmp_path, monkeypatch):
     assert not code
     ck = Checkpoint.load(tmp_path/'run'/'final_model.pt')
     assert ck.config['effort'] is True and ck.model_config['n_covariates'] == len(ck.effort_scaler['features'])
+
+
+# --- evaluation, and the EASE blend on a conditioned model
+def test_evaluate_model_reads_effort_and_blends(sm, tmp_path):
+    from ebird_vae.evaluation import evaluate_model
+    from ebird_vae.inference import ChecklistEmbedder
+    tr, va = split_train_val(sm, None, split='locality', effort=True)
+    set_seed(0)
+    m = VariationalAutoencoder(len(sm.species), 4, 32, n_covariates=tr.effort_scaler.n_features, ease_blend=True)
+    with redirect_stdout(io.StringIO()) as log:
+        train_variational_autoencoder(m, *create_dataloaders(tr, va, batch_size=64), num_epochs=2, progress=False,
+                                      checkpoint_dir=tmp_path, calibrate=True)
+    assert 'Blended with EASE' in log.getvalue() and m.blend_weights.tolist() != [1.0, 0.0, 0.0]   # BlendCB: from the model's option
+    emb = ChecklistEmbedder.from_checkpoint(tmp_path/'final_model.pt')
+    train, test = (replace(sm, X=sm.X[[sm.checklists.index.get_loc(i) for i in ids]], checklists=sm.checklists.loc[list(ids)])
+                   for ids in (tr.checklist_ids, va.checklist_ids))
+    report = evaluate_model(emb, train, test, iwae_samples=4, vae_samples=0, forest_trees=0, progress=False)
+    vae = report.query("section == 'completion' and method == 'vae'")
+    assert len(vae) and np.isfinite(vae.value).all() and 'vae_alone' in set(report.method)
+    # the effort matters: the same checklists told they were all 10-minute stationary counts complete differently
+    meta = sm.checklists.assign(protocol='Stationary', duration_minutes=10.0, effort_distance_km=np.nan)
+    other = evaluate_model(emb, train.matrix, test.matrix, metadata=meta, iwae_samples=0, vae_samples=0, forest_trees=0, progress=False)
+    key = "section == 'calibration' and method == 'vae_alone' and metric == 'ece'"
+    assert abs(report.query(key).value.iloc[0] - other.query(key).value.iloc[0]) > 1e-4
+    with pytest.raises(ValueError, match="conditioned on each checklist's effort, but the evaluation has no"):
+        evaluate_model(emb, train.matrix, test.matrix, iwae_samples=0, vae_samples=0, forest_trees=0, progress=False)

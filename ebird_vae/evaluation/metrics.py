@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from scipy import sparse
 
-from ..inference import ChecklistEmbedder
+from ..inference import ChecklistEmbedder, Checklists
 
 # %% auto #0
 __all__ = ['mask_checklists', 'ranking_metrics', 'vae_probabilities', 'per_species_quality', 'species_auc', 'reliability_curve',
@@ -92,11 +92,14 @@ def vae_probabilities(model,                # A `VariationalAutoencoder` (or a `
                       device='cpu',         # Device to run on
                       progress:bool|None=None, # Progress bar (None: when there are many batches)
                       blend:bool=True,      # Blend in the model's EASE path, if it has one (False: the decoder alone)
+                      checklists:pd.DataFrame|None=None, # Each row's metadata (its effort), for a model conditioned on effort
                      ) -> np.ndarray:
     "`[n, species]` species probabilities for each checklist (`ChecklistEmbedder.reconstruct` on an array)."
     emb = model if isinstance(model, ChecklistEmbedder) else ChecklistEmbedder(model, None, device, batch_size)
+    X = X if sparse.issparse(X) else np.asarray(X, np.float32)
+    data = X if checklists is None else Checklists(X, checklists.index, checklists, {})
     with (contextlib.nullcontext() if blend else _blend_off(emb.model)):
-        return emb.reconstruct(X if sparse.issparse(X) else np.asarray(X, np.float32), n_samples=n_samples, seed=seed, progress=progress).to_numpy()
+        return emb.reconstruct(data, n_samples=n_samples, seed=seed, progress=progress).to_numpy()
 
 # %% ../../nbs/07a_metrics.ipynb #b5e1a9d2
 def _column(M, j) -> np.ndarray:

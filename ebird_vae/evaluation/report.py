@@ -16,7 +16,8 @@ import pandas as pd
 import torch
 from scipy import sparse
 
-from ..inference import ChecklistEmbedder, align_sparse
+from ..effort import EFFORT_COLUMNS
+from ..inference import ChecklistEmbedder, Checklists, align_sparse
 from .metrics import *
 from .baselines import *
 from .probes import *
@@ -44,9 +45,9 @@ def _by_batch(f, X, batch, width) -> np.ndarray:
     parts = [f(X[s:s + batch]) for s in _starts(X.shape[0], batch)]
     return np.concatenate(parts) if parts else np.zeros((0, width))
 
-def _density_rows(emb, test_X, train_X, iwae_samples, seed, train_context, test_context, progress=True):
+def _density_rows(emb, test_X, train_X, iwae_samples, seed, train_context, test_context, progress=True, checklists=None):
     rows, S, lik = [], test_X.shape[1], emb.model.likelihood
-    s = emb.surprise(test_X, n_samples=iwae_samples, seed=seed, progress=progress)   # per checklist: ELBO terms and, with samples, IWAE
+    s = emb.surprise(_with_metadata(test_X, checklists), n_samples=iwae_samples, seed=seed, progress=progress)   # per checklist: ELBO terms and, with samples, IWAE
     add = lambda metric, method, v: rows.append(_row('density', metric, method, 'all', np.mean(v), test_X.shape[0]))
     add('neg_elbo_per_checklist', 'vae', (s['reconstruction'] + s['kl']).to_numpy())
     if iwae_samples:
@@ -123,6 +124,20 @@ def _embedding_rows(mean, all_X, meta, labels, group_column, forest_trees, seed,
     return rows, pd.DataFrame(status, columns=['label', 'probed', 'reason']), confusions
 
 # %% ../../nbs/07d_report.ipynb #51675470
+def _with_metadata(X, checklists:pd.DataFrame|None):
+    "`X` with its rows' metadata (`Checklists`), which a model conditioned on effort reads its covariates from; `X` itself without."
+    return X if checklists is None else Checklists(X, checklists.index, checklists, {})
+
+def _effort_metadata(emb, train, test, metadata, ids) -> pd.DataFrame|None:
+    "For a model conditioned on effort, each checklist's metadata in `ids` order (from `SpeciesMatrix` inputs, else `metadata`); None for other models."
+    if not getattr(emb.model, 'n_covariates', 0): return None
+    frames = [getattr(d, 'checklists', None) for d in (train, test)]
+    ck = pd.concat(frames) if all(isinstance(f, pd.DataFrame) for f in frames) else metadata
+    missing = list(EFFORT_COLUMNS) if ck is None else [c for c in EFFORT_COLUMNS if c not in ck.columns]
+    if missing: raise ValueError(f"This model is conditioned on each checklist's effort, but the evaluation has no {missing}: pass "
+                                 f"`SpeciesMatrix`es as train and test (their checklists hold it), or `metadata` with those columns.")
+    return ck.reindex(ids)
+
 def _checklist_csr(emb, data) -> tuple[sparse.csr_matrix, pd.Index]:
     "`(X, ids)`: checklists as a float32 0/1 CSR matrix in the model's order (a `SpeciesDataset` read one batch at a time)."
     if hasattr(data, 'is_sparse') and hasattr(data, 'species') and hasattr(data, 'checklist_ids'):   # a `SpeciesDataset`
@@ -143,7 +158,7 @@ def _species_of(data) -> list|None:
 
 # %% ../../nbs/07d_report.ipynb #18169645
 def _completion_section(emb, train_X, test_X, meta, group_column, ease_l2, mask_fraction, min_species, ks, vae_samples,
-                        knn_neighbors, seed, bar) -> tuple:
+                        knn_neighbors, seed, bar, checklists=None) -> tuple:
     "Completion and calibration rows of every method on masked held-out checklists, one method's scores at a time; `(rows, curves, ease_l2)`."
     B = emb.batch_size
     if ease_l2 is None:
@@ -151,9 +166,10 @@ def _completion_section(emb, train_X, test_X, meta, group_column, ease_l2, mask_
         ease_l2, _ = select_ease_l2(train_X, groups, seed=seed)
     mrows, shown, hidden = mask_checklists(test_X, mask_fraction, min_species, seed)   # CSR
     length = np.diff(test_X[mrows].indptr).astype(np.float32)
-    scorers = {'vae': lambda: vae_probabilities(emb, shown, progress=bar)}
-    if getattr(emb.model, 'ease_blend', False): scorers['vae_alone'] = lambda: vae_probabilities(emb, shown, progress=bar, blend=False)
-    if vae_samples: scorers['vae_mc'] = lambda: vae_probabilities(emb, shown, vae_samples, seed, progress=bar)
+    ck = None if checklists is None else checklists.iloc[mrows]   # (a model conditioned on effort: the masked checklists' own)
+    scorers = {'vae': lambda: vae_probabilities(emb, shown, progress=bar, checklists=ck)}
+    if getattr(emb.model, 'ease_blend', False): scorers['vae_alone'] = lambda: vae_probabilities(emb, shown, progress=bar, blend=False, checklists=ck)
+    if vae_samples: scorers['vae_mc'] = lambda: vae_probabilities(emb, shown, vae_samples, seed, progress=bar, checklists=ck)
     for b in [PopularityBaseline(), ItemKNNBaseline(knn_neighbors), EASEBaseline(ease_l2)]:
         scorers[b.name] = lambda b=b: _method_scores(b.fit(train_X), shown, B)
     rows, cal_rows, curves = [], [], {}
@@ -173,9 +189,9 @@ def _blend_rows(emb, n) -> tuple[list, dict|None]:
     blend = dict(decoder_weight_a=a, ease_weight_b=b, offset_c=c, ease_l2=float((emb.metadata.get('blend') or {}).get('l2', np.nan)))
     return [_row('blend', k, 'vae', 'fitted', v, n) for k, v in blend.items() if np.isfinite(v)], blend
 
-def _embedding_section(emb, all_X, n_train, meta, labels, group_column, forest_trees, seed, probe_baselines, bar) -> tuple:
+def _embedding_section(emb, all_X, n_train, meta, labels, group_column, forest_trees, seed, probe_baselines, bar, checklists=None) -> tuple:
     "Latent diagnostics of the held-out checklists and the probes on every checklist; `(rows, mean, diagnostics, probes, confusions)`."
-    mean, log_variance = emb.posterior(all_X, bar)
+    mean, log_variance = emb.posterior(_with_metadata(all_X, checklists), bar)
     rows, diag = _diagnostic_rows(mean[n_train:], log_variance[n_train:])
     probes, confusions = pd.DataFrame(columns=['label', 'probed', 'reason']), {}
     if meta is not None:
@@ -188,7 +204,7 @@ def _embedding_section(emb, all_X, n_train, meta, labels, group_column, forest_t
 def evaluate_model(model,                       # A `VariationalAutoencoder` or `ChecklistEmbedder`
                    train,                       # Training checklists: `[n, species]` array, DataFrame, scipy CSR, `SpeciesMatrix` or `SpeciesDataset` (baselines fit here)
                    test,                        # Held-out checklists, same form
-                   metadata:pd.DataFrame|None=None, # Per-checklist labels for the probes, indexed like `train` and `test`
+                   metadata:pd.DataFrame|None=None, # Per-checklist labels for the probes (and the effort a model conditioned on it reads), indexed like `train` and `test`
                    labels=PROBE_LABELS,         # Metadata columns to probe (those absent or with one class are skipped, and said)
                    group_column:str='locality_id', # Metadata column grouping the probe's split
                    context_column:str|None=None, # Metadata column for the context-prevalence baseline (e.g. 'district_month')
@@ -214,20 +230,22 @@ def evaluate_model(model,                       # A `VariationalAutoencoder` or 
     (train_X, train_ids), (test_X, test_ids) = _checklist_csr(model, train), _checklist_csr(model, test)   # CSR, whatever came in
     n_train = train_X.shape[0]
     meta = None if metadata is None else metadata.reindex(train_ids.append(test_ids))
+    ck = _effort_metadata(emb, train, test, metadata, train_ids.append(test_ids))   # (None unless the model is conditioned on effort)
     ctx = lambda ids: metadata[context_column].reindex(ids).to_numpy() if (metadata is not None and context_column) else None
     bar = None if progress else False   # the other passes: a bar only when they are long, none at all if not `progress`
-    rows = _density_rows(emb, test_X, train_X, iwae_samples, seed, ctx(train_ids), ctx(test_ids), progress)
+    rows = _density_rows(emb, test_X, train_X, iwae_samples, seed, ctx(train_ids), ctx(test_ids), progress,
+                         None if ck is None else ck.iloc[n_train:])
     timings['density'], t0 = time.perf_counter() - t0, time.perf_counter()
 
     completion, curves, ease_l2 = _completion_section(emb, train_X, test_X, meta, group_column, ease_l2, mask_fraction, min_species,
-                                                      ks, vae_samples, knn_neighbors, seed, bar)
+                                                      ks, vae_samples, knn_neighbors, seed, bar, None if ck is None else ck.iloc[n_train:])
     blend_rows, blend = _blend_rows(emb, test_X.shape[0])
     rows += completion + blend_rows
     timings['completion'] = time.perf_counter() - t0
 
     t0, all_X = time.perf_counter(), sparse.vstack([train_X, test_X], format='csr')
     embedding, mean, diag, probes, confusions = _embedding_section(emb, all_X, n_train, meta, labels, group_column, forest_trees,
-                                                                   seed, probe_baselines, bar)
+                                                                   seed, probe_baselines, bar, ck)
     rows += embedding
     timings['embeddings'] = time.perf_counter() - t0
     report = pd.DataFrame(rows, columns=['section', 'metric', 'method', 'subset', 'value', 'n'])

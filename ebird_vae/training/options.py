@@ -18,7 +18,7 @@ from .trainer import Callback, CancelFitException
 
 # %% auto #0
 __all__ = ['validation_masks', 'masked_logits', 'validation_recall', 'RecallSelectionCB', 'RecVAELossCB', 'AlternatingCB',
-           'EffortTemperatureCB', 'option_callbacks']
+           'option_callbacks']
 
 # %% ../../nbs/03d_options.ipynb #845c05e2
 def validation_masks(loader,             # The validation loader (batches `[batch, species]`, or `(x, c)` with covariates)
@@ -125,24 +125,6 @@ class AlternatingCB(Callback):
     def after_fit(self, t):
         for p in t.model.parameters(): p.requires_grad_(True)
 
-# %% ../../nbs/03d_options.ipynb #fe149bc3
-class EffortTemperatureCB(Callback):
-    "When a run of a model conditioned on effort completes, fit its temperature on the validation checklists, covariates passed through."
-    order = 26
-    def after_fit(self, t):
-        if not t.finished or t.epoch == 0: return
-        from ebird_vae.calibration import fit_temperature, temperature_nll
-        try: shown, hidden, *c = validation_masks(t.val_loader, device=t.device)
-        except ValueError as e:
-            warnings.warn(f"Not calibrated, the model keeps temperature 1: {e}"); return
-        lik, logits = t.model.likelihood, masked_logits(t.model, shown, *c)
-        T = fit_temperature(logits, shown, hidden, lik)
-        t.calibration = self.report = dict(temperature=T, nll_before=temperature_nll(logits, shown, hidden, 1.0, lik),
-                                           nll_after=temperature_nll(logits, shown, hidden, T, lik))
-        t.model.temperature.fill_(T)
-        print(f"Calibrated on the validation checklists: temperature {T:.3f}; NLL per species {self.report['nll_before']:.4f} -> "
-              f"{self.report['nll_after']:.4f}.")
-
 # %% ../../nbs/03d_options.ipynb #b7f094a4
 def option_callbacks(config) -> list:
     "The callbacks of the Recall@k selection, calibration and RecVAE's options that `config` (a `TrainConfig`) turns on."
@@ -152,7 +134,7 @@ def option_callbacks(config) -> list:
     if config.recall_patience is not None: cbs.append(RecallSelectionCB(config.recall_patience, config.recall_every, config.recall_k))
     if config.calibrate:
         from ebird_vae.calibration import TemperatureCB
-        cbs.append(EffortTemperatureCB() if getattr(config, 'effort', False) else TemperatureCB())
+        cbs.append(TemperatureCB())
     if config.ease_blend:
         from ebird_vae.calibration import BlendCB
         cbs.append(BlendCB())

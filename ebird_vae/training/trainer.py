@@ -546,7 +546,8 @@ def _callbacks(c:TrainConfig, o:dict) -> list:
     if final is not None: cbs.append(FinalModelCB(final))
     if c.early_stopping_patience is not None: cbs.append(EarlyStoppingCB(c.early_stopping_patience))
     from ebird_vae.training.options import option_callbacks   # (Recall@k selection, calibration, RecVAE's loss; here: they use the evaluation)
-    return cbs + option_callbacks(c) + list(o['callbacks'])
+    given = {type(cb) for cb in o['callbacks']}   # (a callback passed in replaces the one its option would add, e.g. `BlendCB(l2=100)`)
+    return cbs + [cb for cb in option_callbacks(c) if type(cb) not in given] + list(o['callbacks'])
 
 def run_config(o:dict, # `train_variational_autoencoder`'s arguments
                model:nn.Module, train_loader) -> TrainConfig:
