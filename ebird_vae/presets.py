@@ -121,7 +121,8 @@ def validate(self:TrainConfig, cli:bool=False, # Name the options as `--flags` (
 # %% ../nbs/03b_presets.ipynb #84c833f6
 PRESETS = {
     'spec': TrainConfig(),
-    'recommended': TrainConfig(epochs=80, corruption='dropout', dropout_rate=0.3, beta=0.5, free_bits=0.25, calibrate=True),
+    'recommended': TrainConfig(epochs=80, corruption='dropout', dropout_rate=0.3, beta=0.5, free_bits=0.25, calibrate=True,
+                               ease_blend=True),
 }
 
 def preset(name:str='recommended', # A key of `PRESETS`
