@@ -12,8 +12,10 @@ benchmarks/data/.
 Three disjoint parts, each grouped by locality (no locality in two parts): the *test* checklists are a locality split
 with seed 2026 (20%); the rest is split again (seed 7, 20%) into *train* and *validation*. Every model trains on the
 train part, less an inner locality split of it (seed 11, 20%) that is the trainer's own validation (early stopping and
-model selection on Recall@10, calibration); the scored part is never shown to the trainer. Each run is scored twice for
-calibration: as trained, and with a temperature fitted on the inner validation checklists (`ebird_vae.calibration`). `select` scores each candidate configuration on the validation part (EASE's l2 chosen on a validation part
+model selection on Recall@10, calibration, the EASE blend); the scored part is never shown to the trainer. A run with
+effort conditioning gets each checklist's effort scaled on its training rows. Runs of plain models (no blend, no effort)
+are also scored twice for calibration: as trained, and with a temperature fitted on the inner validation checklists
+(`ebird_vae.calibration`). `select` scores each candidate configuration on the validation part (EASE's l2 chosen on a validation part
 of the train checklists, inside `evaluate_model`); `report` trains `spec` and `recommended` (the values in
 `ebird_vae.presets.PRESETS`) and scores them on the test part, which `select` never sees. Probes: county, region and
 season (every EBD has them) and, on the bundled sample, the truth table's habitat (its district is the county).
