@@ -19,8 +19,8 @@ from torch.utils.data import DataLoader, IterableDataset
 from .utils import get_rng_state, set_rng_state
 
 # %% auto #0
-__all__ = ['is_distributed', 'is_rank_zero', 'RankShare', 'share_loader', 'DistributedCB', 'ShareCB', 'data_parallel',
-           'should_launch', 'launch']
+__all__ = ['is_distributed', 'is_rank_zero', 'RankShare', 'share_loader', 'whole_loader', 'DistributedCB', 'ShareCB',
+           'data_parallel', 'should_launch', 'launch']
 
 # %% ../../nbs/03c_distributed.ipynb #84eac32b
 def is_distributed() -> bool:
@@ -65,6 +65,15 @@ def share_loader(loader:DataLoader, # A loader whose batches are the global batc
                   worker_init_fn=loader.worker_init_fn, generator=loader.generator)
     if loader.batch_sampler is not None: return DataLoader(loader.dataset, batch_sampler=RankShare(loader.batch_sampler, rank, world), **common)
     return DataLoader(loader.dataset, batch_size=None, sampler=RankShare(loader.sampler, rank, world), **common)   # (a sampler of index lists)
+
+# %% ../../nbs/03c_distributed.ipynb #1ee99e64
+def whole_loader(loader): # Any iterable of batches; a `DataLoader` from `share_loader` is widened
+    "`loader` itself or, for a rank's share of a distributed run's loader (`share_loader`), a loader of the whole batches it was cut from."
+    s = getattr(loader, 'batch_sampler', None) or getattr(loader, 'sampler', None)
+    if not isinstance(s, RankShare): return loader
+    common = dict(num_workers=loader.num_workers, collate_fn=loader.collate_fn)
+    if loader.batch_sampler is not None: return DataLoader(loader.dataset, batch_sampler=s.batches, **common)
+    return DataLoader(loader.dataset, batch_size=None, sampler=s.batches, **common)
 
 # %% ../../nbs/03c_distributed.ipynb #f4604561
 def _sum_hook(state, bucket):

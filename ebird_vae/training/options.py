@@ -14,6 +14,7 @@ import torch
 
 from ..evaluation.metrics import mask_checklists, ranking_metrics
 from ..models import composite_prior_kl, vae_loss
+from .distributed import whole_loader
 from .trainer import Callback, CancelFitException
 
 # %% auto #0
@@ -29,7 +30,7 @@ def validation_masks(loader,             # The validation loader (batches `[batc
                     ) -> tuple:
     "`(shown, hidden)`: the validation checklists that qualify, split into the species shown to the model and those it must find; `(shown, hidden, covariates)` when the loader yields covariates."
     with torch.random.fork_rng(devices=[]):   # (creating a loader's iterator draws a seed from torch's generator)
-        batches = [b if isinstance(b, (list, tuple)) else (b,) for b in loader]
+        batches = [b if isinstance(b, (list, tuple)) else (b,) for b in whole_loader(loader)]   # (every rank: all of them)
     X = torch.cat([b[0].float().cpu() for b in batches])
     rows, shown, hidden = mask_checklists(X.numpy(), fraction, min_species, seed)
     if not len(shown):
