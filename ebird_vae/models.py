@@ -30,7 +30,7 @@ LIKELIHOODS = ('bernoulli', 'multinomial')
 
 class VariationalAutoencoder(nn.Module):
     "Variational autoencoder for species presence/absence vectors."
-    optional_state = ('temperature',)   # state that weights saved by earlier versions lack: filled in on load
+    optional_state = ('temperature', 'ease_weights', 'blend_weights')   # state that weights saved by earlier versions lack: filled in on load
     def __init__(self,
                  input_dimension:int,       # Number of species (columns of the species matrix)
                  latent_dimension:int=16,   # Size of the embedding
@@ -124,8 +124,11 @@ class VariationalAutoencoder(nn.Module):
 # %% ../nbs/01_models.ipynb #449b310b
 @patch
 def _load_from_state_dict(self:VariationalAutoencoder, state_dict, prefix, *args, **kwargs):
-    "Read weights saved without a temperature (before calibration existed) as temperature 1."
+    "Read weights saved without a temperature (before calibration existed) as temperature 1, and without an EASE path as an unfitted one."
     state_dict.setdefault(prefix + 'temperature', torch.ones(()))
+    if self.ease_blend:   # (e.g. resuming a checkpoint of a model without the path: the identity, until the blend is fitted)
+        state_dict.setdefault(prefix + 'ease_weights', torch.zeros_like(self.ease_weights))
+        state_dict.setdefault(prefix + 'blend_weights', torch.tensor([1.0, 0.0, 0.0]))
     nn.Module._load_from_state_dict(self, state_dict, prefix, *args, **kwargs)
 
 # %% ../nbs/01_models.ipynb #437a285b
