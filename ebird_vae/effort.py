@@ -81,7 +81,8 @@ def effort_values(checklists:pd.DataFrame, # checklist metadata with `EFFORT_COL
 # %% ../nbs/01a_effort.ipynb #3cf0b53b
 class EffortScaler:
     "Turns checklist metadata into the model's effort covariates: protocol one-hot, standardised log effort and time cycles, missing indicators."
-    def __init__(self, protocols:list|None=None, # the protocols seen in fit, in column order
+    def __init__(self,
+                 protocols:list|None=None, # the protocols seen in fit, in column order
                  mean:dict|None=None, # each raw feature's training mean
                  std:dict|None=None, # ... and standard deviation
                  most_common:str|None=None): # the most common training protocol (what `row` uses when none is given)
