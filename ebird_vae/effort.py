@@ -152,6 +152,9 @@ def from_dict(cls:EffortScaler, d:dict, # as written by `to_dict`
     if not isinstance(d, dict) or not {'protocols', 'mean', 'std'} <= set(d) or set(d['mean']) != set(_NUMERIC):
         raise EBirdDataError(f'not a saved EffortScaler (the dict of EffortScaler.to_dict(), with protocols, mean and std of '
                              f'{list(_NUMERIC)}): got {str(d)[:80]!r}.')
+    bad = [k for k in _NUMERIC if not (np.isfinite(d['mean'].get(k, np.nan)) and np.isfinite(d['std'].get(k, np.nan)) and d['std'][k] > 0)]
+    if bad: raise EBirdDataError(f'a saved EffortScaler with a mean that is not finite or a standard deviation that is not above 0 for '
+                                 f'{bad}: the file is damaged; train again or load another checkpoint.')
     return cls(list(d['protocols']), dict(d['mean']), dict(d['std']), d.get('most_common'))
 
 # %% ../nbs/01a_effort.ipynb #ff722aa2
