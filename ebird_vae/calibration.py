@@ -12,8 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import sparse
-from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 
+from .data import dataset_csr
 from .evaluation.baselines import EASEBaseline, choose_ease_l2
 from .evaluation.metrics import expected_calibration_error, ranking_metrics
 from .training.options import masked_logits, validation_masks
@@ -159,13 +159,6 @@ def fit_blend(model,                # A trained `VariationalAutoencoder` built w
                 recall_ease=_completion_measures(scores, shown, hidden, lik)['recall'])
 
 # %% ../nbs/06a_calibration.ipynb #15096555
-def _dataset_csr(dataset, batch_size:int=4096) -> sparse.csr_matrix:
-    "Every row of a dataset of checklists as a float32 CSR matrix, read in order one batch at a time."
-    with torch.random.fork_rng(devices=[]):   # (creating a loader's iterator draws a seed from torch's generator)
-        parts = [sparse.csr_matrix((b[0] if isinstance(b, (list, tuple)) else b).float().cpu().numpy())
-                 for b in DataLoader(dataset, batch_size=None, sampler=BatchSampler(SequentialSampler(dataset), batch_size, False))]
-    return sparse.vstack(parts, format='csr')
-
 class BlendCB(Callback):
     "When a run completes, fit the model's EASE blend on the validation checklists, EASE on the training checklists (`fit_blend`)."
     order = 27
@@ -177,7 +170,7 @@ class BlendCB(Callback):
         except ValueError as e:
             warnings.warn(f"Not blended, completions use the VAE alone: {e}"); return
         shown, hidden, *c = masks   # (a third tensor: the covariates of a model conditioned on effort)
-        t.blend = t.metadata['blend'] = self.report = r = fit_blend(t.model, _dataset_csr(t.train_loader.dataset), shown, hidden,
+        t.blend = t.metadata['blend'] = self.report = r = fit_blend(t.model, dataset_csr(t.train_loader.dataset), shown, hidden,
                                                                     l2=self.l2, covariates=c[0] if c else None)
         print(f"Blended with EASE (l2 {r['l2']:g}) on the validation checklists: a {r['a']:.3f}, b {r['b']:.3f}, c {r['c']:.3f}; "
               f"Recall@10 {r['recall_before']:.4f} -> {r['recall_after']:.4f} (EASE alone {r['recall_ease']:.4f}), "

@@ -19,10 +19,10 @@ from .effort import EffortScaler
 from .ebd.writer import ebd_text, write_text   # (test fixtures: importable here by name for old code, not in `__all__`)
 
 # %% auto #0
-__all__ = ['check_species', 'check_checklist_ids', 'check_species_matrix', 'SpeciesDataset', 'fitted_cleaning', 'split_train_val',
-           'create_dataloaders', 'read_species_matrix', 'EBirdDataError', 'EBirdDataWarning', 'load_ebird_data',
-           'get_ebird_columns', 'build_species_matrix', 'create_species_matrix', 'SpeciesMatrix', 'EBirdPreprocessor',
-           'ReadInfo', 'find_ebd', 'EBD_COLUMNS', 'MATRIX_COLUMNS', 'COLUMN_RENAMES']
+__all__ = ['check_species', 'check_checklist_ids', 'check_species_matrix', 'SpeciesDataset', 'dataset_csr', 'fitted_cleaning',
+           'split_train_val', 'create_dataloaders', 'read_species_matrix', 'EBirdDataError', 'EBirdDataWarning',
+           'load_ebird_data', 'get_ebird_columns', 'build_species_matrix', 'create_species_matrix', 'SpeciesMatrix',
+           'EBirdPreprocessor', 'ReadInfo', 'find_ebd', 'EBD_COLUMNS', 'MATRIX_COLUMNS', 'COLUMN_RENAMES']
 
 # %% ../nbs/00f_data.ipynb #179eb179
 _all_ = ['EBirdDataError', 'EBirdDataWarning', 'load_ebird_data', 'get_ebird_columns', 'build_species_matrix',
@@ -352,6 +352,17 @@ class SpeciesDataset(Dataset):
         return self
     def __repr__(self): return f'SpeciesDataset({len(self):,} checklists x {len(self.species):,} species{", sparse" if self.is_sparse else ""}{"" if self.covariates is None else f", {self.covariates.shape[1]} covariates"}, split={self.split_info.get("split")})'
 
+
+# %% ../nbs/00f_data.ipynb #8fd8edee
+def dataset_csr(dataset,              # Checklist rows: a `SpeciesDataset`, a tensor, or any map-style dataset of rows (or `(x, c)` pairs)
+                batch_size:int=4096,  # Rows made dense at a time
+               ) -> scipy.sparse.csr_matrix:
+    "Every row of `dataset`, in order, as a float32 CSR matrix (only one batch dense at a time)."
+    with torch.random.fork_rng(devices=[]):   # (creating a loader's iterator draws a seed from torch's generator)
+        parts = [scipy.sparse.csr_matrix((b[0] if isinstance(b, (list, tuple)) else b).float().cpu().numpy())
+                 for b in DataLoader(dataset, batch_size=None, sampler=BatchSampler(SequentialSampler(dataset), batch_size, False))]
+    n_species = len(dataset.species) if hasattr(dataset, 'species') else 0
+    return scipy.sparse.vstack(parts, format='csr') if parts else scipy.sparse.csr_matrix((0, n_species), dtype=np.float32)
 
 # %% ../nbs/00f_data.ipynb #a3846e4a
 def _split_values(matrix, species) -> tuple:

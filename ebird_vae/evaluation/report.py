@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 from scipy import sparse
 
+from ..data import dataset_csr
 from ..effort import EFFORT_COLUMNS
 from ..inference import ChecklistEmbedder, Checklists, align_sparse
 from .metrics import *
@@ -141,9 +142,7 @@ def _effort_metadata(emb, train, test, metadata, ids) -> pd.DataFrame|None:
 def _checklist_csr(emb, data) -> tuple[sparse.csr_matrix, pd.Index]:
     "`(X, ids)`: checklists as a float32 0/1 CSR matrix in the model's order (a `SpeciesDataset` read one batch at a time)."
     if hasattr(data, 'is_sparse') and hasattr(data, 'species') and hasattr(data, 'checklist_ids'):   # a `SpeciesDataset`
-        n, B = len(data), emb.batch_size
-        X = sparse.vstack([sparse.csr_matrix(data[torch.arange(s, min(s + B, n))].numpy()) for s in _starts(n, B)]
-                          or [sparse.csr_matrix((0, len(data.species)))], format='csr')
+        n, X = len(data), dataset_csr(data, emb.batch_size)
         if emb.species is not None: X, _ = align_sparse(X, data.species, emb.species)
         ids = pd.Index(data.checklist_ids) if data.checklist_ids is not None else pd.RangeIndex(n, name='checklist_id')
         return X.astype(np.float32), ids
